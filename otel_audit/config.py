@@ -1,0 +1,167 @@
+"""Emitter settings: every knob, its environment variable and its default, resolved in one place.
+
+Each setting resolves as: the ``configure()`` argument, else its ``OTEL_AUDIT_*`` environment
+variable (then, for a few, the standard ``OTEL_*`` one), else the named ``_DEFAULT_*`` constant.
+``resolve_settings()`` does that once and ``AuditSettings.validate()`` checks the result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+# Environment variables read by the emitter.
+ENV_ENDPOINT = "OTEL_AUDIT_ENDPOINT"
+ENV_TOKEN = "OTEL_AUDIT_TOKEN"
+ENV_HEADERS = "OTEL_AUDIT_HEADERS"
+ENV_SERVICE_NAME = "OTEL_AUDIT_SERVICE_NAME"
+ENV_INSECURE = "OTEL_AUDIT_INSECURE"
+ENV_PROTOCOL = "OTEL_AUDIT_PROTOCOL"
+ENV_TIMEOUT = "OTEL_AUDIT_TIMEOUT"
+ENV_REDACT = "OTEL_AUDIT_REDACT"
+# Standard OpenTelemetry fallbacks.
+ENV_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+ENV_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+ENV_SERVICE_NAME_STD = "OTEL_SERVICE_NAME"
+
+PROTOCOL_GRPC = "grpc"
+PROTOCOL_HTTP = "http/protobuf"
+PROTOCOLS = (PROTOCOL_GRPC, PROTOCOL_HTTP)
+
+_DEFAULT_PROTOCOL = PROTOCOL_GRPC
+_DEFAULT_GRPC_ENDPOINT = "http://127.0.0.1:4317"
+_DEFAULT_HTTP_ENDPOINT = "http://127.0.0.1:4318"
+_HTTP_LOGS_PATH = "/v1/logs"
+_DEFAULT_TIMEOUT_S = 10.0
+#: ``None``: the SDK's resource detection decides (``OTEL_RESOURCE_ATTRIBUTES`` or ``unknown_service``).
+_DEFAULT_SERVICE_NAME: str | None = None
+
+#: Field names whose values never leave the process (matched per path segment, case-insensitive,
+#: ignoring ``_`` and ``-``: ``cardNumber`` and ``card-number`` match ``card_number``).
+DEFAULT_REDACT: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "authorization",
+    "cookie",
+    "private_key",
+    "ssn",
+    "social_security_number",
+    "card_number",
+    "credit_card",
+    "cvv",
+    "cvc",
+    "pin",
+)
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The resolved export settings. Headers (they hold the ingest token) are kept out of ``repr``."""
+
+    endpoint: str
+    protocol: str = _DEFAULT_PROTOCOL
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    service_name: str | None = _DEFAULT_SERVICE_NAME
+    insecure: bool | None = None
+    timeout: float = _DEFAULT_TIMEOUT_S
+    redact: tuple[str, ...] = DEFAULT_REDACT
+
+    def header_dict(self) -> dict[str, str]:
+        return dict(self.headers)
+
+    def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"otel_audit: protocol must be one of {PROTOCOLS}, not {self.protocol!r}")
+        parts = urlsplit(self.endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"otel_audit: endpoint must be an http(s) URL, not {self.endpoint!r}")
+        if self.timeout <= 0:
+            raise ValueError(f"otel_audit: timeout must be positive, not {self.timeout}")
+
+
+def resolve_settings(
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    service_name: str | None = None,
+    insecure: bool | None = None,
+    protocol: str | None = None,
+    timeout: float | None = None,
+    redact: Iterable[str] | None = None,
+    redact_defaults: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> AuditSettings:
+    """Argument, else environment, else default, for every setting; then validate."""
+    env = os.environ if environ is None else environ
+    proto = (protocol or env.get(ENV_PROTOCOL) or _std_protocol(env) or _DEFAULT_PROTOCOL).strip().lower()
+    if proto in ("http", "http/json"):  # only protobuf is spoken; accept the loose spellings
+        proto = PROTOCOL_HTTP
+    default_endpoint = _DEFAULT_GRPC_ENDPOINT if proto == PROTOCOL_GRPC else _DEFAULT_HTTP_ENDPOINT
+    url = (endpoint or env.get(ENV_ENDPOINT) or env.get(ENV_OTLP_ENDPOINT) or default_endpoint).strip()
+    if proto == PROTOCOL_HTTP:
+        url = _with_logs_path(url)
+
+    merged = dict(parse_headers(env.get(ENV_HEADERS, "")) if headers is None else headers)
+    bearer = token if token is not None else env.get(ENV_TOKEN)
+    if bearer:
+        merged["authorization"] = f"Bearer {bearer}"
+
+    names = list(DEFAULT_REDACT) if redact_defaults else []
+    names.extend(redact if redact is not None else split_list(env.get(ENV_REDACT, "")))
+
+    settings = AuditSettings(
+        endpoint=url,
+        protocol=proto,
+        headers=tuple((k.strip().lower(), v.strip()) for k, v in merged.items()),
+        service_name=service_name or env.get(ENV_SERVICE_NAME) or env.get(ENV_SERVICE_NAME_STD) or None,
+        insecure=insecure if insecure is not None else _parse_bool(env.get(ENV_INSECURE)),
+        timeout=float(timeout if timeout is not None else env.get(ENV_TIMEOUT) or _DEFAULT_TIMEOUT_S),
+        redact=tuple(dict.fromkeys(n for n in names if n)),
+    )
+    settings.validate()
+    return settings
+
+
+def split_list(raw: str, sep: str = ",") -> list[str]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]``."""
+    return [item.strip() for item in raw.split(sep) if item.strip()]
+
+
+def parse_headers(raw: str) -> dict[str, str]:
+    """The OTLP header syntax ``k1=v1,k2=v2`` (as in ``OTEL_EXPORTER_OTLP_HEADERS``)."""
+    out: dict[str, str] = {}
+    for item in split_list(raw):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def _std_protocol(env: Mapping[str, str]) -> str | None:
+    value = env.get(ENV_OTLP_PROTOCOL, "").strip().lower()
+    return value if value in PROTOCOLS else None
+
+
+def _with_logs_path(url: str) -> str:
+    """OTLP/HTTP posts to ``<base>/v1/logs``; a bare base URL gets the signal path appended."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return url.rstrip("/") + _HTTP_LOGS_PATH
+    return url
+
+
+def _parse_bool(raw: str | None) -> bool | None:
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().lower() in ("1", "true", "yes", "on")

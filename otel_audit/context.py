@@ -1,0 +1,99 @@
+"""The request context an audit event inherits: who, from where, on which request.
+
+It lives in a ``contextvars.ContextVar`` so it follows the request through ``await`` and threads
+started with ``contextvars.copy_context``. The ASGI middleware sets it for a whole request;
+``audit_context(**fields)`` layers more fields over the current one for a block of code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from otel_audit import attributes as attr
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """Request-scoped facts copied onto every event recorded under it. ``None`` means unknown."""
+
+    user_id: str | None = None
+    tenant_id: str | None = None
+    actor_type: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    session_id: str | None = None
+    http_method: str | None = None
+    http_route: str | None = None
+    http_status: int | None = None
+    #: Called when ``http_route`` is ``None``: frameworks learn the route template only after
+    #: routing, i.e. after the middleware has set this context (see ``otel_audit.asgi``).
+    route_resolver: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
+
+    def route(self) -> str | None:
+        if self.http_route is not None or self.route_resolver is None:
+            return self.http_route
+        return self.route_resolver()
+
+    def write_attributes(self, out: dict[str, Any]) -> None:
+        """Copy the known fields into ``out`` under their attribute names (SPEC section 1)."""
+        for name, key in FIELD_ATTRIBUTES:
+            value = getattr(self, name)
+            if value is not None:
+                out[key] = value
+        if self.http_route is None and self.route_resolver is not None:
+            route = self.route_resolver()
+            if route is not None:
+                out[attr.HTTP_ROUTE] = route
+
+
+#: Context field → event attribute name.
+FIELD_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("user_id", attr.USER_ID),
+    ("tenant_id", attr.TENANT_ID),
+    ("actor_type", attr.ACTOR_TYPE),
+    ("ip_address", attr.CLIENT_ADDRESS),
+    ("user_agent", attr.USER_AGENT),
+    ("session_id", attr.SESSION_ID),
+    ("http_method", attr.HTTP_METHOD),
+    ("http_route", attr.HTTP_ROUTE),
+    ("http_status", attr.HTTP_STATUS),
+)
+FIELD_TO_ATTRIBUTE: dict[str, str] = dict(FIELD_ATTRIBUTES)
+CONTEXT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(AuditContext))
+
+EMPTY_CONTEXT = AuditContext()
+_current: ContextVar[AuditContext] = ContextVar("otel_audit_context", default=EMPTY_CONTEXT)
+
+
+def current_context() -> AuditContext:
+    """The context in effect here (``EMPTY_CONTEXT`` outside any request)."""
+    return _current.get()
+
+
+def set_context(context: AuditContext) -> Token[AuditContext]:
+    """Install ``context``; pass the token to ``reset_context`` when the scope ends."""
+    return _current.set(context)
+
+
+def reset_context(token: Token[AuditContext]) -> None:
+    _current.reset(token)
+
+
+@contextmanager
+def audit_context(**fields: Any) -> Iterator[AuditContext]:
+    """Layer ``fields`` (AuditContext field names; ``None`` values ignored) over the current context.
+
+    >>> with audit_context(user_id="alice", tenant_id="acme"):
+    ...     record(action="export", resource_type="report", resource_id="q3")
+    """
+    given = {k: v for k, v in fields.items() if v is not None}
+    context = replace(_current.get(), **given) if given else _current.get()
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)

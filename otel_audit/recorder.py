@@ -1,0 +1,138 @@
+"""``record()``: turn one audited action into one OpenTelemetry log record, fast and without raising.
+
+The record carries ``event_name = "audit.<resource_type>.<action>"``, a fresh ``audit.event.id``
+(returned), the SPEC section 1 attributes, the request context (see ``otel_audit.context``) and
+the current trace context (picked up by the SDK at emit). Failures are counted in ``stats()`` and
+logged once at debug level; they never reach the application.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from time import time_ns
+from typing import Any
+from uuid import uuid4
+
+from opentelemetry._logs import SeverityNumber
+
+from otel_audit import attributes as attr
+from otel_audit.context import CONTEXT_FIELDS, FIELD_TO_ATTRIBUTE, current_context
+from otel_audit.diff import Redactor, build_changes, dumps, json_safe
+from otel_audit.pipeline import STATE
+
+_log = logging.getLogger(__name__)
+_SEVERITY = SeverityNumber.INFO
+_SEVERITY_TEXT = "INFO"
+_PRIMITIVES = (str, bool, int, float)
+
+
+@dataclass
+class EmitterStats:
+    """Module-level counters: events handed to the SDK, and events lost to an error."""
+
+    emitted: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+_stats = EmitterStats()
+_error_logged = False
+
+
+def stats() -> EmitterStats:
+    """A copy of the emitter counters."""
+    return replace(_stats)
+
+
+def record(
+    action: str,
+    resource_type: str,
+    resource_id: Any = "",
+    changes: Mapping[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    outcome: str = attr.DEFAULT_OUTCOME,
+    reason: str | None = None,
+    **attributes: Any,
+) -> str:
+    """Emit one audit event; return its ``audit.event.id`` (``""`` if it could not be emitted).
+
+    ``before``/``after`` produce the ``audit.changes`` diff; ``changes`` (``{"field": {"old": …,
+    "new": …}}``, or ``{"field": new_value}``) is laid over it; both are redacted. ``reason`` becomes
+    the record body. Keyword arguments named like an ``AuditContext`` field (``user_id``,
+    ``tenant_id``, ``actor_type``, ``ip_address``, ``user_agent``, ``session_id``, ``http_method``,
+    ``http_route``, ``http_status``) override the request context (``None`` = not given; ``""`` is
+    a value). ``attributes={"dotted.name": v}`` and any other keyword add attributes as named.
+    """
+    try:
+        if not action or not resource_type:
+            raise ValueError("record() needs a non-empty action and resource_type")
+        pipeline = STATE.pipeline
+        event_id = str(uuid4())
+        out: dict[str, Any] = {
+            attr.EVENT_ID: event_id,
+            attr.ACTION: action,
+            attr.RESOURCE_TYPE: resource_type,
+            attr.RESOURCE_ID: resource_id if isinstance(resource_id, str) else str(resource_id),
+            attr.OUTCOME: outcome,
+            attr.USER_ID: "",
+            attr.ACTOR_TYPE: attr.DEFAULT_ACTOR_TYPE,
+        }
+        current_context().write_attributes(out)
+        if attributes:
+            _apply_keywords(out, attributes, pipeline.redactor)
+        if changes or before is not None or after is not None:
+            diff = build_changes(before, after, changes, pipeline.redactor)
+            if diff:
+                out[attr.CHANGES] = dumps(diff)
+        pipeline.logger.emit(
+            timestamp=time_ns(),
+            severity_number=_SEVERITY,
+            severity_text=_SEVERITY_TEXT,
+            body=reason,
+            attributes=out,
+            event_name=f"{attr.EVENT_NAME_PREFIX}{resource_type}.{action}",
+        )
+        _stats.emitted += 1
+        return event_id
+    except Exception as exc:  # never raise into the application
+        _note_error(exc)
+        return ""
+
+
+def _apply_keywords(out: dict[str, Any], keywords: Mapping[str, Any], redactor: Redactor) -> None:
+    for key, value in keywords.items():
+        if value is None:
+            continue
+        if key in CONTEXT_FIELDS:
+            name = FIELD_TO_ATTRIBUTE.get(key)
+            if name is not None:
+                out[name] = value
+        elif key == "attributes" and isinstance(value, Mapping):
+            for name, extra in value.items():
+                if extra is not None:
+                    out[str(name)] = _attribute_value(str(name), extra, redactor)
+        else:
+            out[key] = _attribute_value(key, value, redactor)
+
+
+def _attribute_value(name: str, value: Any, redactor: Redactor) -> Any:
+    """An OTel-compatible attribute value: primitives and lists of them kept, the rest as JSON."""
+    if redactor.is_sensitive(name):
+        return attr.REDACTED
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return dumps(json_safe(value, redactor))
+
+
+def _note_error(exc: Exception) -> None:
+    global _error_logged
+    _stats.errors += 1
+    _stats.last_error = f"{type(exc).__name__}: {exc}"
+    if not _error_logged:
+        _error_logged = True
+        _log.debug("otel_audit: an audit event could not be emitted", exc_info=exc)

@@ -1,0 +1,1 @@
+"""The admin side: HTTP API, UI and exports, reading through the same store as ingest."""

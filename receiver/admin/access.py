@@ -1,0 +1,51 @@
+"""Admin credentials → what the caller may see (SPEC sections 4 and 5).
+
+A token only ever sees its own tenants' events. With no admin tokens configured the API is
+open, and ``serve`` allows that only on a loopback admin address.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from receiver.config import AdminToken
+from receiver.pipeline.auth import bearer_token
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    name: str
+    role: str
+    #: None: every tenant
+    tenants: tuple[str, ...] | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+OPEN_ACCESS = Access(name="local-admin", role="admin", tenants=None)
+
+
+class AdminAuthenticator:
+    def __init__(self, tokens: Iterable[AdminToken]) -> None:
+        self._tokens = list(tokens)
+
+    def authenticate(self, authorization: str | None) -> Access | None:
+        """The caller's access, or None for a missing or unknown token."""
+        if not self._tokens:
+            return OPEN_ACCESS
+        token = bearer_token(authorization)
+        if token is None:
+            return None
+        given = token.encode()
+        found: AdminToken | None = None
+        for known in self._tokens:
+            if hmac.compare_digest(known.token.encode(), given):
+                found = known
+        if found is None:
+            return None
+        tenants = None if "*" in found.tenants else tuple(found.tenants)
+        return Access(name=found.name or f"{found.role}-token", role=found.role, tenants=tenants)

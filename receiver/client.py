@@ -1,0 +1,51 @@
+"""A small client of a running ``serve``'s admin API, for the CLI's ``--server`` mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from receiver.filters import MAX_LIMIT
+
+
+class AdminClientError(Exception):
+    pass
+
+
+class AdminClient:
+    def __init__(self, base_url: str, token: str | None, timeout: float = 30.0) -> None:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise AdminClientError(f"cannot reach {self._http.base_url}: {exc}") from exc
+        if response.status_code != 200:
+            try:
+                reason = response.json().get("error", response.text)
+            except ValueError:
+                reason = response.text[:200]
+            raise AdminClientError(f"server answered {response.status_code}: {reason}")
+        return response.json()
+
+    def iter_events(self, params: dict[str, str], limit: int) -> Iterator[dict[str, Any]]:
+        """Follow next_cursor until ``limit`` events or the end."""
+        remaining = limit
+        cursor: str | None = None
+        while remaining > 0:
+            page_params: dict[str, Any] = dict(params, limit=min(remaining, MAX_LIMIT))
+            if cursor:
+                page_params["cursor"] = cursor
+            page = self._get("/api/events", page_params)
+            yield from page["events"]
+            remaining -= len(page["events"])
+            cursor = page.get("next_cursor")
+            if not cursor or not page["events"]:
+                return
+
+    def close(self) -> None:
+        self._http.close()

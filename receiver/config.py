@@ -1,0 +1,177 @@
+"""``serve``'s configuration (SPEC section 4): YAML with ``${ENV}`` expansion → frozen, validated
+objects. Every default lives here, once; command-line flags override the file."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from receiver.store import DEFAULT_STORE_URL
+
+DEFAULT_GRPC = "127.0.0.1:4317"
+DEFAULT_HTTP = "127.0.0.1:4318"
+DEFAULT_ADMIN = "127.0.0.1:8318"
+DEFAULT_HOT_DAYS = 90
+DEFAULT_RETAIN_DAYS = 365
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says what to fix."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Listen(_Frozen):
+    grpc: str = DEFAULT_GRPC
+    http: str = DEFAULT_HTTP
+    admin: str = DEFAULT_ADMIN
+
+    @field_validator("grpc", "http", "admin")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+
+class IngestToken(_Frozen):
+    token: str = Field(min_length=16)
+    tenant: str = Field(min_length=1)
+
+
+class AdminToken(_Frozen):
+    token: str = Field(min_length=16)
+    role: Literal["auditor", "admin"]
+    tenants: tuple[str, ...] = ()
+    #: who the token is, for the audit trail of reads and exports
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _tenants_given(self) -> AdminToken:
+        if not self.tenants:
+            raise ValueError("an admin token needs tenants: a list of tenant ids, or ['*'] for all")
+        return self
+
+
+class Policy(_Frozen):
+    hot_days: int = Field(default=DEFAULT_HOT_DAYS, ge=1)
+    retain_days: int = Field(default=DEFAULT_RETAIN_DAYS, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> Policy:
+        if self.hot_days > self.retain_days:
+            raise ValueError("hot_days cannot exceed retain_days")
+        return self
+
+
+class PartialPolicy(_Frozen):
+    hot_days: int | None = Field(default=None, ge=1)
+    retain_days: int | None = Field(default=None, ge=1)
+
+
+class Retention(_Frozen):
+    default: Policy = Policy()
+    tenants: dict[str, PartialPolicy] = {}
+
+    def policy_for(self, tenant: str) -> Policy:
+        override = self.tenants.get(tenant)
+        if override is None:
+            return self.default
+        retain = override.retain_days or self.default.retain_days
+        return Policy(hot_days=min(override.hot_days or self.default.hot_days, retain), retain_days=retain)
+
+
+class Archive(_Frozen):
+    path: str = "./otel-audit-archive"
+
+
+class Config(_Frozen):
+    store: str = DEFAULT_STORE_URL
+    listen: Listen = Listen()
+    ingest_tokens: tuple[IngestToken, ...] = ()
+    admin_tokens: tuple[AdminToken, ...] = ()
+    retention: Retention = Retention()
+    archive: Archive = Archive()
+
+    def check_exposure(self) -> None:
+        """Refuse to listen beyond loopback without credentials (SPEC section 4)."""
+        if not self.ingest_tokens:
+            for name in ("grpc", "http"):
+                if not is_loopback(getattr(self.listen, name)):
+                    raise ConfigError(
+                        f"listen.{name} {getattr(self.listen, name)} is not a loopback address and no "
+                        "ingest_tokens are configured: add ingest_tokens or listen on 127.0.0.1"
+                    )
+        if not self.admin_tokens and not is_loopback(self.listen.admin):
+            raise ConfigError(
+                f"listen.admin {self.listen.admin} is not a loopback address and no admin_tokens are configured"
+            )
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def is_loopback(address: str) -> bool:
+    host, _ = split_host_port(address)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def expand_env(text: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set (used as ${{{name}}} in the config)")
+
+    return _ENV.sub(sub, text)
+
+
+def load_config(path: str | Path | None = None, **overrides: object) -> Config:
+    """Read ``path`` (if any), expand ``${ENV}``, apply non-None overrides, validate."""
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        try:
+            loaded = yaml.safe_load(expand_env(text)) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config {path} must be a YAML mapping")
+        data = loaded
+    listen = dict(data.get("listen") or {})  # type: ignore[call-overload]
+    for key in ("grpc", "http", "admin"):
+        value = overrides.pop(f"{key}_listen", None)
+        if value is not None:
+            listen[key] = value
+    data["listen"] = listen
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"{where}: {first['msg']}") from exc

@@ -1,0 +1,70 @@
+"""The consumer both OTLP transports hand their decoded request to (the Collector's shape:
+thin transports, one consumer). Authenticates, runs the pipeline, waits for the group commit
+and answers with OTLP partial success; failures are raised as :mod:`receiver.transport.errors`
+kinds, which each transport maps to its status codes."""
+
+from __future__ import annotations
+
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+from receiver import pipeline
+from receiver.config import Config
+from receiver.pipeline.auth import IngestAuthenticator, Unauthenticated
+from receiver.store.base import StoreUnavailable
+from receiver.telemetry import ReceiverMetrics
+from receiver.transport.errors import RetryLater, Unauthorized
+from receiver.writer import GroupCommitWriter, Overloaded
+
+#: how long a request waits for its group commit before telling the client to retry
+COMMIT_TIMEOUT_SECONDS = 20.0
+
+
+class IngestConsumer:
+    def __init__(self, config: Config, writer: GroupCommitWriter, metrics: ReceiverMetrics) -> None:
+        self._auth = IngestAuthenticator((t.token, t.tenant) for t in config.ingest_tokens)
+        self._retention = config.retention
+        self._writer = writer
+        self.metrics = metrics
+
+    def _retain_days(self, tenant: str) -> int:
+        return self._retention.policy_for(tenant).retain_days
+
+    def consume(
+        self, request: ExportLogsServiceRequest, authorization: str | None, transport: str
+    ) -> ExportLogsServiceResponse:
+        try:
+            identity = self._auth.authenticate(authorization)
+        except Unauthenticated as exc:
+            self.metrics.refused_requests.labels("unauthenticated").inc()
+            raise Unauthorized(str(exc)) from exc
+        result = pipeline.run(request, identity, self._retain_days)
+        m = self.metrics
+        m.received.labels(transport).inc(result.received)
+        m.dropped_non_audit.inc(result.dropped_non_audit)
+        for reason, n in result.rejected_by_reason.items():
+            m.rejected.labels(reason).inc(n)
+        if result.accepted:
+            try:
+                commit = self._writer.submit(result.table).result(timeout=COMMIT_TIMEOUT_SECONDS)
+            except Overloaded as exc:
+                m.refused_requests.labels("overloaded").inc()
+                raise RetryLater(f"receiver overloaded ({exc}); retry later", retry_after=1.0) from exc
+            except (StoreUnavailable, FutureTimeout) as exc:
+                m.refused_requests.labels("store_unavailable").inc()
+                raise RetryLater("audit store unavailable; retry later", retry_after=5.0) from exc
+            m.accepted.inc(commit.inserted)
+            m.duplicates.inc(commit.duplicates)
+        response = ExportLogsServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(
+                    rejected_log_records=result.rejected, error_message=result.error_message()
+                )
+            )
+        return response

@@ -1,0 +1,145 @@
+"""The stored event: its columns, their Arrow types, and the conversions every stage shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+UTC = dt.timezone.utc
+
+
+@dataclass(slots=True)
+class AuditEvent:
+    """One audit event as it is stored (SPEC section 1)."""
+
+    id: str
+    tenant_id: str
+    user_id: str
+    action: str
+    resource_type: str
+    event_name: str
+    created_at: dt.datetime
+    actor_type: str = "user"
+    outcome: str = "success"
+    resource_id: str = ""
+    changes: str = ""
+    ip_address: str = ""
+    user_agent: str = ""
+    received_at: dt.datetime | None = None
+    service_name: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    session_id: str = ""
+    http_method: str = ""
+    http_route: str = ""
+    http_status: int = 0
+    reason: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    retain_until: dt.date | None = None
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_STR = pa.string()
+
+#: Column name → Arrow type, in table order. The DDL in store/schema mirrors it.
+ARROW_SCHEMA = pa.schema(
+    [
+        ("id", _STR),
+        ("tenant_id", _STR),
+        ("user_id", _STR),
+        ("actor_type", _STR),
+        ("action", _STR),
+        ("outcome", _STR),
+        ("resource_type", _STR),
+        ("resource_id", _STR),
+        ("event_name", _STR),
+        ("changes", _STR),
+        ("ip_address", _STR),
+        ("user_agent", _STR),
+        ("created_at", _TS),
+        ("received_at", _TS),
+        ("service_name", _STR),
+        ("trace_id", _STR),
+        ("span_id", _STR),
+        ("session_id", _STR),
+        ("http_method", _STR),
+        ("http_route", _STR),
+        ("http_status", pa.uint16()),
+        ("reason", _STR),
+        ("attributes", pa.map_(_STR, _STR)),
+        ("retain_until", pa.date32()),
+    ]
+)
+COLUMNS: tuple[str, ...] = tuple(ARROW_SCHEMA.names)
+
+#: SPEC section 5: the CSV export's columns, in order.
+CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "created_at",
+    "tenant_id",
+    "user_id",
+    "actor_type",
+    "action",
+    "outcome",
+    "resource_type",
+    "resource_id",
+    "event_name",
+    "ip_address",
+    "user_agent",
+    "changes",
+    "reason",
+    "service_name",
+    "trace_id",
+    "received_at",
+)
+
+#: Columns an API answer carries (every stored column but internal bookkeeping).
+API_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c != "retain_until")
+
+
+def events_to_table(events: Iterable[AuditEvent]) -> pa.Table:
+    """Column-wise conversion: one Python list per column, then one Arrow array each."""
+    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    appenders = [(cols[name].append, name) for name in COLUMNS]
+    for ev in events:
+        for append, name in appenders:
+            value = getattr(ev, name)
+            if name == "attributes":
+                value = list(value.items())
+            append(value)
+    return pa.Table.from_pydict(cols, schema=ARROW_SCHEMA)
+
+
+def iso_utc(value: dt.datetime | None) -> str | None:
+    """ISO 8601 UTC with microseconds, ``2026-11-26T06:46:47.494864Z`` (SPEC section 5)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def row_to_api(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row (as Arrow's to_pylist gives it) → the JSON object the API returns."""
+    out: dict[str, Any] = {}
+    for name in API_COLUMNS:
+        if name not in row:
+            continue
+        value = row[name]
+        if name in ("created_at", "received_at"):
+            value = iso_utc(value)
+        elif name == "id":
+            value = str(value)
+        elif name == "attributes":
+            value = dict(value or [])
+        elif name == "changes":
+            value = json.loads(value) if value else None
+        elif name == "http_status":
+            value = value or None
+        out[name] = value
+    return out

@@ -1,0 +1,19 @@
+"""Stage 5: the receiver's own columns: when it accepted the event, which service sent it,
+and until when the hot store keeps it (the tenant's retention policy)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from receiver.model import AuditEvent
+
+RetainDays = Callable[[str], int]
+
+
+def enrich(
+    event: AuditEvent, *, service_name: str, received_at: dt.datetime, retain_days: RetainDays
+) -> None:
+    event.received_at = received_at
+    event.service_name = service_name[:256]
+    event.retain_until = event.created_at.date() + dt.timedelta(days=retain_days(event.tenant_id))

@@ -1,0 +1,191 @@
+"""Stage 4: one audit log record → an :class:`AuditEvent`, or the reason it is rejected.
+
+Rejected records are reported through OTLP partial success; the rest of the request is kept.
+Limits (documented in the README): values longer than MAX_VALUE_CHARS are cut with a marker,
+attributes past MAX_ATTRIBUTES are dropped and counted in ``otel_audit.dropped_attributes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from typing import Any
+
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from otel_audit import attributes as A
+from receiver.model import AuditEvent
+from receiver.pipeline.auth import IngestIdentity
+from receiver.pipeline.decode import any_value
+
+MAX_VALUE_CHARS = 16_384
+MAX_CHANGES_CHARS = 262_144
+MAX_ATTRIBUTES = 256
+_UTC = dt.timezone.utc
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+#: DateTime64(6) holds 1900-01-01 .. 2299-12-31
+_MAX_TIME_NS = int((dt.datetime(2299, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH).total_seconds()) * 10**9
+_VERB = re.compile(r"^[a-z][a-z_]{0,63}$")
+_TRUNCATED = "…[TRUNCATED]"
+
+#: attributes that fill their own column; the rest go to the ``attributes`` map
+MAPPED = frozenset(
+    {
+        A.EVENT_ID,
+        A.TENANT_ID,
+        A.USER_ID,
+        A.USER_ID_ALIAS,
+        A.ACTOR_TYPE,
+        A.ACTION,
+        A.OUTCOME,
+        A.RESOURCE_TYPE,
+        A.RESOURCE_ID,
+        A.CHANGES,
+        A.CLIENT_ADDRESS,
+        A.USER_AGENT,
+        A.SESSION_ID,
+        A.HTTP_METHOD,
+        A.HTTP_ROUTE,
+        A.HTTP_STATUS,
+        A.EVENT_NAME_ATTR,
+    }
+)
+
+
+class Rejected(ValueError):
+    """This record cannot be stored; the message is the reason given to the client."""
+
+
+def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        text = repr(value) if isinstance(value, float) else str(value)
+    elif isinstance(value, bytes):
+        text = value.hex()
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if len(text) > limit:
+        text = text[:limit] + _TRUNCATED
+    return text
+
+
+def _changes(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise Rejected(f"{A.CHANGES} is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise Rejected(f"{A.CHANGES} must be a JSON object of {{field: {{old, new}}}}")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+    if len(text) > MAX_CHANGES_CHARS:
+        raise Rejected(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
+    return text.replace("\x00", "\\u0000")
+
+
+def _time(record: LogRecord) -> dt.datetime:
+    nanos = record.time_unix_nano or record.observed_time_unix_nano
+    if nanos == 0:
+        raise Rejected("time_unix_nano is 0 (the event time is required)")
+    if nanos > _MAX_TIME_NS:
+        raise Rejected("time_unix_nano is after 2299-12-31, outside the storable range")
+    return _EPOCH + dt.timedelta(microseconds=nanos // 1000)
+
+
+def to_event(record: LogRecord, event_name: str, identity: IngestIdentity) -> AuditEvent:
+    attrs: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    dropped = 0
+    for kv in record.attributes:
+        if kv.key in MAPPED:
+            attrs[kv.key] = any_value(kv.value)
+        elif len(extra) < MAX_ATTRIBUTES:
+            extra[_text(kv.key, 256)] = _text(any_value(kv.value))
+        else:
+            dropped += 1
+    if dropped:
+        extra["otel_audit.dropped_attributes"] = str(dropped)
+
+    raw_id = attrs.get(A.EVENT_ID)
+    if not raw_id:
+        raise Rejected(f"{A.EVENT_ID} is missing")
+    try:
+        event_id = str(uuid.UUID(str(raw_id)))
+    except ValueError as exc:
+        raise Rejected(f"{A.EVENT_ID} {str(raw_id)[:64]!r} is not a UUID") from exc
+
+    claimed = _text(attrs.get(A.TENANT_ID), 256)
+    if identity.tenant is not None:
+        if claimed and claimed != identity.tenant:
+            raise Rejected(f"{A.TENANT_ID} does not match the tenant of the ingest token")
+        tenant = identity.tenant
+    elif claimed:
+        tenant = claimed
+    else:
+        raise Rejected(f"{A.TENANT_ID} is missing (required when ingest is not token-authenticated)")
+
+    if A.USER_ID in attrs:
+        user_id = _text(attrs[A.USER_ID], 1024)
+    elif A.USER_ID_ALIAS in attrs:
+        user_id = _text(attrs[A.USER_ID_ALIAS], 1024)
+    else:
+        raise Rejected(f'{A.USER_ID} is missing (send "" for an anonymous actor)')
+
+    action = _text(attrs.get(A.ACTION), 64)
+    if not action:
+        raise Rejected(f"{A.ACTION} is missing")
+    if not _VERB.match(action):
+        raise Rejected(f"{A.ACTION} {action!r} must be lowercase letters and '_'")
+    outcome = _text(attrs.get(A.OUTCOME), 64) or A.DEFAULT_OUTCOME
+    if outcome not in A.OUTCOMES:
+        raise Rejected(f"{A.OUTCOME} {outcome!r} must be one of {', '.join(A.OUTCOMES)}")
+    actor_type = _text(attrs.get(A.ACTOR_TYPE), 64) or A.DEFAULT_ACTOR_TYPE
+    if not _VERB.match(actor_type):
+        raise Rejected(f"{A.ACTOR_TYPE} {actor_type!r} must be lowercase letters and '_'")
+    resource_type = _text(attrs.get(A.RESOURCE_TYPE), 256)
+    if not resource_type:
+        raise Rejected(f"{A.RESOURCE_TYPE} is missing")
+
+    status = attrs.get(A.HTTP_STATUS)
+    try:
+        http_status = int(status) if status not in (None, "") else 0
+    except (TypeError, ValueError):
+        http_status = 0
+    if not 0 <= http_status <= 65535:
+        http_status = 0
+    body = any_value(record.body) if record.HasField("body") else None
+
+    return AuditEvent(
+        id=event_id,
+        tenant_id=tenant,
+        user_id=user_id,
+        actor_type=actor_type,
+        action=action,
+        outcome=outcome,
+        resource_type=resource_type,
+        resource_id=_text(attrs.get(A.RESOURCE_ID), 1024),
+        event_name=_text(event_name, 256),
+        changes=_changes(attrs.get(A.CHANGES)),
+        ip_address=_text(attrs.get(A.CLIENT_ADDRESS), 64),
+        user_agent=_text(attrs.get(A.USER_AGENT), 1024),
+        created_at=_time(record),
+        trace_id=record.trace_id.hex() if len(record.trace_id) == 16 else "",
+        span_id=record.span_id.hex() if len(record.span_id) == 8 else "",
+        session_id=_text(attrs.get(A.SESSION_ID), 256),
+        http_method=_text(attrs.get(A.HTTP_METHOD), 16).upper(),
+        http_route=_text(attrs.get(A.HTTP_ROUTE), 1024),
+        http_status=http_status,
+        reason=_text(body) if isinstance(body, str) else "",
+        attributes=extra,
+    )

@@ -1,0 +1,82 @@
+"""``otel-audit serve``: one process owning the store, with every listener around it.
+
+Start order: store → writer → OTLP consumer → gRPC listener → admin HTTP listener.
+Stop order is the reverse, so every acknowledged request's rows are in the store and every
+queued one is either stored or refused before the store closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from receiver.admin.access import AdminAuthenticator
+from receiver.admin.api import build_admin_app
+from receiver.config import Config, split_host_port
+from receiver.ingest import IngestConsumer
+from receiver.store import AuditStore, open_store
+from receiver.telemetry import ReceiverMetrics
+from receiver.transport.otlp_grpc import GrpcReceiver
+from receiver.writer import GroupCommitWriter
+
+log = logging.getLogger("otel_audit.receiver")
+
+
+@dataclass
+class Receiver:
+    config: Config
+    store: AuditStore | None = None
+    metrics: ReceiverMetrics = field(default_factory=ReceiverMetrics)
+    grpc_port: int = 0
+    admin_port: int = 0
+    _writer: GroupCommitWriter | None = None
+    _grpc: GrpcReceiver | None = None
+    _admin: uvicorn.Server | None = None
+    _admin_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.config.check_exposure()
+        if self.store is None:
+            self.store = open_store(self.config.store)
+        self._writer = GroupCommitWriter(self.store, self.metrics)
+        consumer = IngestConsumer(self.config, self._writer, self.metrics)
+        self._grpc = GrpcReceiver(consumer, self.config.listen.grpc)
+        self._grpc.start()
+        self.grpc_port = self._grpc.port
+        app = build_admin_app(self.store, AdminAuthenticator(self.config.admin_tokens), self.metrics)
+        host, port = split_host_port(self.config.listen.admin)
+        self._admin = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        )
+        self._admin_thread = threading.Thread(target=self._admin.run, name="otel-audit-admin", daemon=True)
+        self._admin_thread.start()
+        while not self._admin.started:
+            if not self._admin_thread.is_alive():
+                raise OSError(f"cannot listen for the admin API on {self.config.listen.admin}")
+            threading.Event().wait(0.02)
+        self.admin_port = self._admin.servers[0].sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._grpc is not None:
+            self._grpc.stop()
+        if self._admin is not None:
+            self._admin.should_exit = True
+            if self._admin_thread is not None:
+                self._admin_thread.join(10)
+        if self._writer is not None:
+            self._writer.close()
+        if self.store is not None:
+            self.store.close()
+
+    def serve_forever(self) -> None:
+        """Run until SIGINT/SIGTERM, then stop cleanly."""
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        log.info("stopping")
+        self.stop()

@@ -1,0 +1,31 @@
+"""Stores: ``open_store(url)`` picks the engine from the URL scheme (SPEC section 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from receiver.store.base import AuditStore, SqlStore, StoreUnavailable
+
+DEFAULT_STORE_URL = "chdb://./otel-audit-data"
+
+__all__ = ["AuditStore", "SqlStore", "StoreUnavailable", "DEFAULT_STORE_URL", "open_store", "chdb_path"]
+
+
+def chdb_path(url: str) -> Path:
+    """``chdb:///abs/path`` → /abs/path; ``chdb://./rel/path`` → ./rel/path (from the cwd)."""
+    rest = url[len("chdb://") :]
+    return Path(rest) if rest.startswith("/") else Path.cwd() / rest
+
+
+def open_store(url: str = DEFAULT_STORE_URL) -> AuditStore:
+    scheme = urlparse(url).scheme
+    if scheme == "chdb":
+        from receiver.store.chdb_store import ChdbStore
+
+        return ChdbStore(chdb_path(url))
+    if scheme in ("clickhouse", "clickhouses"):
+        from receiver.store.clickhouse_store import ClickHouseStore
+
+        return ClickHouseStore(url)
+    raise ValueError(f"unknown store URL scheme {scheme!r}: use chdb://, clickhouse:// or clickhouses://")

@@ -1,0 +1,131 @@
+"""The embedded engine: chDB (ClickHouse in-process, persistent on disk).
+
+One process owns one data directory (CHDB-NOTES): ``serve`` opens it, everything else talks
+to ``serve`` over HTTP while it runs. Writes go through one session, reads through a second,
+read-only one (``readonly=1`` cannot be lifted on that session), so the admin paths cannot
+change data even through a bug, and a long export does not stall inserts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from receiver.store import sql
+from receiver.store.base import SqlStore, StoreUnavailable
+
+_UTC = dt.timezone.utc
+
+
+def _escape_text(value: str) -> str:
+    # chDB parses parameter values as escaped text: a raw tab or newline is refused and
+    # a backslash starts an escape (CHDB-NOTES "an escaping trap").
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _param_text(value: Any) -> str:
+    """A Python value → the text form chDB binds into ``{name:Type}``."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, (list, tuple)):
+        items = (
+            "'" + _escape_text(str(v)).replace("'", "\\'") + "'" if not isinstance(v, int) else str(v)
+            for v in value
+        )
+        return "[" + ",".join(items) + "]"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return _escape_text(str(value))
+
+
+class ChdbStore(SqlStore):
+    """chDB at ``path``; ``chdb://./otel-audit-data`` or ``chdb:///abs/path``."""
+
+    def __init__(self, path: str | Path, database: str = sql.DEFAULT_DATABASE) -> None:
+        super().__init__(database)
+        from chdb import session as chdb_session  # heavy (0.2 s, 240 MB): only when used
+
+        self.path = str(Path(path).resolve())
+        Path(self.path).mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer = chdb_session.Session(self.path)
+            self._reader = chdb_session.Session(self.path)
+        except Exception as exc:  # lock held by another process, unreadable directory, ...
+            raise StoreUnavailable(f"cannot open chDB store at {self.path}: {exc}") from exc
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self.migrate()
+        self._reader.query("SET readonly = 1")
+
+    @staticmethod
+    def _bind(statement: sql.Statement) -> dict[str, str] | None:
+        if not statement.params:
+            return None
+        return {name: _param_text(value) for name, value in statement.params.items()}
+
+    def _command(self, statement: sql.Statement) -> None:
+        with self._write_lock:
+            self._run(self._writer, statement, "CSV")
+
+    def _query_arrow(self, statement: sql.Statement) -> pa.Table:
+        with self._read_lock:
+            return self._run(self._reader, statement, "ArrowTable")
+
+    @staticmethod
+    def _run(session: Any, statement: sql.Statement, fmt: str) -> Any:
+        try:
+            return session.query(statement.sql, fmt, params=ChdbStore._bind(statement))
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def _insert_arrow(self, table_name: str, table: pa.Table) -> None:
+        columns = ", ".join(table.column_names)
+        arrow_batch = table  # noqa: F841 - chDB's Python() table function finds it by name
+        with self._write_lock:
+            try:
+                self._writer.query(
+                    f"INSERT INTO {table_name} ({columns}) SELECT * FROM Python(arrow_batch)"  # noqa: S608
+                )
+            except Exception as exc:
+                raise _classify(exc) from exc
+
+    def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
+        # A streaming query holds the reader session until it is drained or closed;
+        # open a dedicated read-only session so searches keep answering meanwhile.
+        from chdb import session as chdb_session
+
+        session = chdb_session.Session(self.path)
+        try:
+            session.query("SET readonly = 1")
+            result = session.send_query(statement.sql, "Arrow", params=self._bind(statement))
+            try:
+                yield from result.record_batch(rows_per_batch=65536)
+            finally:
+                result.close()
+        except Exception as exc:
+            raise _classify(exc) from exc
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        for session in (self._reader, self._writer):
+            try:
+                session.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+
+def _classify(exc: Exception) -> Exception:
+    """Engine errors that mean "try again later" become StoreUnavailable."""
+    text = str(exc)
+    retryable = ("Code: 241", "Code: 243", "Code: 236", "Code: 74", "Code: 75", "Code: 76", "Code: 1002")
+    if any(code in text for code in retryable) or "No space left" in text or "Read-only file system" in text:
+        return StoreUnavailable(text)
+    return exc

@@ -1,0 +1,46 @@
+"""The receiver's own metrics, one registry counted the same way by every stage and transport."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+disable_created_metrics()  # the *_created series only add noise to a scrape
+
+
+class ReceiverMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "otel_audit_received_records", "Log records received", ["transport"], registry=r
+        )
+        self.accepted = Counter("otel_audit_accepted_events", "Audit events stored", registry=r)
+        self.rejected = Counter(
+            "otel_audit_rejected_events", "Audit records rejected", ["reason"], registry=r
+        )
+        self.dropped_non_audit = Counter(
+            "otel_audit_dropped_non_audit_records", "Log records that are not audit events", registry=r
+        )
+        self.duplicates = Counter(
+            "otel_audit_duplicate_events", "Events already stored (client retries)", registry=r
+        )
+        self.refused_requests = Counter(
+            "otel_audit_refused_requests", "Export requests refused", ["code"], registry=r
+        )
+        self.insert_latency = Histogram(
+            "otel_audit_store_insert_seconds",
+            "Store insert latency per group commit",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.insert_rows = Histogram(
+            "otel_audit_store_insert_rows",
+            "Rows per group commit",
+            buckets=(1, 10, 100, 512, 1000, 5000, 10000, 50000, 100000),
+            registry=r,
+        )
+        self.queue_depth = Gauge("otel_audit_writer_queue_rows", "Rows waiting for the store", registry=r)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,144 @@
+"""Group commit: many export requests, one store insert, each request acknowledged only once
+its rows are in the store.
+
+Requests hand an Arrow table to :meth:`GroupCommitWriter.submit` and wait on the returned
+future. One writer thread takes everything queued, drops ids already stored or repeated in the
+group (clients retry), inserts once and completes every future. The queue is bounded in rows:
+past the bound ``submit`` raises :class:`Overloaded` at once, so memory stays flat and clients
+are told to retry later.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from receiver.store.base import AuditStore, StoreUnavailable
+from receiver.telemetry import ReceiverMetrics
+
+
+class Overloaded(Exception):
+    """The writer queue is full: retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    inserted: int
+    duplicates: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    table: pa.Table
+    future: Future[CommitResult]
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        store: AuditStore,
+        metrics: ReceiverMetrics,
+        *,
+        max_queue_rows: int = 200_000,
+        max_batch_rows: int = 100_000,
+        linger_seconds: float = 0.005,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._max_queue_rows = max_queue_rows
+        self._max_batch_rows = max_batch_rows
+        self._linger = linger_seconds
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="otel-audit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, table: pa.Table) -> Future[CommitResult]:
+        future: Future[CommitResult] = Future()
+        if table.num_rows == 0:
+            future.set_result(CommitResult(0, 0))
+            return future
+        with self._cond:
+            if self._closed:
+                raise StoreUnavailable("receiver is shutting down")
+            if self._queued_rows and self._queued_rows + table.num_rows > self._max_queue_rows:
+                raise Overloaded(f"writer queue holds {self._queued_rows} rows")
+            self._queue.append(_Pending(table, future))
+            self._queued_rows += table.num_rows
+            self._metrics.queue_depth.set(self._queued_rows)
+            self._cond.notify()
+        return future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish what is queued, then stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _take_group(self) -> list[_Pending]:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return []
+        if self._linger:
+            time.sleep(self._linger)  # let concurrent requests join this commit
+        group: list[_Pending] = []
+        rows = 0
+        with self._cond:
+            while self._queue and (not group or rows + self._queue[0].table.num_rows <= self._max_batch_rows):
+                item = self._queue.popleft()
+                group.append(item)
+                rows += item.table.num_rows
+            self._queued_rows -= rows
+            self._metrics.queue_depth.set(self._queued_rows)
+        return group
+
+    def _loop(self) -> None:
+        while True:
+            group = self._take_group()
+            if not group:
+                return
+            try:
+                results = self._commit(group)
+            except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
+                for item in group:
+                    item.future.set_exception(exc)
+                continue
+            for item, result in zip(group, results, strict=True):
+                item.future.set_result(result)
+
+    def _commit(self, group: list[_Pending]) -> list[CommitResult]:
+        combined = pa.concat_tables([item.table for item in group])
+        ids = combined.column("id").to_pylist()
+        tenants = pc.unique(combined.column("tenant_id")).to_pylist()
+        stored = self._store.existing_ids(tenants, ids)
+        seen: set[str] = set(stored)
+        keep_mask: list[bool] = []
+        results: list[CommitResult] = []
+        offset = 0
+        for item in group:
+            kept = 0
+            for event_id in ids[offset : offset + item.table.num_rows]:
+                fresh = event_id not in seen
+                keep_mask.append(fresh)
+                if fresh:
+                    seen.add(event_id)
+                    kept += 1
+            results.append(CommitResult(kept, item.table.num_rows - kept))
+            offset += item.table.num_rows
+        to_insert = combined.filter(pa.array(keep_mask)) if not all(keep_mask) else combined
+        started = time.perf_counter()
+        self._store.insert(to_insert)
+        self._metrics.insert_latency.observe(time.perf_counter() - started)
+        self._metrics.insert_rows.observe(to_insert.num_rows)
+        return results
