@@ -27,6 +27,13 @@ HTTP_ROUTE = "http.route"
 HTTP_STATUS = "http.response.status_code"
 SERVICE_NAME = "service.name"
 
+# Optional attributes set by the emitter's helpers (kept in the receiver's ``attributes`` map).
+#: Names of the fields a sensitive read disclosed (a list of strings).
+FIELDS = "audit.fields"
+#: The permission a ``grant``/``revoke`` event changed, and who received or lost it.
+PERMISSION = "audit.permission"
+GRANTEE = "audit.grantee"
+
 ACTOR_TYPES = ("user", "service", "system", "api_key")
 ACTIONS = ("create", "read", "update", "delete", "login", "logout", "grant", "revoke", "export", "execute")
 OUTCOMES = ("success", "failure", "denied")

@@ -127,12 +127,18 @@ def configure(
     if logger_provider is not None:
         handle = AuditHandle(logger_provider, owns_provider=False, settings=settings, redact=settings.redact)
     else:
-        resource = Resource.create({attr.SERVICE_NAME: settings.service_name} if settings.service_name else {})
+        resource = Resource.create(
+            {attr.SERVICE_NAME: settings.service_name} if settings.service_name else {}
+        )
         provider = SdkLoggerProvider(resource=resource)
         chosen = exporter if exporter is not None else build_exporter(settings)
         provider.add_log_record_processor(build_processor(chosen))
-        handle = AuditHandle(provider, owns_provider=True, settings=settings, exporter=chosen, redact=settings.redact)
-    pipeline = Pipeline(handle.logger_provider.get_logger(LOGGER_NAME, _VERSION), Redactor.of(settings.redact))
+        handle = AuditHandle(
+            provider, owns_provider=True, settings=settings, exporter=chosen, redact=settings.redact
+        )
+    pipeline = Pipeline(
+        handle.logger_provider.get_logger(LOGGER_NAME, _VERSION), Redactor.of(settings.redact)
+    )
     with _lock:
         previous, STATE.handle, STATE.pipeline = STATE.handle, handle, pipeline
     if previous is not None:

@@ -98,7 +98,7 @@ def record(
         _stats.emitted += 1
         return event_id
     except Exception as exc:  # never raise into the application
-        _note_error(exc)
+        note_error(exc)
         return ""
 
 
@@ -129,7 +129,8 @@ def _attribute_value(name: str, value: Any, redactor: Redactor) -> Any:
     return dumps(json_safe(value, redactor))
 
 
-def _note_error(exc: Exception) -> None:
+def note_error(exc: Exception) -> None:
+    """Count a failure inside the emitter (also used by the middleware); log the first one at debug."""
     global _error_logged
     _stats.errors += 1
     _stats.last_error = f"{type(exc).__name__}: {exc}"

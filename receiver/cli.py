@@ -151,15 +151,15 @@ def iter_events(args: argparse.Namespace, flt: EventFilter, limit: int) -> Itera
         return
     from receiver.store import open_store
     from receiver.store.base import StoreUnavailable
+    from receiver.store.chdb_store import StoreLocked
 
     url = _store_url(args)
     try:
         store = open_store(url)
+    except StoreLocked as exc:
+        raise CliError(f"{exc}: use --server URL --token T while it runs") from exc
     except StoreUnavailable as exc:
-        hint = ""
-        if "Cannot lock" in str(exc) or "Code: 76" in str(exc):
-            hint = " (a running `otel-audit serve` holds it: use --server URL --token T)"
-        raise CliError(f"cannot open store {url}{hint}") from exc
+        raise CliError(str(exc)) from exc
     try:
         yield from store.search(flt, limit)
     finally:

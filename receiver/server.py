@@ -61,6 +61,13 @@ class Receiver:
         self.admin_port = self._admin.servers[0].sockets[0].getsockname()[1]
 
     def stop(self) -> None:
+        """Stop listening, finish queued commits, close the store."""
+        self.stop_listeners()
+        if self.store is not None:
+            self.store.close()
+
+    def stop_listeners(self) -> None:
+        """Everything but closing the store (a caller that passed its own store keeps it)."""
         if self._grpc is not None:
             self._grpc.stop()
         if self._admin is not None:
@@ -69,8 +76,6 @@ class Receiver:
                 self._admin_thread.join(10)
         if self._writer is not None:
             self._writer.close()
-        if self.store is not None:
-            self.store.close()
 
     def serve_forever(self) -> None:
         """Run until SIGINT/SIGTERM, then stop cleanly."""

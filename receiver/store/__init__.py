@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from receiver.store.base import AuditStore, SqlStore, StoreUnavailable
+from receiver.store.sql import DEFAULT_DATABASE
 
 DEFAULT_STORE_URL = "chdb://./otel-audit-data"
 
@@ -14,8 +15,14 @@ __all__ = ["AuditStore", "SqlStore", "StoreUnavailable", "DEFAULT_STORE_URL", "o
 
 def chdb_path(url: str) -> Path:
     """``chdb:///abs/path`` → /abs/path; ``chdb://./rel/path`` → ./rel/path (from the cwd)."""
-    rest = url[len("chdb://") :]
+    rest = url[len("chdb://") :].split("?", 1)[0]
     return Path(rest) if rest.startswith("/") else Path.cwd() / rest
+
+
+def _database(url: str) -> str:
+    """``?database=name`` picks another database than ``audit`` (tests give each their own)."""
+    values = parse_qs(urlparse(url).query).get("database")
+    return values[-1] if values else DEFAULT_DATABASE
 
 
 def open_store(url: str = DEFAULT_STORE_URL) -> AuditStore:
@@ -23,7 +30,7 @@ def open_store(url: str = DEFAULT_STORE_URL) -> AuditStore:
     if scheme == "chdb":
         from receiver.store.chdb_store import ChdbStore
 
-        return ChdbStore(chdb_path(url))
+        return ChdbStore(chdb_path(url), database=_database(url))
     if scheme in ("clickhouse", "clickhouses"):
         from receiver.store.clickhouse_store import ClickHouseStore
 

@@ -9,6 +9,7 @@ change data even through a bug, and a long export does not stall inserts.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from receiver.store import sql
 from receiver.store.base import SqlStore, StoreUnavailable
 
 _UTC = dt.timezone.utc
+#: chDB paths this process has opened: their status lock is ours, not another process's
+_OPENED_HERE: set[str] = set()
 
 
 def _escape_text(value: str) -> str:
@@ -54,11 +57,16 @@ class ChdbStore(SqlStore):
 
         self.path = str(Path(path).resolve())
         Path(self.path).mkdir(parents=True, exist_ok=True)
+        if self.path not in _OPENED_HERE and held_by_another_process(self.path):
+            raise StoreLocked(
+                f"the chDB store at {self.path} is held by another process (a running `otel-audit serve`?)"
+            )
         try:
             self._writer = chdb_session.Session(self.path)
             self._reader = chdb_session.Session(self.path)
         except Exception as exc:  # lock held by another process, unreadable directory, ...
             raise StoreUnavailable(f"cannot open chDB store at {self.path}: {exc}") from exc
+        _OPENED_HERE.add(self.path)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self.migrate()
@@ -120,6 +128,27 @@ class ChdbStore(SqlStore):
                 session.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process owns this chDB directory (one process per path)."""
+
+
+def held_by_another_process(path: str) -> bool:
+    """The engine flock()s ``<path>/status`` while it runs; probe it before chDB tries (and
+    prints its own error on stderr). A lock this process holds does not count."""
+    status = Path(path) / "status"
+    if not status.exists():
+        return False
+    try:
+        with open(status, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _classify(exc: Exception) -> Exception:

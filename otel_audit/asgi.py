@@ -1,0 +1,205 @@
+"""``AuditMiddleware``: pure ASGI middleware that sets the audit context and audits sensitive routes.
+
+For every HTTP request it installs an ``AuditContext`` (actor and tenant from the resolvers, client
+address, user agent, method, route template) for the whole request, so handler code calling
+``record()`` inherits it. For requests matching a ``SensitiveRoute`` it records one event after the
+response, with the outcome taken from the status code (an exception → ``failure``, re-raised).
+Inside ``opentelemetry.instrumentation.asgi.OpenTelemetryMiddleware`` events carry the request's
+trace and span ids. Non-HTTP scopes (lifespan, websocket) pass straight through.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from functools import partial
+from typing import Any
+
+from otel_audit.context import AuditContext, reset_context, set_context
+from otel_audit.proxies import TrustedProxies
+from otel_audit.recorder import note_error, record
+from otel_audit.routes import SensitiveRoute, outcome_for_status, parse_sensitive_routes
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: Takes the ASGI scope, returns the user/tenant/session id or ``None``; may be sync or async.
+Resolver = Callable[[Scope], "str | None | Awaitable[str | None]"]
+
+__all__ = ["AuditMiddleware", "Resolver", "SensitiveRoute", "header_resolver", "route_template"]
+
+
+def get_header(scope: Scope, name: str) -> str | None:
+    """The first value of request header ``name`` (case-insensitive)."""
+    key = name.lower().encode("latin-1")
+    for header, value in scope.get("headers") or ():
+        if header.lower() == key:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def header_resolver(name: str) -> Resolver:
+    """A resolver reading request header ``name`` (e.g. set by an authenticating gateway)."""
+
+    def resolve(scope: Scope) -> str | None:
+        return get_header(scope, name) or None
+
+    resolve.__qualname__ = f"header_resolver({name!r})"
+    return resolve
+
+
+def route_template(scope: Scope, root_path: str = "") -> str | None:
+    """The matched route's template (Starlette sets ``scope["route"]`` while routing), with the
+    prefix of any mount it sits under; ``None`` before routing or for a framework without it."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    current_root = scope.get("root_path", "") or ""
+    prefix = current_root[len(root_path) :] if current_root.startswith(root_path) else ""
+    return prefix + template
+
+
+def _http_route(scope: Scope, root_path: str, raw_path: str) -> str:
+    return route_template(scope, root_path) or raw_path
+
+
+class AuditMiddleware:
+    """Wrap an ASGI app: ``AuditMiddleware(app, user_resolver=..., sensitive=[SensitiveRoute(...)])``.
+
+    ``trusted_proxies``: CIDRs whose ``X-Forwarded-For`` is believed. ``sensitive``: rules, or
+    strings in the ``OTEL_AUDIT_SENSITIVE_ROUTES`` syntax. ``actor_type``: the actor type of the
+    requests' users. A resolver that returns ``None`` before the request (e.g. it reads what an inner
+    authentication middleware puts in the scope) is asked again for the sensitive-route event.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        user_resolver: Resolver | None = None,
+        tenant_resolver: Resolver | None = None,
+        session_resolver: Resolver | None = None,
+        trusted_proxies: Iterable[str] | str | TrustedProxies = (),
+        sensitive: Iterable[SensitiveRoute | str] = (),
+        actor_type: str = "user",
+    ) -> None:
+        self.app = app
+        self.user_resolver = user_resolver
+        self.tenant_resolver = tenant_resolver
+        self.session_resolver = session_resolver
+        self.proxies = (
+            trusted_proxies
+            if isinstance(trusted_proxies, TrustedProxies)
+            else TrustedProxies.parse(trusted_proxies)
+        )
+        rules: list[SensitiveRoute] = []
+        for rule in sensitive:
+            rules.extend(parse_sensitive_routes(rule) if isinstance(rule, str) else [rule])
+        self.rules: tuple[SensitiveRoute, ...] = tuple(rules)
+        self.actor_type = actor_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        root_path: str = scope.get("root_path", "") or ""
+        raw_path: str = scope.get("path", "") or ""
+        context = await self._request_context(scope, root_path, raw_path)
+        token = set_context(context)
+        try:
+            if not self.rules:
+                await self.app(scope, receive, send)
+                return
+            status: list[int] = []
+
+            async def capture_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(int(message["status"]))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, capture_status)
+            except Exception as exc:
+                await self._audit(scope, context, root_path, raw_path, status[0] if status else None, exc)
+                raise
+            await self._audit(scope, context, root_path, raw_path, status[0] if status else None, None)
+        finally:
+            reset_context(token)
+
+    async def _request_context(self, scope: Scope, root_path: str, raw_path: str) -> AuditContext:
+        user_agent = None
+        forwarded: list[str] = []
+        for name, value in scope.get("headers") or ():
+            lowered = name.lower()
+            if lowered == b"user-agent":
+                user_agent = bytes(value).decode("latin-1")
+            elif lowered == b"x-forwarded-for":
+                forwarded.append(bytes(value).decode("latin-1"))
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        return AuditContext(
+            user_id=await _resolve(self.user_resolver, scope),
+            tenant_id=await _resolve(self.tenant_resolver, scope),
+            actor_type=self.actor_type,
+            ip_address=self.proxies.client_ip(peer, forwarded) if forwarded else peer,
+            user_agent=user_agent,
+            session_id=await _resolve(self.session_resolver, scope),
+            http_method=scope.get("method"),
+            route_resolver=partial(_http_route, scope, root_path, raw_path),
+        )
+
+    async def _audit(
+        self,
+        scope: Scope,
+        context: AuditContext,
+        root_path: str,
+        raw_path: str,
+        status: int | None,
+        exc: Exception | None,
+    ) -> None:
+        """Record the sensitive-route event for this request, if a rule covers it. Never raises."""
+        try:
+            method = str(scope.get("method", "GET"))
+            template = route_template(scope, root_path)
+            params = scope.get("path_params") or {}
+            for rule in self.rules:
+                resource_id = rule.match(method, raw_path, template, params)
+                if resource_id is not None:
+                    break
+            else:
+                return
+            user_id = context.user_id
+            if user_id is None:
+                user_id = await _resolve(self.user_resolver, scope)
+            tenant_id = context.tenant_id
+            if tenant_id is None:
+                tenant_id = await _resolve(self.tenant_resolver, scope)
+            record(
+                action=rule.action_for(method),
+                resource_type=rule.resource_type,
+                resource_id=resource_id,
+                outcome=outcome_for_status(status, raised=exc is not None),
+                reason=f"unhandled {type(exc).__name__}" if exc is not None else None,
+                user_id=user_id,
+                tenant_id=tenant_id,
+                http_route=template or raw_path,
+                http_status=status if status is not None else (500 if exc is not None else None),
+            )
+        except Exception as error:  # auditing must not turn a response into an error
+            note_error(error)
+
+
+async def _resolve(resolver: Resolver | None, scope: Scope) -> str | None:
+    if resolver is None:
+        return None
+    try:
+        value = resolver(scope)
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:
+        note_error(exc)
+        return None
+    return None if value is None else str(value)

@@ -1,0 +1,158 @@
+"""One store test suite, run on every engine: chDB's own API, clickhouse-connect (over chDB
+here, over HTTP to a live server when OTEL_AUDIT_TEST_CLICKHOUSE_URL is set)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from receiver.filters import Cursor, EventFilter
+from receiver.model import AuditEvent, events_to_table
+from receiver.store import sql
+from receiver.store.base import SqlStore
+from receiver.store.chdb_store import ChdbStore
+from receiver.store.clickhouse_store import ClickHouseStore
+
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=654321)
+TRICKY = "C:\\new\\table\t'quoted'\nline"
+
+
+@pytest.fixture(params=["chdb", "clickhouse-connect-chdb", "clickhouse-live"])
+def engine_store(request: pytest.FixtureRequest, chdb_root) -> Iterator[SqlStore]:
+    db = f"e_{uuid.uuid4().hex[:10]}"
+    if request.param == "chdb":
+        store: SqlStore = ChdbStore(chdb_root, database=db)
+    elif request.param == "clickhouse-connect-chdb":
+        import clickhouse_connect
+
+        store = ClickHouseStore(
+            f"clickhouse://localhost/{db}",
+            client=clickhouse_connect.get_client(interface="chdb", path=str(chdb_root)),
+        )
+    else:
+        url = os.environ.get("OTEL_AUDIT_TEST_CLICKHOUSE_URL")
+        if not url:
+            pytest.skip("OTEL_AUDIT_TEST_CLICKHOUSE_URL not set: no live ClickHouse server")
+        store = ClickHouseStore(url.rstrip("/") + "/" + db if url.count("/") < 3 else url)
+    yield store
+    store.close()
+
+
+def make_events() -> list[AuditEvent]:
+    events = []
+    for i in range(30):
+        events.append(
+            AuditEvent(
+                id=str(uuid.uuid4()),
+                tenant_id=("acme", "globex", "initech")[i % 3],
+                user_id=TRICKY if i == 7 else f"user-{i % 4}",
+                action=("read", "update", "delete")[i % 3],
+                outcome="denied" if i % 5 == 0 else "success",
+                resource_type="document",
+                resource_id=f"doc-{i % 6}",
+                event_name="audit.document.read",
+                created_at=NOW - dt.timedelta(minutes=i),
+                received_at=NOW,
+                ip_address=f"192.0.2.{i}",
+                changes='{"title":{"new":"Budget 2027","old":"Budget"}}' if i == 11 else "",
+                reason="needle in the reason" if i == 12 else "",
+                attributes={"ticket": "HAYSTACK-needle"} if i == 13 else {"k": str(i)},
+                retain_until=dt.date.today() + dt.timedelta(days=365),
+            )
+        )
+    return events
+
+
+def test_engine_round_trip_filters_scope_and_paging(engine_store: SqlStore):
+    events = make_events()
+    engine_store.insert(events_to_table(events))
+    assert engine_store.count(EventFilter()) == 30
+    # values with backslashes, tabs, quotes and newlines bind exactly
+    (tricky,) = engine_store.search(EventFilter(user=TRICKY), 10)
+    assert tricky["id"] == events[7].id and tricky["user_id"] == TRICKY
+    assert {r["id"] for r in engine_store.search(EventFilter(q="NEEDLE"), 10)} == {
+        events[12].id,
+        events[13].id,
+    }
+    assert [r["id"] for r in engine_store.search(EventFilter(q="budget 2027"), 10)] == [events[11].id]
+    # tenant scope: a filter for another tenant returns nothing, never data
+    scoped = EventFilter(tenants=("acme",))
+    assert {r["tenant_id"] for r in engine_store.search(scoped, 100)} == {"acme"}
+    assert engine_store.search(EventFilter(tenant="globex", tenants=("acme",)), 100) == []
+    assert engine_store.get_event(events[1].id, ("acme",)) is None
+    assert engine_store.get_event(events[1].id, ("globex",))["id"] == events[1].id
+    # keyset pages: newest first, no overlap, nothing missed
+    got: list[str] = []
+    cursor = None
+    while True:
+        page = engine_store.search(EventFilter(), 7, cursor)
+        got += [r["id"] for r in page]
+        if len(page) < 7:
+            break
+        last = page[-1]
+        cursor = Cursor(dt.datetime.fromisoformat(last["created_at"].replace("Z", "+00:00")), last["id"])
+    assert got == [e.id for e in events]
+    window = EventFilter(since=NOW - dt.timedelta(minutes=10), until=NOW - dt.timedelta(minutes=5))
+    assert engine_store.count(window) == 5
+    assert engine_store.search(EventFilter(), 1)[0]["created_at"] == NOW.strftime("%Y-%m-%dT%H:%M:%S.654321Z")
+    assert engine_store.existing_ids(["acme", "globex"], [events[0].id, events[1].id, str(uuid.uuid4())]) == {
+        events[0].id,
+        events[1].id,
+    }
+    streamed = sum(batch.num_rows for batch in engine_store.iter_batches(EventFilter(outcome="denied")))
+    assert streamed == 6
+
+
+class RecordingClient:
+    """Stands in for clickhouse-connect's Client to capture what ClickHouseStore sends."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def command(self, query: str, parameters: Any = None) -> None:
+        self.calls.append((query, parameters))
+
+    def query_arrow(self, query: str, parameters: Any = None) -> pa.Table:
+        self.calls.append((query, parameters))
+        return pa.table({"stored_id": pa.array([], pa.string())})
+
+    def close(self) -> None:
+        pass
+
+
+def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
+    client = RecordingClient()
+    ClickHouseStore("clickhouse://u:p@db.internal:8123/audit", client=client)
+    assert [q for q, _ in client.calls] == sql.schema_statements("audit")
+    flt = EventFilter(tenant="acme", user="alice", q="x", tenants=("acme",))
+    expected = sql.search("audit", flt, 50, None)
+    client.calls.clear()
+    store = ClickHouseStore.__new__(ClickHouseStore)
+    SqlStore.__init__(store, "audit")
+    store._client = client
+    store.search(flt, 50)
+    assert client.calls == [(expected.sql, expected.params)]
+    assert "alice" not in expected.sql and "{f_user:String}" in expected.sql
+
+
+def test_clickhouse_url_parsing():
+    from receiver.store.clickhouse_store import connect_args, database_of
+
+    args = connect_args("clickhouses://ingest:p%40ss@ch.example:9440/auditdb?connect_timeout=5")
+    assert (args["host"], args["port"], args["username"], args["password"], args["secure"]) == (
+        "ch.example",
+        9440,
+        "ingest",
+        "p@ss",
+        True,
+    )
+    assert args["connect_timeout"] == "5" and args["settings"] == {"async_insert": 0}
+    assert (
+        database_of("clickhouse://h:8123/auditdb") == "auditdb" and database_of("clickhouse://h") == "audit"
+    )
