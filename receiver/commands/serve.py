@@ -1,0 +1,43 @@
+"""``otel-audit serve``: run the receiver until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+
+from receiver.commands.common import CliError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the receiver: OTLP/gRPC, OTLP/HTTP, admin API and UI")
+    p.add_argument("--config", help="YAML config file (SPEC section 4)")
+    p.add_argument("--store", help="store URL (default chdb://./otel-audit-data)")
+    p.add_argument("--grpc-listen", help="OTLP/gRPC address (default 127.0.0.1:4317)")
+    p.add_argument("--http-listen", help="OTLP/HTTP address (default 127.0.0.1:4318)")
+    p.add_argument("--admin-listen", help="admin API/UI address (default 127.0.0.1:8318)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from receiver.config import ConfigError, load_config
+    from receiver.server import Receiver
+    from receiver.store.base import StoreUnavailable
+
+    try:
+        config = load_config(
+            args.config,
+            store=args.store,
+            grpc_listen=args.grpc_listen,
+            http_listen=args.http_listen,
+            admin_listen=args.admin_listen,
+        )
+        receiver = Receiver(config)
+        receiver.start()
+    except (ConfigError, StoreUnavailable, OSError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(
+        f"otel-audit serving: OTLP/gRPC {config.listen.grpc}, admin http://{config.listen.admin} "
+        f"(store {config.store})",
+        flush=True,
+    )
+    receiver.serve_forever()
+    return 0
