@@ -104,8 +104,8 @@ def diff(
     redactor: Redactor = _NO_REDACTION,
 ) -> Changes:
     """The fields that differ between ``before`` and ``after``, sorted by name, redacted."""
-    old = flatten(before or {}, redactor)
-    new = flatten(after or {}, redactor)
+    old = flatten(before or {})  # compared unredacted: a change hidden by redaction is still a change
+    new = flatten(after or {})
     changes: Changes = {}
     for name in sorted(old.keys() | new.keys()):
         old_value = old.get(name, _MISSING)
@@ -116,8 +116,8 @@ def diff(
             changes[name] = {"old": REDACTED, "new": REDACTED}
         else:
             changes[name] = {
-                "old": None if old_value is _MISSING else old_value,
-                "new": None if new_value is _MISSING else new_value,
+                "old": None if old_value is _MISSING else json_safe(old_value, redactor),
+                "new": None if new_value is _MISSING else json_safe(new_value, redactor),
             }
     return changes
 

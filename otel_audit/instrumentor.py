@@ -146,7 +146,7 @@ class AuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             original = vars(cls).get("build_middleware_stack") if isinstance(cls, type) else None
             if cls is None or original is None:
                 continue
-            cls.build_middleware_stack = _wrap(original, options)  # type: ignore[attr-defined]
+            cls.build_middleware_stack = _wrap(original, options)
             patched.append((cls, original))
         self._patched = tuple(patched)
 

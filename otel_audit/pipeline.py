@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 
 from opentelemetry import _logs as logs_api
@@ -52,7 +52,6 @@ class AuditHandle:
     owns_provider: bool
     settings: AuditSettings | None = None
     exporter: LogRecordExporter | None = None
-    redact: tuple[str, ...] = field(default=DEFAULT_REDACT)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Wait until queued events are exported (or the timeout passes)."""
@@ -125,7 +124,7 @@ def configure(
     if logger_provider is None and reuse_global:
         logger_provider = logs_api.get_logger_provider()
     if logger_provider is not None:
-        handle = AuditHandle(logger_provider, owns_provider=False, settings=settings, redact=settings.redact)
+        handle = AuditHandle(logger_provider, owns_provider=False, settings=settings)
     else:
         resource = Resource.create(
             {attr.SERVICE_NAME: settings.service_name} if settings.service_name else {}
@@ -133,9 +132,7 @@ def configure(
         provider = SdkLoggerProvider(resource=resource)
         chosen = exporter if exporter is not None else build_exporter(settings)
         provider.add_log_record_processor(build_processor(chosen))
-        handle = AuditHandle(
-            provider, owns_provider=True, settings=settings, exporter=chosen, redact=settings.redact
-        )
+        handle = AuditHandle(provider, owns_provider=True, settings=settings, exporter=chosen)
     pipeline = Pipeline(
         handle.logger_provider.get_logger(LOGGER_NAME, _VERSION), Redactor.of(settings.redact)
     )

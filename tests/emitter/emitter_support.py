@@ -37,8 +37,9 @@ class Captured:
         self.exporter.clear()
 
 
-@pytest.fixture
-def captured() -> Iterator[Captured]:
+@pytest.fixture(name="captured")
+def captured_fixture() -> Iterator[Captured]:
+    """``otel_audit`` configured to emit through a fresh in-memory provider (import it by this name)."""
     cap = Captured()
     otel_audit.configure(logger_provider=cap.provider)
     try:

@@ -1,0 +1,1 @@
+"""The `otel-audit demo` pieces: the sample instrumented app, its traffic and the runner."""
