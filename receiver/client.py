@@ -47,5 +47,9 @@ class AdminClient:
             if not cursor or not page["events"]:
                 return
 
+    def verify(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """GET /api/verify: one result per tenant the token may see."""
+        return list(self._get("/api/verify", params)["tenants"])
+
     def close(self) -> None:
         self._http.close()

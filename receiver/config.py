@@ -93,6 +93,27 @@ class Archive(_Frozen):
     path: str = "./otel-audit-archive"
 
 
+DEFAULT_CHECKPOINT_INTERVAL = 300.0
+
+
+class Integrity(_Frozen):
+    """Tamper evidence (docs/INTEGRITY.md). With no ``key``, an embedded (chDB) store gets a
+    key made on first start in ``<data dir>/integrity/``; a ClickHouse server store writes no
+    checkpoints until a key is configured. Production: ``otel-audit keygen --out DIR`` and keep
+    the private key away from the data."""
+
+    #: Ed25519 private key (PEM) that signs checkpoints
+    key: str | None = None
+    #: where each checkpoint is also written as JSON; default: ``<data dir>/integrity/checkpoints``
+    #: for chDB, none for a server store
+    checkpoint_dir: str | None = None
+    #: seconds between checkpoints of a chain that grew (one is also written at shutdown)
+    checkpoint_interval: float = Field(default=DEFAULT_CHECKPOINT_INTERVAL, gt=0)
+    #: this receiver's chain suffix; default: made once and kept in ``<data dir>/integrity/instance-id``
+    #: (chDB) or ``./otel-audit-instance-id`` (server store). Give each receiver its own.
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
 class Config(_Frozen):
     store: str = DEFAULT_STORE_URL
     listen: Listen = Listen()
@@ -100,6 +121,7 @@ class Config(_Frozen):
     admin_tokens: tuple[AdminToken, ...] = ()
     retention: Retention = Retention()
     archive: Archive = Archive()
+    integrity: Integrity = Integrity()
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from receiver.integrity.chain import Chainer
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 
@@ -48,8 +49,10 @@ class GroupCommitWriter:
         max_queue_rows: int = 200_000,
         max_batch_rows: int = 100_000,
         linger_seconds: float = 0.005,
+        chainer: Chainer | None = None,
     ) -> None:
         self._store = store
+        self._chainer = chainer
         self._metrics = metrics
         self._max_queue_rows = max_queue_rows
         self._max_batch_rows = max_batch_rows
@@ -137,8 +140,19 @@ class GroupCommitWriter:
             results.append(CommitResult(kept, item.table.num_rows - kept))
             offset += item.table.num_rows
         to_insert = combined.filter(pa.array(keep_mask)) if not all(keep_mask) else combined
+        new_heads = None
+        if self._chainer is not None and to_insert.num_rows:
+            # the one writer thread orders every chain: seq and hashes follow the dedupe
+            to_insert, new_heads = self._chainer.assign(to_insert)
         started = time.perf_counter()
-        self._store.insert(to_insert)
+        try:
+            self._store.insert(to_insert)
+        except BaseException:
+            if self._chainer is not None:
+                self._chainer.invalidate()
+            raise
+        if new_heads:
+            self._chainer.advance(new_heads)  # type: ignore[union-attr]
         self._metrics.insert_latency.observe(time.perf_counter() - started)
         self._metrics.insert_rows.observe(to_insert.num_rows)
         return results

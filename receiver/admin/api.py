@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from receiver.admin.access import Access, AdminAuthenticator
+from receiver.config import Integrity
 from receiver.filters import Cursor, FilterError, parse_filters, parse_limit
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
@@ -28,10 +29,17 @@ def error(status: int, reason: str) -> JSONResponse:
 
 
 class AdminAPI:
-    def __init__(self, store: AuditStore, auth: AdminAuthenticator, metrics: ReceiverMetrics) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        auth: AdminAuthenticator,
+        metrics: ReceiverMetrics,
+        integrity: Integrity | None = None,
+    ) -> None:
         self.store = store
         self.auth = auth
         self.metrics = metrics
+        self.integrity = integrity or Integrity()
 
     def access(self, request: Request) -> Access | None:
         return self.auth.authenticate(request.headers.get("authorization"))
@@ -84,14 +92,57 @@ class AdminAPI:
             return error(404, "no such event")
         return JSONResponse(row)
 
+    async def verify(self, request: Request) -> Response:
+        """Chain verification per tenant (admin tokens; only the token's own tenants)."""
+        from receiver.integrity.setup import default_checkpoint_dir, default_public_key
+        from receiver.integrity.verify import TenantReport, verify_store
+
+        access = self.access(request)
+        if access is None:
+            return error(401, "missing or unknown admin token")
+        if not access.is_admin:
+            return error(403, "verify needs an admin token")
+        params = dict(request.query_params)
+        tenant = params.pop("tenant", None)
+        try:
+            when = parse_filters({k: v for k, v in params.items() if k in ("since", "until")})
+        except FilterError as exc:
+            return error(400, str(exc))
+        if tenant is not None and access.tenants is not None and tenant not in access.tenants:
+            return error(403, "this token may not verify that tenant")
+        tenants = (tenant,) if tenant is not None else access.tenants
+
+        def run() -> list[dict[str, Any]]:
+            public_key = default_public_key(self.integrity, self.store)
+            reports = verify_store(
+                self.store,
+                tenants=tenants,
+                since=when.since,
+                until=when.until,
+                checkpoint_dir=default_checkpoint_dir(self.integrity, self.store),
+                public_key=public_key,
+            )
+            if tenant is not None and not reports:
+                reports = [TenantReport(tenant, signatures_checked=public_key is not None)]
+            return [r.to_json() for r in reports]
+
+        try:
+            results = await asyncio.to_thread(run)
+        except StoreUnavailable as exc:
+            return error(503, f"store unavailable: {str(exc)[:200]}")
+        return JSONResponse({"tenants": results})
+
     def routes(self) -> list[Route]:
         return [
             Route("/healthz", self.healthz),
             Route("/metrics", self.metrics_text),
             Route("/api/events", self.events),
             Route("/api/events/{event_id}", self.event),
+            Route("/api/verify", self.verify),
         ]
 
 
-def build_admin_app(store: AuditStore, auth: AdminAuthenticator, metrics: ReceiverMetrics) -> Starlette:
-    return Starlette(routes=AdminAPI(store, auth, metrics).routes())
+def build_admin_app(
+    store: AuditStore, auth: AdminAuthenticator, metrics: ReceiverMetrics, integrity: Integrity | None = None
+) -> Starlette:
+    return Starlette(routes=AdminAPI(store, auth, metrics, integrity).routes())

@@ -7,4 +7,7 @@ COMMANDS: tuple[str, ...] = (
     "serve",
     "query",
     "demo",
+    "verify",
+    "keygen",
+    "pubkey",
 )

@@ -16,6 +16,7 @@ import pyarrow as pa
 from receiver.filters import Cursor, EventFilter
 from receiver.model import row_to_api
 from receiver.store import sql
+from receiver.store.integrity_sql import IntegrityQueries
 
 
 class StoreUnavailable(RuntimeError):
@@ -38,8 +39,9 @@ class AuditStore(Protocol):
     def close(self) -> None: ...
 
 
-class SqlStore(abc.ABC):
-    """Shared logic over an engine that can run a statement and load Arrow."""
+class SqlStore(IntegrityQueries, abc.ABC):
+    """Shared logic over an engine that can run a statement and load Arrow (and, mixed in,
+    the tamper-evidence queries of ``integrity_sql.py``)."""
 
     def __init__(self, database: str = sql.DEFAULT_DATABASE) -> None:
         self.database = sql.check_identifier(database)

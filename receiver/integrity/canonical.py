@@ -1,0 +1,134 @@
+"""canonical(): the versioned byte encoding of one stored event that the hash chain covers.
+
+Two implementations of the same bytes (docs/INTEGRITY.md describes them byte by byte):
+
+- :func:`canonical` — the reference, one row at a time in plain Python; the definition.
+- :func:`canonical_column` — the same bytes for a whole Arrow table, built column-wise by
+  Arrow's C++ kernels (no Python per-row loop), used by the writer and by ``verify``.
+
+Encoding v1: ``b"otel-audit/1\\n"`` followed by every field of :data:`FIELDS`, in that order,
+each as a netstring-like ``<decimal byte length>:<bytes>``. Strings are UTF-8; timestamps are
+integer microseconds since the Unix epoch (UTC); ``retain_until`` is ``YYYY-MM-DD``; numbers
+are decimal; ``attributes`` is itself the concatenation of ``len:key len:value`` for every entry,
+keys sorted by their UTF-8 bytes, wrapped as one field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+VERSION = 1
+PREFIX = b"otel-audit/1\n"
+
+#: The fields canonical() covers, in order. Every stored column is here: an edit of any of
+#: them, including retain_until (an early expiry) and the chain position, breaks the hash.
+FIELDS: tuple[str, ...] = (
+    "chain_id",
+    "seq",
+    "id",
+    "tenant_id",
+    "user_id",
+    "actor_type",
+    "action",
+    "outcome",
+    "resource_type",
+    "resource_id",
+    "event_name",
+    "changes",
+    "ip_address",
+    "user_agent",
+    "created_at",
+    "received_at",
+    "service_name",
+    "trace_id",
+    "span_id",
+    "session_id",
+    "http_method",
+    "http_route",
+    "http_status",
+    "reason",
+    "attributes",
+    "retain_until",
+)
+_TIMESTAMPS = ("created_at", "received_at")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+def _field(data: bytes) -> bytes:
+    return str(len(data)).encode("ascii") + b":" + data
+
+
+def _text(name: str, value: Any) -> bytes:
+    if name in _TIMESTAMPS:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return str((value - _EPOCH) // _MICRO).encode("ascii")
+    if name == "retain_until":
+        return value.isoformat().encode("ascii")
+    if name == "attributes":
+        items = value.items() if isinstance(value, Mapping) else (value or [])
+        pairs = sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in items)
+        return b"".join(_field(k) + _field(v) for k, v in pairs)
+    if isinstance(value, int):
+        return str(value).encode("ascii")
+    return str(value).encode("utf-8")
+
+
+def canonical(row: Mapping[str, Any]) -> bytes:
+    """The reference encoding of one row (a mapping of column name → value as Arrow's
+    ``to_pylist`` gives it: str, int, tz-aware datetime, date, dict or list of pairs)."""
+    return PREFIX + b"".join(_field(_text(name, row[name])) for name in FIELDS)
+
+
+# -- the column-wise twin ---------------------------------------------------------------------
+
+
+def _fields_of(values: pa.Array) -> pa.Array:
+    """``<len>:<bytes>`` for each element of a string array (lengths count UTF-8 bytes)."""
+    return pc.binary_join_element_wise(pc.cast(pc.binary_length(values), pa.string()), values, ":")
+
+
+def _attributes_text(column: pa.Array) -> pa.Array:
+    """Per row: the sorted ``len:key len:value`` entries, concatenated."""
+    maps = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = maps.offsets  # a null map has an empty range, so it encodes like {}
+    start = offsets[0].as_py()
+    count = offsets[-1].as_py() - start
+    # .keys/.items ignore a slice's offset: cut the entries of this slice out by hand
+    keys = maps.keys.slice(start, count)
+    items = maps.items.slice(start, count)
+    if start:
+        offsets = pc.subtract(offsets, start)
+    parents = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys))
+    # sort entries by (row, key bytes): each row's entries stay inside that row's offsets
+    order = pc.sort_indices(
+        pa.table({"row": parents, "key": keys}), sort_keys=[("row", "ascending"), ("key", "ascending")]
+    )
+    entries = pc.binary_join_element_wise(_fields_of(keys.take(order)), _fields_of(items.take(order)), "")
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, entries), "")
+
+
+def _column_text(name: str, column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if name == "attributes":
+        return _attributes_text(array)
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if name in _TIMESTAMPS:
+        array = pc.cast(array.cast(pa.timestamp("us", tz="UTC")), pa.int64())
+    elif name == "id" and pa.types.is_fixed_size_binary(array.type):
+        raise TypeError("canonical_column needs id as text (SELECT toString(id))")
+    return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+
+
+def canonical_column(table: pa.Table) -> pa.Array:
+    """canonical() of every row of ``table``, as one binary array, without a Python loop."""
+    parts = [_fields_of(_column_text(name, table.column(name))) for name in FIELDS]
+    joined = pc.binary_join_element_wise(pa.scalar(PREFIX.decode("ascii")), *parts, "")
+    return joined.cast(pa.binary())
