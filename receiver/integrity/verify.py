@@ -181,7 +181,9 @@ class _Scan:
             if prevs[i] != prev:
                 at = self.locate_hash(prevs[i])
                 if at is not None and at != seq - 1:
-                    self._fail(seq, "reordered", f"the row at seq {seq} belongs after seq {at}")
+                    self._fail(
+                        seq, "reordered", f"the row at seq {seq} follows the row now at seq {at} (rows moved)"
+                    )
                 else:
                     self._fail(seq, "modified", "prev_hash does not match the previous row's hash")
                 return

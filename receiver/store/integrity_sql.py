@@ -236,3 +236,30 @@ class IntegrityQueries:
             ),
         )
         self._insert_arrow(f"{check_identifier(self.database)}.{CHECKPOINTS_TABLE}", table)
+
+
+def canonical_sql() -> str:
+    """canonical() as a ClickHouse expression over a row of ``audit_events`` (or any SELECT
+    with its columns): the same bytes as receiver.integrity.canonical, for engine-side hashing
+    (``SHA256(concat(prev_hash, <this>))`` is a row's hash) and for cross-checks."""
+    from receiver.integrity.canonical import FIELDS, PREFIX
+
+    def field(expr: str) -> str:
+        return f"toString(length({expr})), ':', {expr}"
+
+    parts = []
+    for name in FIELDS:
+        if name in ("created_at", "received_at"):
+            expr = f"toString(toUnixTimestamp64Micro({name}))"
+        elif name == "attributes":
+            expr = (
+                "arrayStringConcat(arrayMap((k, v) -> concat(toString(length(k)), ':', k,"
+                " toString(length(v)), ':', v), mapKeys(mapSort(attributes)), mapValues(mapSort(attributes))))"
+            )
+        elif name in ("id", "seq", "http_status", "retain_until"):
+            expr = f"toString({name})"
+        else:
+            expr = name
+        parts.append(field(expr))
+    prefix = PREFIX.decode("ascii").replace("\n", "\\n")
+    return f"concat('{prefix}', " + ", ".join(parts) + ")"

@@ -1,0 +1,87 @@
+"""`otel-audit keygen | pubkey | verify` as a user runs them, against a real `serve` that is
+killed with SIGKILL and restarted: the chain continues and verifies clean, a tamper fails."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO
+from otlp_builders import audit_attrs, export, log_record, request
+
+ADMIN = "admin-token-0123456789"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "receiver.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=180
+    )
+
+
+def send(serve, tenant: str, n: int) -> None:
+    records = [log_record(audit_attrs(audit__tenant__id=tenant, enduser__id=f"u{i}")) for i in range(n)]
+    assert export(serve.grpc_endpoint, request(records)).partial_success.rejected_log_records == 0
+
+
+def test_keygen_pubkey_serve_kill_restart_verify_and_tamper(serve_process, tmp_path: Path):
+    keys = tmp_path / "keys"
+    made = run_cli("keygen", "--out", str(keys))
+    assert made.returncode == 0, made.stderr
+    private, public = keys / "otel-audit-signing.key", keys / "otel-audit-signing.pub"
+    assert private.stat().st_mode & 0o077 == 0
+    again = run_cli("keygen", "--out", str(keys))
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+    exported = run_cli("pubkey", "--key", str(private))
+    assert exported.returncode == 0 and exported.stdout == public.read_text()
+
+    cps = tmp_path / "checkpoints"
+    config = tmp_path / "otel-audit.yaml"
+    config.write_text(
+        f"admin_tokens:\n  - {{token: {ADMIN}, role: admin, tenants: ['*']}}\n"
+        f"integrity: {{key: '{private}', checkpoint_dir: '{cps}', checkpoint_interval: 0.5}}\n"
+    )
+    serve = serve_process(("--config", str(config))).start()
+    send(serve, "acme", 50)
+    send(serve, "globex", 10)
+    deadline = time.monotonic() + 20
+    while len(list(cps.rglob("*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list(cps.rglob("*.json"))) >= 2
+    send(serve, "acme", 20)
+    serve.kill()  # SIGKILL: the chain head must come back from the store
+
+    serve.start()
+    send(serve, "acme", 30)
+    via = run_cli("verify", "--server", serve.admin_url, "--token", ADMIN)
+    assert via.returncode == 0, via.stdout + via.stderr
+    lines = via.stdout.splitlines()
+    assert re.fullmatch(r"acme: 100 events, \d+ checkpoints?, intact", lines[0]), lines
+    assert re.fullmatch(r"globex: 10 events, 1 checkpoint, intact", lines[1]), lines
+    denied = run_cli("verify", "--server", serve.admin_url, "--token", "wrong-token-0123456789")
+    assert denied.returncode == 2 and "401" in denied.stderr
+    assert serve.stop() == 0  # SIGTERM seals what is left
+
+    store = f"chdb://{serve.data_dir}"
+    direct = run_cli("verify", "--store", store, "--checkpoints", str(cps), "--public-key", str(public))
+    assert direct.returncode == 0, direct.stdout + direct.stderr
+    assert re.fullmatch(
+        r"acme: 100 events, \d+ checkpoints, intact\nglobex: 10 events, 1 checkpoint, intact\n", direct.stdout
+    )
+    nobody = run_cli("verify", "--store", store, "--tenant", "nobody", "--public-key", str(public))
+    assert nobody.returncode == 0 and nobody.stdout == "nobody: 0 events, 0 checkpoints, intact\n"
+
+    tamper = (
+        "import sys; from receiver.store.chdb_store import ChdbStore; from receiver.store.sql import Statement;"
+        "s = ChdbStore(sys.argv[1]); s._command(Statement(\"ALTER TABLE audit.audit_events UPDATE user_id = 'mallory'"
+        " WHERE tenant_id = 'acme' AND seq = 5 SETTINGS mutations_sync = 1\")); s.close()"
+    )
+    subprocess.run([sys.executable, "-c", tamper, str(serve.data_dir)], check=True, cwd=REPO, timeout=120)
+    broken = run_cli("verify", "--store", store, "--checkpoints", str(cps), "--public-key", str(public))
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    first = broken.stdout.splitlines()[0]
+    assert first.startswith("acme: 4 events, ") and "DAMAGED at seq 5 of chain acme/" in first
+    assert first.endswith("modified — the row's content does not match its hash")
+    assert broken.stdout.splitlines()[1] == "globex: 10 events, 1 checkpoint, intact"
