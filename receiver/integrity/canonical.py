@@ -9,13 +9,15 @@ Two implementations of the same bytes (docs/INTEGRITY.md describes them byte by 
 Encoding v1: ``b"otel-audit/1\\n"`` followed by every field of :data:`FIELDS`, in that order,
 each as a netstring-like ``<decimal byte length>:<bytes>``. Strings are UTF-8; timestamps are
 integer microseconds since the Unix epoch (UTC); ``retain_until`` is ``YYYY-MM-DD``; numbers
-are decimal; ``attributes`` is itself the concatenation of ``len:key len:value`` for every entry,
-keys sorted by their UTF-8 bytes, wrapped as one field.
+are decimal; ``attributes`` is itself the concatenation of ``len:key len:value`` for every entry
+in the order the store keeps them (a ClickHouse ``Map`` keeps insertion order), wrapped as one
+field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,8 +75,7 @@ def _text(name: str, value: Any) -> bytes:
         return value.isoformat().encode("ascii")
     if name == "attributes":
         items = value.items() if isinstance(value, Mapping) else (value or [])
-        pairs = sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in items)
-        return b"".join(_field(k) + _field(v) for k, v in pairs)
+        return b"".join(_field(k.encode("utf-8")) + _field(v.encode("utf-8")) for k, v in items)
     if isinstance(value, int):
         return str(value).encode("ascii")
     return str(value).encode("utf-8")
@@ -95,7 +96,7 @@ def _fields_of(values: pa.Array) -> pa.Array:
 
 
 def _attributes_text(column: pa.Array) -> pa.Array:
-    """Per row: the sorted ``len:key len:value`` entries, concatenated."""
+    """Per row: ``len:key len:value`` for each entry in stored order, concatenated."""
     maps = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     offsets = maps.offsets  # a null map has an empty range, so it encodes like {}
     start = offsets[0].as_py()
@@ -105,12 +106,7 @@ def _attributes_text(column: pa.Array) -> pa.Array:
     items = maps.items.slice(start, count)
     if start:
         offsets = pc.subtract(offsets, start)
-    parents = pc.list_parent_indices(pa.ListArray.from_arrays(offsets, keys))
-    # sort entries by (row, key bytes): each row's entries stay inside that row's offsets
-    order = pc.sort_indices(
-        pa.table({"row": parents, "key": keys}), sort_keys=[("row", "ascending"), ("key", "ascending")]
-    )
-    entries = pc.binary_join_element_wise(_fields_of(keys.take(order)), _fields_of(items.take(order)), "")
+    entries = pc.binary_join_element_wise(_fields_of(keys), _fields_of(items), "")
     return pc.binary_join(pa.ListArray.from_arrays(offsets, entries), "")
 
 
@@ -132,3 +128,14 @@ def canonical_column(table: pa.Table) -> pa.Array:
     parts = [_fields_of(_column_text(name, table.column(name))) for name in FIELDS]
     joined = pc.binary_join_element_wise(pa.scalar(PREFIX.decode("ascii")), *parts, "")
     return joined.cast(pa.binary())
+
+
+def event_digest(row: Mapping[str, Any]) -> bytes:
+    """SHA-256 of canonical(row): what the chain links (reference)."""
+    return hashlib.sha256(canonical(row)).digest()
+
+
+def event_digests(table: pa.Table) -> list[bytes]:
+    """SHA-256 of canonical() for every row of ``table`` (column-wise encoding, then hashlib)."""
+    sha256 = hashlib.sha256
+    return [sha256(data).digest() for data in canonical_column(table).to_pylist()]

@@ -4,7 +4,13 @@ One chain per tenant per receiver instance: ``chain_id = "<tenant>/<instance id>
 receivers writing the same store each extend their own chains, so no two processes ever race
 for the same sequence number. Within a chain, ``seq`` runs 1, 2, 3… without gaps and
 
-    hash = SHA-256(prev_hash ‖ canonical(row))      prev_hash of seq 1 = 32 zero bytes
+    digest = SHA-256(canonical(row))
+    hash   = SHA-256(prev_hash ‖ digest)            prev_hash of seq 1 = 32 zero bytes
+
+Only the second, 64-byte step is sequential. The first is per row and independent, so the
+embedded engine computes it for a whole batch in one vectorised query (``event_digests`` of
+the store; the same bytes as the Python reference, tested), and the Python loop that remains
+costs one small hashlib call per event.
 
 The heads (last seq and hash per chain) live in memory and are recovered from the store at
 start: an acknowledged insert is durable, so after a kill -9 the store's newest row of each
@@ -24,9 +30,8 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from receiver.integrity.canonical import canonical_column
+from receiver.integrity.canonical import event_digests
 
 GENESIS = bytes(32)
 HASH_TYPE = pa.binary(32)
@@ -37,16 +42,16 @@ def chain_id_for(tenant_id: str, instance_id: str) -> str:
     return f"{tenant_id}{CHAIN_SEPARATOR}{instance_id}"
 
 
-def link(prev_hash: bytes, canonical_bytes: bytes) -> bytes:
-    """One step of the chain (the reference definition)."""
-    return hashlib.sha256(prev_hash + canonical_bytes).digest()
+def link(prev_hash: bytes, digest: bytes) -> bytes:
+    """One step of the chain (the reference definition); ``digest`` = SHA-256(canonical(row))."""
+    return hashlib.sha256(prev_hash + digest).digest()
 
 
-def chain_hashes(prev_hash: bytes, canonicals: Iterable[bytes]) -> Iterator[bytes]:
+def chain_hashes(prev_hash: bytes, digests: Iterable[bytes]) -> Iterator[bytes]:
     """The hash of each row in turn, starting after ``prev_hash``."""
     sha256 = hashlib.sha256
-    for data in canonicals:
-        prev_hash = sha256(prev_hash + data).digest()
+    for digest in digests:
+        prev_hash = sha256(prev_hash + digest).digest()
         yield prev_hash
 
 
@@ -58,6 +63,9 @@ class Head:
 
 class HeadSource(Protocol):
     def chain_heads(self, instance_id: str) -> dict[str, Head]: ...
+
+    #: optional: SHA-256(canonical()) of each row computed by the engine, or None
+    # def event_digests(self, table: pa.Table) -> list[bytes] | None: ...
 
 
 def load_instance_id(state_dir: Path) -> str:
@@ -92,43 +100,44 @@ class Chainer:
         return dict(self._heads)
 
     def assign(self, table: pa.Table) -> tuple[pa.Table, dict[str, Head]]:
-        """``table`` with chain_id, seq, prev_hash and hash appended (rows regrouped by tenant,
-        arrival order kept within a tenant), and the heads to :meth:`advance` to once stored."""
+        """``table`` with chain_id, seq, prev_hash and hash appended (rows keep their order;
+        each tenant's rows are numbered in that order), and the heads to :meth:`advance` to
+        once the rows are stored."""
         heads = self.heads()
-        if table.num_rows == 0:
-            return table, {}
-        order = pc.sort_indices(table, sort_keys=[("tenant_id", "ascending")])  # stable
-        table = table.take(order)
-        tenants = table.column("tenant_id").combine_chunks()
         n = table.num_rows
-        changes = (
-            pc.not_equal(tenants.slice(1), tenants.slice(0, n - 1)) if n > 1 else pa.array([], pa.bool_())
-        )
-        starts = [0] + [int(i) + 1 for i in pc.indices_nonzero(changes).to_numpy()]
-        chain_ids: list[str] = []
+        if n == 0:
+            return table, {}
+        encoded = table.column("tenant_id").combine_chunks().dictionary_encode()
+        tenant_index = encoded.indices.to_numpy(zero_copy_only=False)
+        chain_ids = [chain_id_for(t, self.instance_id) for t in encoded.dictionary.to_pylist()]
+        starts = [heads.get(c, Head(0, GENESIS)) for c in chain_ids]
         seq = np.empty(n, dtype=np.uint64)
-        first_prev: list[bytes] = []
-        run_bounds = list(zip(starts, starts[1:] + [n], strict=True))
-        for begin, end in run_bounds:
-            chain_id = chain_id_for(tenants[begin].as_py(), self.instance_id)
-            head = heads.get(chain_id, Head(0, GENESIS))
-            chain_ids.append(chain_id)
-            seq[begin:end] = np.arange(head.seq + 1, head.seq + 1 + end - begin, dtype=np.uint64)
-            first_prev.append(head.hash)
-        chain_col = pa.array(
-            np.repeat(np.array(chain_ids, dtype=object), [e - b for b, e in run_bounds]), pa.string()
+        for k, head in enumerate(starts):
+            rows = np.flatnonzero(tenant_index == k)
+            seq[rows] = np.arange(head.seq + 1, head.seq + 1 + len(rows), dtype=np.uint64)
+        chain_col = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(chain_ids, pa.string()))
+        table = table.append_column("chain_id", chain_col.cast(pa.string())).append_column(
+            "seq", pa.array(seq, pa.uint64())
         )
-        table = table.append_column("chain_id", chain_col).append_column("seq", pa.array(seq, pa.uint64()))
-        canon = canonical_column(table).to_pylist()
-        hashes: list[bytes] = []
+        engine = getattr(self._store, "event_digests", None)
+        digests = engine(table) if engine is not None else None
+        if digests is None:
+            digests = event_digests(table)
+        last = [h.hash for h in starts]
         prevs: list[bytes] = []
-        new_heads: dict[str, Head] = {}
-        for (begin, end), chain_id, prev in zip(run_bounds, chain_ids, first_prev, strict=True):
-            run = list(chain_hashes(prev, canon[begin:end]))
+        hashes: list[bytes] = []
+        sha256 = hashlib.sha256
+        for k, event_digest in zip(tenant_index.tolist(), digests, strict=True):
+            prev = last[k]
+            digest = sha256(prev + event_digest).digest()
             prevs.append(prev)
-            prevs.extend(run[:-1])
-            hashes.extend(run)
-            new_heads[chain_id] = Head(int(seq[end - 1]), run[-1])
+            hashes.append(digest)
+            last[k] = digest
+        new_heads = {}
+        for k, chain_id in enumerate(chain_ids):
+            count = int(np.count_nonzero(tenant_index == k))
+            if count:
+                new_heads[chain_id] = Head(starts[k].seq + count, last[k])
         table = table.append_column("prev_hash", pa.array(prevs, HASH_TYPE)).append_column(
             "hash", pa.array(hashes, HASH_TYPE)
         )

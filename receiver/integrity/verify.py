@@ -187,7 +187,7 @@ class _Scan:
                 else:
                     self._fail(seq, "modified", "prev_hash does not match the previous row's hash")
                 return
-            if sha256(prev + canon[i]).digest() != hashes[i]:
+            if sha256(prev + sha256(canon[i]).digest()).digest() != hashes[i]:
                 self._fail(seq, "modified", "the row's content does not match its hash")
                 return
             cp = self.sealed.get(seq)

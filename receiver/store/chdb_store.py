@@ -104,6 +104,18 @@ class ChdbStore(SqlStore):
             except Exception as exc:
                 raise _classify(exc) from exc
 
+    def event_digests(self, table: pa.Table) -> list[bytes] | None:
+        """The chain's per-row step, vectorised by the engine over the batch about to be stored."""
+        from receiver.store.integrity_sql import event_digests_sql
+
+        arrow_batch = table  # noqa: F841 - chDB's Python() table function finds it by name
+        with self._write_lock:
+            try:
+                result = self._writer.query(event_digests_sql("arrow_batch"), "ArrowTable")
+            except Exception as exc:
+                raise _classify(exc) from exc
+        return result.column("digest").to_pylist()
+
     def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
         # A streaming query holds the reader session until it is drained or closed;
         # open a dedicated read-only session so searches keep answering meanwhile.

@@ -238,10 +238,18 @@ class IntegrityQueries:
         self._insert_arrow(f"{check_identifier(self.database)}.{CHECKPOINTS_TABLE}", table)
 
 
+def event_digests_sql(python_table: str) -> str:
+    """SHA-256(canonical()) of every row of a Python Arrow table, in row order (chDB's
+    ``Python()`` table function finds the table by its variable name)."""
+    if not python_table.isidentifier():
+        raise ValueError(python_table)
+    return f"SELECT SHA256({canonical_sql()}) AS digest FROM Python({python_table})"
+
+
 def canonical_sql() -> str:
     """canonical() as a ClickHouse expression over a row of ``audit_events`` (or any SELECT
     with its columns): the same bytes as receiver.integrity.canonical, for engine-side hashing
-    (``SHA256(concat(prev_hash, <this>))`` is a row's hash) and for cross-checks."""
+    (``SHA256(concat(prev_hash, SHA256(<this>)))`` is a row's hash) and for cross-checks."""
     from receiver.integrity.canonical import FIELDS, PREFIX
 
     def field(expr: str) -> str:
@@ -254,7 +262,7 @@ def canonical_sql() -> str:
         elif name == "attributes":
             expr = (
                 "arrayStringConcat(arrayMap((k, v) -> concat(toString(length(k)), ':', k,"
-                " toString(length(v)), ':', v), mapKeys(mapSort(attributes)), mapValues(mapSort(attributes))))"
+                " toString(length(v)), ':', v), mapKeys(attributes), mapValues(attributes)))"
             )
         elif name in ("id", "seq", "http_status", "retain_until"):
             expr = f"toString({name})"

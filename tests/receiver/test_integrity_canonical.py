@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receiver.integrity.canonical import PREFIX, canonical, canonical_column
+from receiver.integrity.canonical import PREFIX, canonical, canonical_column, event_digest, event_digests
 from receiver.integrity.chain import GENESIS, Chainer, chain_hashes
 from receiver.integrity.verify import verify_chain
 from receiver.model import AuditEvent, events_to_table
@@ -74,16 +74,19 @@ def test_golden_bytes_of_version_1():
         b"0:"
         b"1:0"
         b"0:"
-        b"12:1:a1:11:b1:2"
+        b"12:1:b1:21:a1:1"
         b"10:2027-11-26"
     )
     assert canonical(row) == expected
     assert canonical_column(chained([event()])).to_pylist() == [expected]
+    digest = hashlib.sha256(expected).digest()
+    assert event_digest(row) == digest
     # the chain's first link, pinned: a change of encoding must be a new version
-    assert list(chain_hashes(GENESIS, [expected]))[0].hex() == (
-        "1285cc8f81f38e1193010cc69e7a84d5fc496f6be793adf5d12c4de83f61720e"
+    assert list(chain_hashes(GENESIS, [digest]))[0] == hashlib.sha256(bytes(32) + digest).digest()
+    assert (
+        list(chain_hashes(GENESIS, [digest]))[0].hex()
+        == "e5039780f08c610c81915d26df8a51ee8eb3e5b6d681bbaea226941a763c01d2"
     )
-    assert hashlib.sha256(bytes(32) + expected).hexdigest().startswith("1285cc8f")
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -114,6 +117,7 @@ def test_column_wise_equals_reference(rows, cut):
     table = table.slice(min(cut, table.num_rows - 1))  # slices keep map offsets honest
     assert canonical_column(table).to_pylist() == [canonical(r) for r in table.to_pylist()]
     assert all(c.startswith(PREFIX) for c in canonical_column(table).to_pylist())
+    assert event_digests(table) == [event_digest(r) for r in table.to_pylist()]
 
 
 def test_engine_expression_equals_reference(store):
@@ -126,16 +130,21 @@ def test_engine_expression_equals_reference(store):
         )
         for i in range(5)
     ]
+    events.append(event(id=str(uuid.uuid4()), attributes={}, changes='{"a": {"old": "\\n", "new": null}}'))
+    plain = chained(events)
+    # on the batch about to be stored (what the writer uses) ...
+    assert store.event_digests(plain) == [event_digest(r) for r in plain.to_pylist()]
+    # ... and on stored rows (what an engine-side check would use)
     table, _ = Chainer(_NoHeads(), "r1").assign(events_to_table(events))
+    assert table.column("hash").to_pylist() == list(chain_hashes(GENESIS, event_digests(table)))
     store.insert(table)
-    db = store.database
     rows = store._query_arrow(
         Statement(
-            f"SELECT hex(SHA256(concat(prev_hash, {canonical_sql()}))) AS engine_hash, hex(hash) AS stored"
-            f" FROM {db}.audit_events ORDER BY seq"
+            f"SELECT hex(SHA256(concat(prev_hash, SHA256({canonical_sql()})))) AS engine_hash, hex(hash) AS stored"
+            f" FROM {store.database}.audit_events ORDER BY seq"
         )
     ).to_pylist()
-    assert len(rows) == 5
+    assert len(rows) == 6
     assert all(r["engine_hash"] == r["stored"] for r in rows)
 
 
@@ -163,6 +172,6 @@ def test_chainer_assigns_gap_free_linked_chains_per_tenant_and_recovers_heads(st
     assert other.column("chain_id").to_pylist() == ["acme/r2"] and heads3["acme/r2"].seq == 1
     acme = [r for r in table.to_pylist() if r["tenant_id"] == "acme"] + table2.to_pylist()
     assert [r["seq"] for r in acme] == list(range(1, 22))
-    assert [r["hash"] for r in acme] == list(chain_hashes(GENESIS, [canonical(r) for r in acme]))
+    assert [r["hash"] for r in acme] == list(chain_hashes(GENESIS, [event_digest(r) for r in acme]))
     report = verify_chain("acme/r1", "acme", store.iter_chain("acme/r1", 1, 21), [], None)
     assert report.damage is None and report.events == 21

@@ -131,7 +131,7 @@ def _recompute_chain_with(store, chain: str, seq: int) -> bytes:
     prev, prevs, hashes = GENESIS, [], []
     for data in canonical_column(rows).to_pylist():
         prevs.append(prev)
-        prev = hashlib.sha256(prev + data).digest()
+        prev = hashlib.sha256(prev + hashlib.sha256(data).digest()).digest()
         hashes.append(prev)
     rows = rows.set_column(
         rows.schema.get_field_index("prev_hash"), "prev_hash", pa.array(prevs, pa.binary(32))
