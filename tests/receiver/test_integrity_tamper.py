@@ -4,13 +4,14 @@ the sequence number and named; intact data verifies clean; read paths cannot wri
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import start_receiver
+from conftest import REPO, start_receiver
 from otlp_builders import audit_attrs, export, log_record, request
 
 from receiver.integrity.canonical import canonical_column
@@ -247,3 +248,18 @@ def test_api_verify_per_tenant_with_roles(store, tmp_path):
         assert get(admin, since="not a date").status_code == 400
     finally:
         receiver.stop_listeners()
+
+
+def test_server_grants_give_no_role_a_way_to_change_rows():
+    grants = (REPO / "receiver/store/schema/server/grants.sql").read_text()
+    statements = [s.strip() for s in grants.split(";") if s.strip() and not s.strip().startswith("--")]
+    code = "\n".join(line for line in grants.splitlines() if not line.lstrip().startswith("--"))
+    assert re.search(r"GRANT INSERT, SELECT ON audit\.audit_events TO otel_audit_ingest", code)
+    assert "readonly = 1" in code and len(statements) >= 10
+    for forbidden in ("UPDATE", "DELETE", "TRUNCATE", "DROP", "MODIFY", "ALL"):
+        assert not re.search(rf"GRANT[^;]*\b{forbidden}\b", code), forbidden
+    # and no code path of the service issues a row UPDATE/DELETE or TRUNCATE on events
+    for path in (REPO / "receiver").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"ALTER TABLE[^\n]*\b(UPDATE|DELETE)\b", text), path
+        assert not re.search(r"\bTRUNCATE TABLE\b", text), path
