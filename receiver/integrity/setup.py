@@ -15,6 +15,7 @@ from receiver.config import Integrity
 from receiver.integrity.chain import load_instance_id
 from receiver.integrity.checkpoints import (
     PRIVATE_KEY_FILE,
+    Checkpoint,
     Signer,
     generate_key,
     load_public_key,
@@ -116,3 +117,22 @@ class CheckpointScheduler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(30)
+
+
+def seal_chains(
+    store: Any, integrity: Integrity, tenants: tuple[str, ...] | None = None, *, force: bool = True
+) -> list[Checkpoint]:
+    """Seal every chain of ``tenants`` (None: all), whichever receiver wrote it: the call for
+    an archive boundary (retention). Raises RuntimeError when no signing key is configured."""
+    local = state_dir(store)
+    key_path = integrity.key or (str(local / "keys" / PRIVATE_KEY_FILE) if local is not None else None)
+    if key_path is None or not Path(key_path).exists():
+        raise RuntimeError("no checkpoint signing key: set integrity.key (otel-audit keygen)")
+    signer = Signer.from_file(key_path)
+    directory = default_checkpoint_dir(integrity, store)
+    sealed = []
+    for summary in store.chain_summaries(tenants):
+        checkpoint = write_checkpoint(store, signer, summary.chain_id, directory, force=force)
+        if checkpoint is not None:
+            sealed.append(checkpoint)
+    return sealed

@@ -263,3 +263,41 @@ def test_server_grants_give_no_role_a_way_to_change_rows():
         text = path.read_text()
         assert not re.search(r"ALTER TABLE[^\n]*\b(UPDATE|DELETE)\b", text), path
         assert not re.search(r"\bTRUNCATE TABLE\b", text), path
+
+
+def test_expired_head_is_accepted_only_when_a_checkpoint_sealed_it(sealed, tmp_path):
+    store, chain, public_key, cps, _ = sealed
+    # retention removed the oldest rows (sealed by the checkpoints at 60 and 120)
+    sql(
+        store,
+        "ALTER TABLE {db}.audit_events DELETE WHERE tenant_id = 'acme' AND seq <= 60 SETTINGS mutations_sync = 1",
+    )
+    report = verify(store, public_key, cps)
+    assert report.summary() == "acme: 60 events, 2 checkpoints, intact"
+    # the same gap with no checkpoint covering it is a deletion
+    sql(store, "ALTER TABLE {db}.audit_checkpoints DELETE WHERE 1 SETTINGS mutations_sync = 1")
+    damage = verify(store, public_key, None).damage
+    assert (damage.seq, damage.kind, damage.detail) == (1, "deleted", "seqs 1–60 missing")
+
+
+def test_seal_chains_for_an_archive_boundary(sealed, tmp_path):
+    from receiver.config import Integrity
+    from receiver.integrity.setup import seal_chains
+
+    store, chain, public_key, cps, receiver = sealed
+    integrity = receiver.config.integrity
+    forced = seal_chains(store, integrity, ("acme",))
+    assert [(c.tenant_id, c.last_seq) for c in forced] == [("acme", 120)]  # nothing new: the last one
+    assert seal_chains(store, integrity, ("acme",), force=False) == []
+    with pytest.raises(RuntimeError, match="no checkpoint signing key"):
+        seal_chains(_ServerLike(store), Integrity())
+
+
+class _ServerLike:
+    """A store without a local data directory (like a ClickHouse server store)."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def chain_summaries(self, tenants):
+        return self._store.chain_summaries(tenants)
