@@ -3,8 +3,10 @@ the sequence number and named; intact data verifies clean; read paths cannot wri
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from receiver.integrity.verify import verify_chain, verify_store
 from receiver.store.sql import Statement
 
 ACME_EVENTS = 120
+HOUR_NS = 3600 * 10**9
 
 
 @pytest.fixture
@@ -32,7 +35,10 @@ def sealed(store, tmp_path: Path):
     receiver = start_receiver(store, integrity={"key": str(private), "checkpoint_dir": str(cps)})
     endpoint = f"127.0.0.1:{receiver.grpc_port}"
     for round_ in range(4):
-        records = [log_record(audit_attrs(enduser__id=f"user-{round_}-{i}")) for i in range(30)]
+        at = time.time_ns() - (4 - round_) * HOUR_NS  # each request an hour apart
+        records = [
+            log_record(audit_attrs(enduser__id=f"user-{round_}-{i}"), time_ns=at + i) for i in range(30)
+        ]
         records += [
             log_record(audit_attrs(audit__tenant__id="globex")) for _ in range(30 if round_ == 0 else 0)
         ]
@@ -301,3 +307,20 @@ class _ServerLike:
 
     def chain_summaries(self, tenants):
         return self._store.chain_summaries(tenants)
+
+
+def test_since_until_verify_part_of_the_chain(sealed):
+    store, chain, public_key, cps, _ = sealed
+    split = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2, minutes=30)  # rounds 0-1 | 2-3
+
+    def part(**when):
+        return verify_store(store, tenants=("acme",), checkpoint_dir=cps, public_key=public_key, **when)[0]
+
+    assert part(since=split).summary() == "acme: 60 events, 2 checkpoints, intact"
+    assert part(until=split).summary() == "acme: 60 events, 2 checkpoints, intact"
+    sql(
+        store,
+        "ALTER TABLE {db}.audit_events UPDATE reason = 'edited' WHERE tenant_id = 'acme' AND seq = 70 SETTINGS mutations_sync = 1",
+    )
+    assert part(until=split).damage is None
+    assert (part(since=split).damage.seq, part(since=split).damage.kind) == (70, "modified")
