@@ -62,10 +62,18 @@ def make_batches(events: int, batch: int) -> list[pa.Table]:
     return out
 
 
-def timed(fn) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+def timed(fn, label: str = "") -> tuple[float, float]:
+    """Wall and CPU seconds of ``fn()``, with a spinner on a terminal."""
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status(label) if console.is_terminal and label else nullcontext()
+    with status:
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> int:
@@ -116,10 +124,10 @@ def main() -> int:
         for table in batches:
             python_chainer.advance(python_chainer.assign(table)[1])
 
-    p_wall, p_cpu = timed(plain)
-    y_wall, y_cpu = timed(chain_python)
-    c_wall, c_cpu = timed(chain_only)
-    i_wall, i_cpu = timed(chained_insert)
+    p_wall, p_cpu = timed(plain, "inserting without chain")
+    y_wall, y_cpu = timed(chain_python, "chaining (pyarrow digests)")
+    c_wall, c_cpu = timed(chain_only, "chaining (engine digests)")
+    i_wall, i_cpu = timed(chained_insert, "inserting chained rows")
     print(f"insert without chain : {n / p_wall:>10,.0f} events/s wall  {n / p_cpu:>10,.0f} events/CPU-s")
     print(
         f"insert with chain    : {n / (c_wall + i_wall):>10,.0f} events/s wall  {n / (c_cpu + i_cpu):>10,.0f} events/CPU-s"
@@ -130,8 +138,8 @@ def main() -> int:
     print(
         f"chain alone, Python  : {y_cpu / n * 1e6:>10.2f} µs CPU/event ({n / y_cpu:,.0f} events/CPU-s), pyarrow digests"
     )
-    v_wall, v_cpu = timed(lambda: verify_store(chained_store))
-    reports = verify_store(chained_store)
+    reports: list = []
+    v_wall, v_cpu = timed(lambda: reports.extend(verify_store(chained_store)), "verifying")
     print(f"verify (full chains) : {n / v_wall:>10,.0f} events/s wall  {n / v_cpu:>10,.0f} events/CPU-s")
     for report in reports:
         print("  " + report.summary())
