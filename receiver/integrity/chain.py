@@ -62,10 +62,11 @@ class Head:
 
 
 class HeadSource(Protocol):
-    def chain_heads(self, instance_id: str) -> dict[str, Head]: ...
+    """What the Chainer needs of a store. A store may also offer ``event_digests(table) ->
+    list[bytes] | None`` (SHA-256 of canonical() per row, computed by its engine); without
+    it, or when it answers None, the digests are computed here."""
 
-    #: optional: SHA-256(canonical()) of each row computed by the engine, or None
-    # def event_digests(self, table: pa.Table) -> list[bytes] | None: ...
+    def chain_heads(self, instance_id: str) -> dict[str, Head]: ...
 
 
 def load_instance_id(state_dir: Path) -> str:
