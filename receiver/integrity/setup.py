@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from receiver.config import Integrity
+from receiver.config import ConfigError, Integrity
 from receiver.integrity.chain import load_instance_id
 from receiver.integrity.checkpoints import (
     PRIVATE_KEY_FILE,
@@ -43,7 +43,12 @@ def resolve(integrity: Integrity, store: Any, *, create_key: bool = True) -> Int
     instance_id = integrity.instance_id or load_instance_id(local or Path.cwd() / "otel-audit-integrity")
     signer: Signer | None = None
     if integrity.key:
-        signer = Signer.from_file(integrity.key)
+        try:
+            signer = Signer.from_file(integrity.key)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"integrity.key {integrity.key}: cannot use it as a signing key: {exc}"
+            ) from exc
     elif local is not None:
         key_path = local / "keys" / PRIVATE_KEY_FILE
         if not key_path.exists() and create_key:

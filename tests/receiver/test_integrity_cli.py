@@ -37,6 +37,11 @@ def test_keygen_pubkey_serve_kill_restart_verify_and_tamper(serve_process, tmp_p
     exported = run_cli("pubkey", "--key", str(private))
     assert exported.returncode == 0 and exported.stdout == public.read_text()
 
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"integrity: {{key: '{public}'}}\n")  # a public key cannot sign
+    refused = run_cli("serve", "--config", str(bad), "--store", f"chdb://{tmp_path}/unused")
+    assert refused.returncode == 2 and "integrity.key" in refused.stderr and "signing key" in refused.stderr
+
     cps = tmp_path / "checkpoints"
     config = tmp_path / "otel-audit.yaml"
     config.write_text(
