@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from receiver import pipeline
 from receiver.config import Config
-from receiver.pipeline.auth import IngestAuthenticator, Unauthenticated
+from receiver.pipeline.auth import IngestAuthenticator, IngestIdentity, Unauthenticated
 from receiver.store.base import StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater, Unauthorized
@@ -35,14 +35,11 @@ class IngestConsumer:
     def _retain_days(self, tenant: str) -> int:
         return self._retention.policy_for(tenant).retain_days
 
-    def consume(
-        self, request: ExportLogsServiceRequest, authorization: str | None, transport: str
-    ) -> ExportLogsServiceResponse:
-        try:
-            identity = self._auth.authenticate(authorization)
-        except Unauthenticated as exc:
-            self.metrics.refused_requests.labels("unauthenticated").inc()
-            raise Unauthorized(str(exc)) from exc
+    def ingest(
+        self, request: ExportLogsServiceRequest, identity: IngestIdentity, transport: str
+    ) -> pipeline.PipelineResult:
+        """Pipeline + group commit for an already authenticated request; returns once its rows
+        are durable. The receiver's own audit events (reads of the audit log) come in here too."""
         result = pipeline.run(request, identity, self._retain_days)
         m = self.metrics
         m.received.labels(transport).inc(result.received)
@@ -60,6 +57,17 @@ class IngestConsumer:
                 raise RetryLater("audit store unavailable; retry later", retry_after=5.0) from exc
             m.accepted.inc(commit.inserted)
             m.duplicates.inc(commit.duplicates)
+        return result
+
+    def consume(
+        self, request: ExportLogsServiceRequest, authorization: str | None, transport: str
+    ) -> ExportLogsServiceResponse:
+        try:
+            identity = self._auth.authenticate(authorization)
+        except Unauthenticated as exc:
+            self.metrics.refused_requests.labels("unauthenticated").inc()
+            raise Unauthorized(str(exc)) from exc
+        result = self.ingest(request, identity, transport)
         response = ExportLogsServiceResponse()
         if result.rejected:
             response.partial_success.CopyFrom(

@@ -16,6 +16,7 @@ import uvicorn
 
 from receiver.admin.access import AdminAuthenticator
 from receiver.admin.api import build_admin_app
+from receiver.admin.trail import AccessTrail
 from receiver.config import Config, split_host_port
 from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
@@ -57,10 +58,12 @@ class Receiver:
         self._grpc = GrpcReceiver(consumer, self.config.listen.grpc)
         self._grpc.start()
         self.grpc_port = self._grpc.port
+        trail = AccessTrail(lambda request, identity: consumer.ingest(request, identity, "internal"))
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens),
             self.metrics,
+            trail,
             integrity=self.config.integrity,
         )
         host, port = split_host_port(self.config.listen.admin)

@@ -33,6 +33,11 @@ class AdminAuthenticator:
     def __init__(self, tokens: Iterable[AdminToken]) -> None:
         self._tokens = list(tokens)
 
+    @property
+    def required(self) -> bool:
+        """False when no admin tokens are configured (open on a loopback address)."""
+        return bool(self._tokens)
+
     def authenticate(self, authorization: str | None) -> Access | None:
         """The caller's access, or None for a missing or unknown token."""
         if not self._tokens:

@@ -1,8 +1,9 @@
-"""Admin HTTP API (SPEC section 5): health, metrics, event search and detail.
+"""Admin HTTP API (SPEC section 5): health, metrics, who-am-I, event search and detail, the
+compliance summary; the exports (``exports.py``) and the UI (``ui.py``) mount beside it.
 
-Every filter is validated into an EventFilter and bound as a query parameter by the store;
-the caller's tenant scope is applied to every query, so no route, filter or cursor can reach
-another tenant's rows.
+Every filter is validated into an EventFilter and bound as a query parameter by the store; the
+caller's tenant scope is applied to every query, so no route, filter or cursor can reach another
+tenant's rows. Every read of audit data is itself recorded (``trail.py``) before it is answered.
 """
 
 from __future__ import annotations
@@ -10,22 +11,34 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
+from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
 from receiver.config import Integrity
-from receiver.filters import Cursor, FilterError, parse_filters, parse_limit
+from receiver.filters import Cursor, EventFilter, FilterError, parse_filters, parse_limit
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
+from receiver.transport.errors import RetryLater
+
+UTC = dt.timezone.utc
+#: the resource id of a search or export in its audit event (a detail view names the event)
+EVENTS_RESOURCE = "audit_events"
+Handler = Callable[[Request, Access], Awaitable[Response]]
 
 
 def error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
+
+
+class Unrecorded(Exception):
+    """The access could not be written to the audit trail, so it is not answered."""
 
 
 class AdminAPI:
@@ -34,16 +47,102 @@ class AdminAPI:
         store: AuditStore,
         auth: AdminAuthenticator,
         metrics: ReceiverMetrics,
+        trail: AccessTrail | None = None,
         integrity: Integrity | None = None,
     ) -> None:
         self.store = store
         self.auth = auth
         self.metrics = metrics
+        self.trail = trail or AccessTrail(None)
         self.integrity = integrity or Integrity()
 
+    # -- plumbing ---------------------------------------------------------------------
     def access(self, request: Request) -> Access | None:
         return self.auth.authenticate(request.headers.get("authorization"))
 
+    def authenticated(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """401 without a known token; store failures and unrecordable accesses as 503."""
+
+        async def endpoint(request: Request) -> Response:
+            access = self.access(request)
+            if access is None:
+                return error(401, "missing or unknown admin token: send 'Authorization: Bearer <token>'")
+            return await self.guarded(handler, request, access)
+
+        return endpoint
+
+    @staticmethod
+    async def guarded(handler: Handler, request: Request, access: Access) -> Response:
+        try:
+            return await handler(request, access)
+        except FilterError as exc:
+            return error(400, str(exc))
+        except StoreUnavailable as exc:
+            return error(503, f"store unavailable: {str(exc)[:200]}")
+        except Unrecorded as exc:
+            return error(503, str(exc))
+
+    async def record(
+        self,
+        request: Request,
+        access: Access,
+        action: str,
+        tenants: tuple[str, ...],
+        *,
+        status: int = 200,
+        outcome: str = "success",
+        resource_id: str = "",
+        reason: str = "",
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write the access to the audit trail and wait until it is durable (fail closed)."""
+        if not self.trail.enabled:
+            return
+        route = request.scope.get("route")
+        event = AccessEvent(
+            access=access,
+            action=action,
+            tenants=tenants,
+            outcome=outcome,
+            resource_id=resource_id,
+            reason=reason,
+            client_address=request.client.host if request.client else "",
+            user_agent=request.headers.get("user-agent", "")[:512],
+            http_method=request.method,
+            http_route=getattr(route, "path", request.url.path),
+            http_status=status,
+            attributes=dict(attributes or {}),
+        )
+        try:
+            await asyncio.to_thread(self.trail.record, event)
+        except (RetryLater, StoreUnavailable) as exc:
+            raise Unrecorded(f"this access cannot be recorded in the audit log right now: {exc}") from exc
+
+    @staticmethod
+    def parse_scoped(
+        params: Mapping[str, str], access: Access, *, extra: tuple[str, ...] = ()
+    ) -> EventFilter:
+        values = {k: v for k, v in params.items() if k not in extra}
+        return parse_filters(values).scoped(access.tenants)
+
+    async def refuse_other_tenant(
+        self, request: Request, access: Access, flt: EventFilter, action: str
+    ) -> Response:
+        """A filter for a tenant outside the token's scope: 403 and a denied access event."""
+        await self.record(
+            request,
+            access,
+            action,
+            tenants_read(access, None),
+            status=403,
+            outcome="denied",
+            resource_id=EVENTS_RESOURCE,
+            reason=f"asked for tenant {flt.tenant!r}, outside this token's tenants",
+            attributes={"audit.query.tenant": flt.tenant or ""},
+        )
+        return error(403, f"tenant {flt.tenant!r} is not visible to this token")
+
+    # -- routes -----------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
         try:
             await asyncio.to_thread(self.store.ping)
@@ -55,51 +154,104 @@ class AdminAPI:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
 
-    async def events(self, request: Request) -> Response:
-        access = self.access(request)
-        if access is None:
-            return error(401, "missing or unknown admin token")
+    async def me(self, request: Request, access: Access) -> Response:
+        return JSONResponse(
+            {
+                "name": access.name,
+                "role": access.role,
+                "tenants": list(access.tenants) if access.tenants is not None else ["*"],
+                "open": not self.auth.required,
+            }
+        )
+
+    async def tenants(self, request: Request, access: Access) -> Response:
+        if access.tenants is not None:
+            return JSONResponse({"tenants": list(access.tenants)})
+        found = await asyncio.to_thread(self.store.tenants, EventFilter())
+        return JSONResponse({"tenants": found})
+
+    async def events(self, request: Request, access: Access) -> Response:
         params = dict(request.query_params)
-        try:
-            limit = parse_limit(params.pop("limit", None))
-            cursor_text = params.pop("cursor", None)
-            cursor = Cursor.decode(cursor_text) if cursor_text else None
-            flt = parse_filters(params).scoped(access.tenants)
-        except FilterError as exc:
-            return error(400, str(exc))
-        try:
-            rows = await asyncio.to_thread(self.store.search, flt, limit, cursor)
-        except StoreUnavailable as exc:
-            return error(503, f"store unavailable: {str(exc)[:200]}")
+        limit = parse_limit(params.pop("limit", None))
+        cursor_text = params.pop("cursor", None)
+        cursor = Cursor.decode(cursor_text) if cursor_text else None
+        flt = self.parse_scoped(params, access)
+        if flt.visible_nothing():
+            return await self.refuse_other_tenant(request, access, flt, "read")
+        rows = await asyncio.to_thread(self.store.search, flt, limit, cursor)
         next_cursor = None
         if len(rows) == limit:
             last = rows[-1]
             created = dt.datetime.fromisoformat(last["created_at"].replace("Z", "+00:00"))
             next_cursor = Cursor(created, last["id"]).encode()
+        await self.record(
+            request,
+            access,
+            "read",
+            tenants_read(access, flt.tenant, (r["tenant_id"] for r in rows)),
+            resource_id=EVENTS_RESOURCE,
+            reason=f"searched audit events: {len(rows)} returned",
+            attributes=query_attributes(params, {"audit.result.count": str(len(rows))}),
+        )
         return JSONResponse({"events": rows, "next_cursor": next_cursor})
 
-    async def event(self, request: Request) -> Response:
-        access = self.access(request)
-        if access is None:
-            return error(401, "missing or unknown admin token")
-        event_id = request.path_params["event_id"]
+    async def event(self, request: Request, access: Access) -> Response:
         try:
-            event_id = str(uuid.UUID(event_id))
+            event_id = str(uuid.UUID(request.path_params["event_id"]))
         except ValueError:
             return error(400, "event id is not a UUID")
         row: dict[str, Any] | None = await asyncio.to_thread(self.store.get_event, event_id, access.tenants)
         if row is None:
+            await self.record(
+                request,
+                access,
+                "read",
+                tenants_read(access, None),
+                status=404,
+                outcome="failure",
+                resource_id=event_id,
+                reason="viewed an audit event: not found or not visible",
+            )
             return error(404, "no such event")
+        await self.record(
+            request,
+            access,
+            "read",
+            (row["tenant_id"],),
+            resource_id=event_id,
+            reason="viewed an audit event",
+        )
         return JSONResponse(row)
 
-    async def verify(self, request: Request) -> Response:
+    async def compliance(self, request: Request, access: Access) -> Response:
+        params = dict(request.query_params)
+        unknown = sorted(set(params) - {"tenant"})
+        if unknown:
+            raise FilterError(f"unknown parameter(s): {', '.join(unknown)}")
+        tenant = params.get("tenant") or (
+            access.tenants[0] if access.tenants and len(access.tenants) == 1 else ""
+        )
+        if not tenant:
+            raise FilterError("tenant: required (which tenant's compliance summary)")
+        flt = EventFilter(tenant=tenant, tenants=access.tenants)
+        if flt.visible_nothing():
+            return await self.refuse_other_tenant(request, access, flt, "read")
+        report = await asyncio.to_thread(self.store.compliance, tenant, dt.datetime.now(UTC))
+        await self.record(
+            request,
+            access,
+            "read",
+            (tenant,),
+            resource_id="compliance",
+            reason="viewed the compliance summary",
+        )
+        return JSONResponse(report)
+
+    async def verify(self, request: Request, access: Access) -> Response:
         """Chain verification per tenant (admin tokens; only the token's own tenants)."""
         from receiver.integrity.setup import default_checkpoint_dir, default_public_key
         from receiver.integrity.verify import TenantReport, verify_store
 
-        access = self.access(request)
-        if access is None:
-            return error(401, "missing or unknown admin token")
         if not access.is_admin:
             return error(403, "verify needs an admin token")
         params = dict(request.query_params)
@@ -132,17 +284,39 @@ class AdminAPI:
             return error(503, f"store unavailable: {str(exc)[:200]}")
         return JSONResponse({"tenants": results})
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
+        auth = self.authenticated
         return [
             Route("/healthz", self.healthz),
             Route("/metrics", self.metrics_text),
-            Route("/api/events", self.events),
-            Route("/api/events/{event_id}", self.event),
-            Route("/api/verify", self.verify),
+            Route("/api/me", auth(self.me)),
+            Route("/api/tenants", auth(self.tenants)),
+            Route("/api/events", auth(self.events)),
+            Route("/api/events/{event_id}", auth(self.event)),
+            Route("/api/compliance", auth(self.compliance)),
+            Route("/api/verify", auth(self.verify)),
         ]
 
 
+def query_attributes(params: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The filters of a read, as attributes of its audit event (``audit.query.<name>``)."""
+    out = {f"audit.query.{k}": v[:256] for k, v in params.items() if v}
+    out.update(extra or {})
+    return out
+
+
 def build_admin_app(
-    store: AuditStore, auth: AdminAuthenticator, metrics: ReceiverMetrics, integrity: Integrity | None = None
+    store: AuditStore,
+    auth: AdminAuthenticator,
+    metrics: ReceiverMetrics,
+    trail: AccessTrail | None = None,
+    integrity: Integrity | None = None,
 ) -> Starlette:
-    return Starlette(routes=AdminAPI(store, auth, metrics, integrity).routes())
+    from receiver.admin.exports import ExportRoutes
+    from receiver.admin.ui import SecurityHeaders, ui_routes
+
+    api = AdminAPI(store, auth, metrics, trail, integrity)
+    routes = api.routes() + ExportRoutes(api).routes() + ui_routes()
+    app = Starlette(routes=routes)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -8,6 +8,7 @@ Engines differ only in how they run a statement and load an Arrow table
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ import pyarrow as pa
 
 from receiver.filters import Cursor, EventFilter
 from receiver.model import row_to_api
-from receiver.store import sql
+from receiver.store import compliance, sql
 from receiver.store.integrity_sql import IntegrityQueries
 
 
@@ -35,6 +36,10 @@ class AuditStore(Protocol):
     def get_event(self, event_id: str, tenants: tuple[str, ...] | None) -> dict[str, Any] | None: ...
     def count(self, flt: EventFilter) -> int: ...
     def iter_batches(self, flt: EventFilter) -> Iterator[pa.RecordBatch]: ...
+    def iter_csv(self, flt: EventFilter) -> Iterator[bytes]: ...
+    def iter_jsonl(self, flt: EventFilter) -> Iterator[bytes]: ...
+    def tenants(self, flt: EventFilter) -> list[str]: ...
+    def compliance(self, tenant: str, now: dt.datetime) -> dict[str, Any]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
 
@@ -56,9 +61,13 @@ class SqlStore(IntegrityQueries, abc.ABC):
     @abc.abstractmethod
     def _insert_arrow(self, table_name: str, table: pa.Table) -> None: ...
 
+    @abc.abstractmethod
     def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
-        """Engines that can stream override this; the fallback reads the whole answer."""
-        yield from self._query_arrow(statement).to_batches()
+        """The answer as record batches, read as the engine produces them."""
+
+    @abc.abstractmethod
+    def _stream_text(self, statement: sql.Statement, fmt: str) -> Iterator[bytes]:
+        """The answer in the engine's output format ``fmt`` (e.g. ``CSV``), chunk by chunk."""
 
     # -- the contract ----------------------------------------------------------------
     def migrate(self) -> None:
@@ -91,9 +100,33 @@ class SqlStore(IntegrityQueries, abc.ABC):
         return int(self._query_arrow(sql.count(self.database, flt)).column("n")[0].as_py())
 
     def iter_batches(self, flt: EventFilter) -> Iterator[pa.RecordBatch]:
+        """Every matching event in export order (tenant, created_at, id); ``id`` as text."""
         if flt.visible_nothing():
             return iter(())
-        return self._stream_arrow(sql.stream_all(self.database, flt))
+        return self._stream_arrow(sql.export_rows(self.database, flt))
+
+    def iter_csv(self, flt: EventFilter) -> Iterator[bytes]:
+        """The CSV rows (no header) of every matching event, in export order, made by the engine."""
+        if flt.visible_nothing():
+            return iter(())
+        return self._stream_text(sql.export_csv(self.database, flt), "CSV")
+
+    def iter_jsonl(self, flt: EventFilter) -> Iterator[bytes]:
+        """JSON lines (the API's event objects) of every matching event, made by the engine."""
+        if flt.visible_nothing():
+            return iter(())
+        return self._stream_text(sql.export_jsonl(self.database, flt), "TSVRaw")
+
+    def tenants(self, flt: EventFilter) -> list[str]:
+        if flt.visible_nothing():
+            return []
+        return [
+            str(t) for t in self._query_arrow(sql.tenants(self.database, flt)).column("tenant").to_pylist()
+        ]
+
+    def compliance(self, tenant: str, now: dt.datetime) -> dict[str, Any]:
+        rows = self._query_arrow(compliance.summary(self.database, tenant, now)).to_pylist()
+        return compliance.to_report(tenant, now, rows[0])
 
     def ping(self) -> None:
         self._query_arrow(sql.Statement("SELECT 1 AS ok"))

@@ -8,6 +8,7 @@ change data even through a bug, and a long export does not stall inserts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import threading
@@ -116,23 +117,47 @@ class ChdbStore(SqlStore):
                 raise _classify(exc) from exc
         return result.column("digest").to_pylist()
 
-    def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
-        # A streaming query holds the reader session until it is drained or closed;
-        # open a dedicated read-only session so searches keep answering meanwhile.
+    @contextlib.contextmanager
+    def _stream_session(self) -> Iterator[Any]:
+        # A streaming query holds its session until it is drained or closed; each export gets
+        # a dedicated read-only session so searches keep answering meanwhile.
         from chdb import session as chdb_session
 
         session = chdb_session.Session(self.path)
         try:
+            # JSON exports: "a/b", not the engine's default "a\\/b" (both are valid JSON)
+            session.query("SET output_format_json_escape_forward_slashes = 0")
             session.query("SET readonly = 1")
-            result = session.send_query(statement.sql, "Arrow", params=self._bind(statement))
-            try:
-                yield from result.record_batch(rows_per_batch=65536)
-            finally:
-                result.close()
-        except Exception as exc:
-            raise _classify(exc) from exc
+            yield session
         finally:
             session.close()
+
+    def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
+        try:
+            with self._stream_session() as session:
+                result = session.send_query(statement.sql, "Arrow", params=self._bind(statement))
+                try:
+                    yield from result.record_batch(rows_per_batch=16384)
+                finally:
+                    result.close()
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def _stream_text(self, statement: sql.Statement, fmt: str) -> Iterator[bytes]:
+        try:
+            with self._stream_session() as session:
+                result = session.send_query(statement.sql, fmt, params=self._bind(statement))
+                try:
+                    for chunk in result:
+                        yield chunk.bytes()
+                finally:
+                    result.close()
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise _classify(exc) from exc
 
     def close(self) -> None:
         for session in (self._reader, self._writer):

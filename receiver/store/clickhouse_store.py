@@ -73,6 +73,15 @@ class ClickHouseStore(SqlStore):
         with self._client.query_arrow_stream(statement.sql, parameters=statement.params or None) as stream:
             yield from stream
 
+    def _stream_text(self, statement: sql.Statement, fmt: str) -> Iterator[bytes]:
+        stream = self._client.raw_stream(statement.sql, parameters=statement.params or None, fmt=fmt)
+        try:
+            # read in large pieces: iterating the stream goes line by line (100x slower)
+            while chunk := stream.read(1 << 20):
+                yield chunk
+        finally:
+            stream.close()
+
     def close(self) -> None:
         self._client.close()
 

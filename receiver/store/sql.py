@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from receiver.filters import Cursor, EventFilter
-from receiver.model import COLUMNS
+from receiver.model import API_COLUMNS, COLUMNS, CSV_COLUMNS
 
 DEFAULT_DATABASE = "audit"
 EVENTS_TABLE = "audit_events"
@@ -112,12 +112,79 @@ def search(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -
     return Statement(sql, params)
 
 
-def stream_all(database: str, flt: EventFilter) -> Statement:
-    """Every matching row, newest first (exports)."""
+#: Exports run in the table's sort order, so the engine reads parts in order and merges them as
+#: it streams: constant memory and a first row at once. Newest first would sort the whole answer
+#: before the first row (measured: 1 M rows, ~900 MB in the engine). The table is aliased so that
+#: ``e.id`` means the UUID column, not an output column of the same name.
+_EXPORT_ORDER = "ORDER BY e.tenant_id, e.created_at, e.id"
+#: SPEC section 5: a cell a spreadsheet would run as a formula gets a leading quote.
+_FORMULA_STARTS = r"('=', '+', '-', '@', '\t', '\r')"
+
+
+def _csv_expression(column: str) -> str:
+    if column in ("created_at", "received_at"):
+        return f"formatDateTime(e.{column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')"
+    if column == "id":
+        return "toString(e.id)"
+    return f"if(substring(e.{column}, 1, 1) IN {_FORMULA_STARTS}, concat('''', e.{column}), e.{column})"
+
+
+def export_rows(database: str, flt: EventFilter, columns: tuple[str, ...] = API_COLUMNS) -> Statement:
+    """Every matching row in export order, ``id`` as text (JSON lines and Parquet exports)."""
+    where = where_clause(flt)
+    select = ", ".join("toString(e.id) AS id" if c == "id" else f"e.{c} AS {c}" for c in columns)
+    sql = (
+        f"SELECT {select} FROM {check_identifier(database)}.{EVENTS_TABLE} AS e"
+        f" WHERE {where.sql} {_EXPORT_ORDER}"
+    )
+    return Statement(sql, dict(where.params))
+
+
+def export_csv(database: str, flt: EventFilter) -> Statement:
+    """The CSV body of SPEC section 5, formatted by the engine: ISO timestamps and the formula
+    guard are computed in SQL, so a CSV export builds no Python object per row."""
+    where = where_clause(flt)
+    select = ", ".join(f"{_csv_expression(c)} AS csv_{c}" for c in CSV_COLUMNS)
+    sql = (
+        f"SELECT {select} FROM {check_identifier(database)}.{EVENTS_TABLE} AS e"
+        f" WHERE {where.sql} {_EXPORT_ORDER}"
+    )
+    return Statement(sql, dict(where.params))
+
+
+def _json_member(column: str) -> str:
+    if column in ("created_at", "received_at"):
+        value = f"toJSONString(formatDateTime(e.{column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC'))"
+    elif column == "id":
+        value = "toJSONString(toString(e.id))"
+    elif column == "changes":
+        # stored as compact JSON by ingest: spliced in as an object, not re-encoded
+        value = "multiIf(e.changes = '', 'null', isValidJSON(e.changes), e.changes, toJSONString(e.changes))"
+    elif column == "http_status":
+        value = "if(e.http_status = 0, 'null', toString(e.http_status))"
+    else:
+        value = f"toJSONString(e.{column})"
+    return f"'\"{column}\":', {value}"
+
+
+def export_jsonl(database: str, flt: EventFilter) -> Statement:
+    """One JSON object per line, shaped like the API's events (``row_to_api``), made by the
+    engine; run with a one-column raw text format (``TSVRaw``)."""
+    where = where_clause(flt)
+    members = ", ',', ".join(_json_member(c) for c in API_COLUMNS)
+    sql = (
+        f"SELECT concat('{{', {members}, '}}') AS line"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} AS e WHERE {where.sql} {_EXPORT_ORDER}"
+    )
+    return Statement(sql, dict(where.params))
+
+
+def tenants(database: str, flt: EventFilter) -> Statement:
+    """The tenants with events matching ``flt`` (within its scope)."""
     where = where_clause(flt)
     sql = (
-        f"SELECT {_SELECT_COLUMNS} FROM {check_identifier(database)}.{EVENTS_TABLE}"
-        f" WHERE {where.sql} ORDER BY created_at DESC, id DESC"
+        f"SELECT DISTINCT toString(tenant_id) AS tenant FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        f" WHERE {where.sql} ORDER BY tenant"
     )
     return Statement(sql, dict(where.params))
 
