@@ -6,6 +6,7 @@ from __future__ import annotations
 COMMANDS: tuple[str, ...] = (
     "serve",
     "query",
+    "export",
     "demo",
     "verify",
     "keygen",
