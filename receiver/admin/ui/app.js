@@ -220,7 +220,7 @@ function eventRow(event) {
     el("td", {}, el("code", {}, event.action)),
     el("td", {}, outcomeBadge(event.outcome)),
     el("td", {}, resource),
-    el("td", { className: "muted" }, event.event_name),
+    el("td", { className: "muted nowrap" }, event.event_name),
     el("td", { className: "nowrap" }, event.ip_address));
 }
 
