@@ -140,6 +140,8 @@ class ExportRoutes:
                 params, {"audit.export.format": fmt.name, "audit.result.count": str(total)}
             ),
         )
+        # the export's own audit event is stored by now and may match its filters: count again
+        total = await asyncio.to_thread(store.count, flt)
         body = fmt.body(store, flt)
         # the first chunk is made before answering, so a failing store still gets a 503
         first = await anyio.to_thread.run_sync(next, body, None)

@@ -87,9 +87,9 @@ def _from_store(args: argparse.Namespace, flt: EventFilter, progress: _Progress)
 
     store = open_store_for_cli(args)
     try:
-        total = store.count(flt)
-        progress.start(total)
-        _record_local_export(args, store, flt, total)
+        _record_local_export(args, store, flt, store.count(flt))
+        # the export's own audit event may match its filters: count after recording it
+        progress.start(store.count(flt))
         if args.format == "csv":
             yield from progress.count_lines(csv_document(store.iter_csv(flt)), header=True)
         elif args.format == "jsonl":
