@@ -71,6 +71,17 @@ class AdminAPI:
 
         return endpoint
 
+    def admin_only(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Like :meth:`authenticated`, and 403 for a token whose role is not ``admin``
+        (retention and verification routes, SPEC section 4)."""
+
+        async def only_admins(request: Request, access: Access) -> Response:
+            if not access.is_admin:
+                return error(403, "this route needs an admin token")
+            return await handler(request, access)
+
+        return self.authenticated(only_admins)
+
     @staticmethod
     async def guarded(handler: Handler, request: Request, access: Access) -> Response:
         try:

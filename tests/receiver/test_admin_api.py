@@ -357,3 +357,32 @@ def test_ui_is_served_with_a_strict_content_security_policy(admin):
     assert c["anonymous"].get("/ui/app.js").headers["content-type"].startswith("text/javascript")
     assert c["anonymous"].get("/ui/style.css").status_code == 200
     assert c["anonymous"].get("/ui/../api/events").status_code in (401, 404)
+
+
+def test_admin_only_routes_refuse_auditors(store):
+    import asyncio
+
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from receiver.admin.access import AdminAuthenticator
+    from receiver.admin.api import AdminAPI
+    from receiver.config import AdminToken
+    from receiver.telemetry import ReceiverMetrics
+
+    api = AdminAPI(store, AdminAuthenticator(AdminToken(**t) for t in ADMIN_TOKENS), ReceiverMetrics())
+
+    async def handler(request, access):
+        return JSONResponse({"who": access.name})
+
+    endpoint = api.admin_only(handler)
+
+    def call(token: str | None) -> tuple[int, bytes]:
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+        scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers, "query_string": b""}
+        response = asyncio.run(endpoint(Request(scope)))
+        return response.status_code, response.body
+
+    assert call(ADMIN) == (200, b'{"who":"root.admin"}')
+    assert call(ACME_AUDITOR) == (403, b'{"error":"this route needs an admin token"}')
+    assert call(None)[0] == 401
