@@ -263,8 +263,6 @@ class AdminAPI:
         from receiver.integrity.setup import default_checkpoint_dir, default_public_key
         from receiver.integrity.verify import TenantReport, verify_store
 
-        if not access.is_admin:
-            return error(403, "verify needs an admin token")
         params = dict(request.query_params)
         tenant = params.pop("tenant", None)
         try:
@@ -305,7 +303,7 @@ class AdminAPI:
             Route("/api/events", auth(self.events)),
             Route("/api/events/{event_id}", auth(self.event)),
             Route("/api/compliance", auth(self.compliance)),
-            Route("/api/verify", auth(self.verify)),
+            Route("/api/verify", self.admin_only(self.verify)),
         ]
 
 

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from admin_seed import ACME_AUDITOR, ADMIN_TOKENS, XSS_REASON, XSS_RESOURCE, XSS_USER, seed
+from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, XSS_REASON, XSS_RESOURCE, XSS_USER, seed
 from conftest import REPO, start_receiver
 
 CHROMIUM = "/usr/bin/chromium"
@@ -194,7 +194,7 @@ def test_xss_payloads_render_as_inert_text(ui):
     assert errors == []
 
 
-def test_compliance_page_and_no_verification_panel_without_the_route(ui):
+def test_compliance_page_and_the_verification_panel(ui):
     page, base, _, errors = ui
     page.goto(base + "/compliance")
     page.fill("#signin-token", ACME_AUDITOR)
@@ -206,6 +206,16 @@ def test_compliance_page_and_no_verification_panel_without_the_route(ui):
     assert "Recorded today" in failed
     assert "None in 30 days" in page.inner_text("#categories tbody tr:has-text('Administrative actions')")
     assert "Incomplete" in page.inner_text("#field-completeness tbody tr:has-text('User identification')")
-    # /api/verify does not exist on this server: the panel stays hidden rather than guessing
+    # /api/verify is for admin tokens: for an auditor the panel stays hidden rather than guessing
     assert page.is_hidden("#verify-panel")
+    page.click("#sign-out")
+    page.wait_for_selector("#view-signin:not([hidden])")
+    assert page.evaluate("sessionStorage.getItem('otel-audit-token')") is None
+    page.fill("#signin-token", ADMIN)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#events-body tr")
+    page.goto(base + "/compliance?tenant=acme")
+    page.wait_for_selector("#verify-panel:not([hidden])")
+    assert "Chain intact" in page.inner_text("#verify-status")
+    assert "acme:" in page.inner_text("#verify-status")
     assert errors == []

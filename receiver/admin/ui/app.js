@@ -420,12 +420,12 @@ async function renderVerify(tenant) {
   const verdict = [entry.ok, entry.intact, entry.valid].find((v) => typeof v === "boolean");
   const statusWord = typeof entry.status === "string" ? entry.status.toLowerCase() : "";
   const intact = verdict !== undefined ? verdict : ["ok", "intact", "valid"].includes(statusWord) ? true
-    : ["broken", "tampered", "failed", "invalid"].includes(statusWord) ? false : undefined;
+    : ["damaged", "broken", "tampered", "failed", "invalid"].includes(statusWord) ? false : undefined;
   if (intact === undefined) return;
   const status = $("verify-status");
   clear(status);
   const detail = entry.summary || entry.message || entry.detail || "";
-  const broken = entry.first_bad_sequence ?? entry.first_broken_sequence ?? entry.sequence;
+  const broken = entry.first_bad_seq ?? entry.first_bad_sequence ?? entry.sequence;
   status.append(el("span", { className: `status status-${intact ? "ok" : "bad"}` }, intact ? "Chain intact" : "Chain broken"),
     detail ? ` ${detail}` : "",
     !intact && broken !== undefined && broken !== null ? ` · first bad sequence ${broken}` : "");
