@@ -41,8 +41,11 @@ def browser():
 
 
 @pytest.fixture
-def ui(store, browser):
-    receiver = start_receiver(store, admin_tokens=ADMIN_TOKENS)
+def ui(store, browser, tmp_path):
+    # checkpoints of its own: the tests' databases share one chDB path (and its default state dir)
+    receiver = start_receiver(
+        store, admin_tokens=ADMIN_TOKENS, integrity={"checkpoint_dir": str(tmp_path / "checkpoints")}
+    )
     seeded = seed(f"127.0.0.1:{receiver.grpc_port}")
     context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
     page = context.new_page()
