@@ -21,6 +21,7 @@ from receiver.integrity.checkpoints import (
     load_public_key,
     write_checkpoint,
 )
+from receiver.store.sql import DEFAULT_DATABASE
 
 log = logging.getLogger("otel_audit.integrity")
 
@@ -33,9 +34,14 @@ class IntegritySettings:
 
 
 def state_dir(store: Any) -> Path | None:
-    """``<data dir>/integrity`` for an embedded store; None for a server store."""
+    """``<data dir>/integrity`` for an embedded store (``…/integrity/<database>`` for a database
+    other than the default: each database has its own chains); None for a server store."""
     path = getattr(store, "path", None)
-    return Path(path) / "integrity" if path else None
+    if not path:
+        return None
+    database = getattr(store, "database", DEFAULT_DATABASE)
+    base = Path(path) / "integrity"
+    return base if database == DEFAULT_DATABASE else base / database
 
 
 def resolve(integrity: Integrity, store: Any, *, create_key: bool = True) -> IntegritySettings:
