@@ -17,6 +17,7 @@ from receiver.store import DEFAULT_STORE_URL
 DEFAULT_GRPC = "127.0.0.1:4317"
 DEFAULT_HTTP = "127.0.0.1:4318"
 DEFAULT_ADMIN = "127.0.0.1:8318"
+DEFAULT_SQL = "127.0.0.1:8123"
 DEFAULT_HOT_DAYS = 90
 DEFAULT_RETAIN_DAYS = 365
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -114,6 +115,32 @@ class Integrity(_Frozen):
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+class SqlUser(_Frozen):
+    """A login of the read-only SQL endpoint (Grafana's data source user)."""
+
+    user: str = Field(min_length=1)
+    password: str = Field(min_length=12)
+    #: tenant ids whose rows this user sees, or ['*'] for all
+    tenants: tuple[str, ...] = Field(min_length=1)
+
+
+class SqlEndpoint(_Frozen):
+    """The ClickHouse-HTTP-compatible, read-only query endpoint over the embedded store."""
+
+    listen: str = DEFAULT_SQL
+    users: tuple[SqlUser, ...] = Field(min_length=1)
+    max_execution_time: int = Field(default=30, ge=1)
+    max_memory_usage: int = Field(default=1 << 30, ge=1 << 20)
+    max_result_rows: int = Field(default=1_000_000, ge=1)
+    max_result_bytes: int = Field(default=256 << 20, ge=1 << 10)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+
 class Config(_Frozen):
     store: str = DEFAULT_STORE_URL
     listen: Listen = Listen()
@@ -122,6 +149,7 @@ class Config(_Frozen):
     retention: Retention = Retention()
     archive: Archive = Archive()
     integrity: Integrity = Integrity()
+    sql_endpoint: SqlEndpoint | None = None
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 
@@ -41,6 +42,8 @@ class Receiver:
     _admin: uvicorn.Server | None = None
     _admin_thread: threading.Thread | None = None
     _checkpoints: CheckpointScheduler | None = None
+    sql_port: int = 0
+    _sql: Any = None
 
     def start(self) -> None:
         self.config.check_exposure()
@@ -77,6 +80,11 @@ class Receiver:
                 raise OSError(f"cannot listen for the admin API on {self.config.listen.admin}")
             threading.Event().wait(0.02)
         self.admin_port = self._admin.servers[0].sockets[0].getsockname()[1]
+        if self.config.sql_endpoint is not None:
+            from receiver.chhttp import start_sql_endpoint
+
+            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint)
+            self.sql_port = self._sql.port
 
     def stop(self) -> None:
         """Stop listening, finish queued commits, close the store."""
@@ -86,6 +94,9 @@ class Receiver:
 
     def stop_listeners(self) -> None:
         """Everything but closing the store (a caller that passed its own store keeps it)."""
+        if self._sql is not None:
+            self._sql.stop()
+            self._sql = None
         if self._grpc is not None:
             self._grpc.stop()
         if self._admin is not None:

@@ -159,6 +159,12 @@ class ChdbStore(SqlStore):
         except Exception as exc:
             raise _classify(exc) from exc
 
+    def restricted_session(self, limits: Any, tenants: tuple[str, ...] | None) -> Any:
+        """A locked read-only session for one SQL-endpoint user (``store/restricted.py``)."""
+        from receiver.store.restricted import RestrictedSession
+
+        return RestrictedSession(self.path, self.database, limits, tenants)
+
     def close(self) -> None:
         for session in (self._reader, self._writer):
             try:

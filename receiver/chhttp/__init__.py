@@ -1,0 +1,65 @@
+"""The read-only ClickHouse-HTTP endpoint (``sql_endpoint:`` in the config): lets stock
+Grafana's ClickHouse plugin, clickhouse-connect or ``curl`` query the embedded store.
+
+``start_sql_endpoint`` opens one locked session per configured user and serves them on the
+endpoint's own listener, with its own credentials (never the admin or ingest tokens)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from receiver.config import ConfigError, SqlEndpoint as SqlEndpointConfig, split_host_port
+from receiver.store.restricted import Limits
+
+
+@dataclass
+class SqlEndpointServer:
+    server: uvicorn.Server
+    thread: threading.Thread
+    sessions: list[Any]
+    port: int
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        for session in self.sessions:
+            session.close()
+
+
+def start_sql_endpoint(store: Any, config: SqlEndpointConfig) -> SqlEndpointServer:
+    from receiver.chhttp.server import SqlEndpoint, SqlUserSession
+
+    if not hasattr(store, "restricted_session"):
+        raise ConfigError(
+            "sql_endpoint serves the embedded (chdb://) store; with a ClickHouse server, point Grafana "
+            "at the server with a read-only user (deploy/clickhouse/users.d/otel-audit.xml)"
+        )
+    limits = Limits(
+        max_execution_time=config.max_execution_time,
+        max_memory_usage=config.max_memory_usage,
+        max_result_rows=config.max_result_rows,
+        max_result_bytes=config.max_result_bytes,
+    )
+    users = []
+    for user in config.users:
+        tenants = None if "*" in user.tenants else tuple(user.tenants)
+        users.append(SqlUserSession(user.user, user.password, store.restricted_session(limits, tenants)))
+    endpoint = SqlEndpoint(users, version=users[0].session.version)
+    host, port = split_host_port(config.listen)
+    server = uvicorn.Server(
+        uvicorn.Config(endpoint.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="otel-audit-sql", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            for user in users:
+                user.session.close()
+            raise OSError(f"cannot listen for the SQL endpoint on {config.listen}")
+        threading.Event().wait(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return SqlEndpointServer(server, thread, [u.session for u in users], bound)

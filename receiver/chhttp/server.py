@@ -1,0 +1,251 @@
+"""A read-only, ClickHouse-HTTP-compatible query endpoint over the embedded store.
+
+Enough of ClickHouse's HTTP interface for clickhouse-connect and for Grafana's ClickHouse
+plugin (clickhouse-go, protocol ``http``): ``GET /ping``; ``GET|POST /`` with the query in
+``query=`` and/or the body; ``param_<name>`` values; ``default_format``; gzip/deflate answers
+when asked (``enable_http_compression=1``); the ``X-ClickHouse-*`` answer headers; errors as
+non-200 with ``X-ClickHouse-Exception-Code`` and a ``Code: N. DB::Exception: ...`` body.
+
+Every request: authenticate (basic auth, ``X-ClickHouse-User``/``-Key`` or ``user``/``password``)
+→ the user's locked session → ClickHouse formats it (one statement) → ``EXPLAIN AST`` →
+``guard.check`` → run. Settings in the URL are refused unless equal to the session's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import hmac
+import json
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from receiver.chhttp import guard
+from receiver.store.restricted import EngineError, RestrictedSession
+
+#: URL parameters that steer the transport, never passed to the engine as settings
+TRANSPORT_PARAMS = frozenset(
+    {
+        "query",
+        "user",
+        "password",
+        "database",
+        "default_format",
+        "session_id",
+        "session_timeout",
+        "session_check",
+        "query_id",
+        "quota_key",
+        "client_protocol_version",
+        "wait_end_of_query",
+        "enable_http_compression",
+        "http_zlib_compression_level",
+        "buffer_size",
+        "send_progress_in_http_headers",
+        "http_headers_progress_interval_ms",
+        "cancel_http_readonly_queries_on_client_close",
+        "role",
+    }
+)
+_ERROR_NAMES = {
+    62: "SYNTAX_ERROR",
+    73: "UNKNOWN_FORMAT",
+    81: "UNKNOWN_DATABASE",
+    115: "UNKNOWN_SETTING",
+    164: "READONLY",
+    497: "ACCESS_DENIED",
+    516: "AUTHENTICATION_FAILED",
+    1000: "POCO_EXCEPTION",
+}
+_STATUS = {516: 401, 164: 403, 497: 403, 62: 400, 73: 400, 115: 400, 456: 400, 457: 400, 60: 404, 81: 404}
+_CONTENT_TYPES = {
+    "JSON": "application/json; charset=UTF-8",
+    "JSONCompact": "application/json; charset=UTF-8",
+    "JSONEachRow": "application/x-ndjson; charset=UTF-8",
+    "CSV": "text/csv; charset=UTF-8; header=absent",
+    "CSVWithNames": "text/csv; charset=UTF-8; header=present",
+}
+#: clickhouse-go's connection handshake; see ``_handshake`` for why it is answered specially
+_HELLO = "SELECT displayName(), version(), revision(), timezone()"
+_MAX_QUERY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SqlUserSession:
+    user: str
+    password: str
+    session: RestrictedSession
+
+
+class ClickHouseHttpError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def error_response(code: int, message: str, version: str = "") -> Response:
+    text = message.strip()
+    if not text.startswith("Code: "):
+        name = _ERROR_NAMES.get(code, "UNKNOWN_EXCEPTION")
+        text = f"Code: {code}. DB::Exception: {text}. ({name})" + (f" (version {version})" if version else "")
+    else:
+        # chDB repeats its prefix ("Code: 164. DB::Exception: Code: 164. DB::Exception: ...")
+        prefix = f"Code: {code}. DB::Exception: "
+        while text.startswith(prefix + prefix):
+            text = text[len(prefix) :]
+    return PlainTextResponse(
+        text + "\n",
+        status_code=_STATUS.get(code, 500),
+        headers={"X-ClickHouse-Exception-Code": str(code)},
+    )
+
+
+class SqlEndpoint:
+    def __init__(self, users: list[SqlUserSession], version: str = "") -> None:
+        self._users = users
+        self.version = version
+
+    # -- authentication ----------------------------------------------------------------
+    def authenticate(self, request: Request) -> SqlUserSession:
+        user = request.headers.get("x-clickhouse-user") or request.query_params.get("user")
+        password = request.headers.get("x-clickhouse-key") or request.query_params.get("password") or ""
+        auth = request.headers.get("authorization", "")
+        if user is None and auth.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                decoded = ""
+            user, _, password = decoded.partition(":")
+        found = None
+        for known in self._users:
+            same_user = hmac.compare_digest(known.user.encode(), (user or "").encode())
+            if same_user & hmac.compare_digest(known.password.encode(), password.encode()):
+                found = known
+        if found is None:
+            raise ClickHouseHttpError(
+                516, f"{user or 'default'}: Authentication failed: password is incorrect, or there is no user with such name"
+            )
+        return found
+
+    # -- request → statement ---------------------------------------------------------------
+    async def query_text(self, request: Request) -> str:
+        text = request.query_params.get("query", "")
+        if request.method == "POST":
+            body = await request.body()
+            encoding = request.headers.get("content-encoding", "").lower()
+            if encoding == "gzip":
+                body = gzip.decompress(body)
+            elif encoding == "deflate":
+                body = zlib.decompress(body)
+            elif encoding not in ("", "identity"):
+                raise ClickHouseHttpError(1000, f"Content-Encoding {encoding} is not supported here")
+            if body:
+                text = f"{text}\n{body.decode('utf-8')}" if text else body.decode("utf-8")
+        if len(text.encode()) > _MAX_QUERY_BYTES:
+            raise ClickHouseHttpError(62, f"Max query size exceeded ({_MAX_QUERY_BYTES} bytes)")
+        if not text.strip():
+            raise ClickHouseHttpError(62, "Empty query")
+        return text
+
+    @staticmethod
+    def split_params(request: Request, session: RestrictedSession) -> tuple[dict[str, str], str]:
+        """``param_<name>`` values, and the default format; refuse settings that would change."""
+        params: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
+            if name.startswith("param_"):
+                params[name[len("param_") :]] = value
+            elif name in ("compress", "decompress"):
+                if value not in ("", "0"):
+                    raise ClickHouseHttpError(1000, f"{name}=1 (ClickHouse block compression) is not supported here: use HTTP compression")
+            elif name == "database":
+                if value not in ("", session.database, "default"):
+                    raise ClickHouseHttpError(81, f"Database {value} does not exist")
+            elif name in TRANSPORT_PARAMS:
+                continue
+            elif name not in session.settings:
+                raise ClickHouseHttpError(115, f"Unknown setting '{name}'")
+            elif session.settings[name] != value:
+                raise ClickHouseHttpError(164, f"Cannot modify '{name}' setting in readonly mode")
+        fmt = request.query_params.get("default_format") or "TabSeparated"
+        if fmt not in guard.FORMATS:
+            raise ClickHouseHttpError(73, f"Unknown format {fmt}")
+        return params, fmt
+
+    # -- routes ---------------------------------------------------------------------------
+    async def ping(self, request: Request) -> Response:
+        return PlainTextResponse("Ok.\n")
+
+    async def query(self, request: Request) -> Response:
+        query_id = request.query_params.get("query_id") or str(uuid.uuid4())
+        try:
+            user = self.authenticate(request)
+            session = user.session
+            text = await self.query_text(request)
+            params, default_format = self.split_params(request, session)
+            body, fmt, summary = await asyncio.to_thread(self._execute, session, text, params, default_format)
+        except ClickHouseHttpError as exc:
+            return error_response(exc.code, exc.message, self.version)
+        except guard.Refused as exc:
+            return error_response(exc.code, exc.message, self.version)
+        except EngineError as exc:
+            return error_response(exc.code, exc.text, self.version)
+        headers = {
+            "X-ClickHouse-Query-Id": query_id,
+            "X-ClickHouse-Format": fmt,
+            "X-ClickHouse-Timezone": session.timezone,
+            "X-ClickHouse-Server-Display-Name": "otel-audit",
+            "X-ClickHouse-Summary": json.dumps(summary, separators=(",", ":")),
+        }
+        body, encoding = _compress(request, body)
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        media = _CONTENT_TYPES.get(fmt, "text/tab-separated-values; charset=UTF-8" if fmt.startswith(("TabSep", "TSV")) else "application/octet-stream")
+        return Response(body, media_type=media, headers=headers)
+
+    @staticmethod
+    def _execute(
+        session: RestrictedSession, text: str, params: dict[str, str], default_format: str
+    ) -> tuple[bytes, str, dict[str, Any]]:
+        canonical = session.canonical(text)
+        canonical = _handshake(canonical)
+        ast = session.explain_ast(canonical, params)
+        fmt = guard.check(ast, session.database, session.allowed_tables) or default_format
+        body, summary = session.run(canonical, fmt, params)
+        return body, fmt, summary
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/ping", self.ping, methods=["GET", "HEAD"]),
+                Route("/", self.query, methods=["GET", "POST"]),
+            ]
+        )
+
+
+def _handshake(canonical: str) -> str:
+    """clickhouse-go decodes Native at the ``revision()`` its handshake query returns; chDB
+    writes Native as for revision 0 (no per-column serialization byte, no HTTP
+    ``client_protocol_version``), so the handshake reports 0 and the two agree."""
+    if canonical == _HELLO:
+        return "SELECT displayName(), version(), toUInt32(0) AS `revision()`, timezone()"
+    return canonical
+
+
+def _compress(request: Request, body: bytes) -> tuple[bytes, str | None]:
+    if request.query_params.get("enable_http_compression") != "1":
+        return body, None
+    accepted = {part.split(";")[0].strip().lower() for part in request.headers.get("accept-encoding", "").split(",")}
+    if "gzip" in accepted:
+        return gzip.compress(body, compresslevel=3), "gzip"
+    if "deflate" in accepted:
+        return zlib.compress(body, 3), "deflate"
+    return body, None
