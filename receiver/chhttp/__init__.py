@@ -12,7 +12,8 @@ from typing import Any
 
 import uvicorn
 
-from receiver.config import ConfigError, SqlEndpoint as SqlEndpointConfig, split_host_port
+from receiver.config import ConfigError, split_host_port
+from receiver.config import SqlEndpoint as SqlEndpointConfig
 from receiver.store.restricted import Limits
 
 
@@ -51,7 +52,9 @@ def start_sql_endpoint(store: Any, config: SqlEndpointConfig) -> SqlEndpointServ
     endpoint = SqlEndpoint(users, version=users[0].session.version)
     host, port = split_host_port(config.listen)
     server = uvicorn.Server(
-        uvicorn.Config(endpoint.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(
+            endpoint.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, name="otel-audit-sql", daemon=True)
     thread.start()

@@ -158,7 +158,10 @@ def parse_ast(text: str) -> list[Node]:
 
 
 def check(
-    ast_text: str, database: str, allowed_tables: frozenset[str], system_tables: frozenset[str] = SYSTEM_TABLES
+    ast_text: str,
+    database: str,
+    allowed_tables: frozenset[str],
+    system_tables: frozenset[str] = SYSTEM_TABLES,
 ) -> str | None:
     """Refuse what the endpoint must not run; returns the query's FORMAT clause, if any."""
     nodes = parse_ast(ast_text)

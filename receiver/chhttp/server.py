@@ -132,7 +132,8 @@ class SqlEndpoint:
                 found = known
         if found is None:
             raise ClickHouseHttpError(
-                516, f"{user or 'default'}: Authentication failed: password is incorrect, or there is no user with such name"
+                516,
+                f"{user or 'default'}: Authentication failed: password is incorrect, or there is no user with such name",
             )
         return found
 
@@ -165,7 +166,10 @@ class SqlEndpoint:
                 params[name[len("param_") :]] = value
             elif name in ("compress", "decompress"):
                 if value not in ("", "0"):
-                    raise ClickHouseHttpError(1000, f"{name}=1 (ClickHouse block compression) is not supported here: use HTTP compression")
+                    raise ClickHouseHttpError(
+                        1000,
+                        f"{name}=1 (ClickHouse block compression) is not supported here: use HTTP compression",
+                    )
             elif name == "database":
                 if value not in ("", session.database, "default"):
                     raise ClickHouseHttpError(81, f"Database {value} does not exist")
@@ -208,7 +212,12 @@ class SqlEndpoint:
         body, encoding = _compress(request, body)
         if encoding:
             headers["Content-Encoding"] = encoding
-        media = _CONTENT_TYPES.get(fmt, "text/tab-separated-values; charset=UTF-8" if fmt.startswith(("TabSep", "TSV")) else "application/octet-stream")
+        media = _CONTENT_TYPES.get(
+            fmt,
+            "text/tab-separated-values; charset=UTF-8"
+            if fmt.startswith(("TabSep", "TSV"))
+            else "application/octet-stream",
+        )
         return Response(body, media_type=media, headers=headers)
 
     @staticmethod
@@ -243,7 +252,9 @@ def _handshake(canonical: str) -> str:
 def _compress(request: Request, body: bytes) -> tuple[bytes, str | None]:
     if request.query_params.get("enable_http_compression") != "1":
         return body, None
-    accepted = {part.split(";")[0].strip().lower() for part in request.headers.get("accept-encoding", "").split(",")}
+    accepted = {
+        part.split(";")[0].strip().lower() for part in request.headers.get("accept-encoding", "").split(",")
+    }
     if "gzip" in accepted:
         return gzip.compress(body, compresslevel=3), "gzip"
     if "deflate" in accepted:

@@ -11,4 +11,5 @@ COMMANDS: tuple[str, ...] = (
     "verify",
     "keygen",
     "pubkey",
+    "migrate",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -16,8 +17,10 @@ import pyarrow as pa
 
 from receiver.filters import Cursor, EventFilter
 from receiver.model import row_to_api
-from receiver.store import compliance, sql
+from receiver.store import compliance, migrations, sql
 from receiver.store.integrity_sql import IntegrityQueries
+
+log = logging.getLogger("otel_audit.store")
 
 
 class StoreUnavailable(RuntimeError):
@@ -70,9 +73,39 @@ class SqlStore(IntegrityQueries, abc.ABC):
         """The answer in the engine's output format ``fmt`` (e.g. ``CSV``), chunk by chunk."""
 
     # -- the contract ----------------------------------------------------------------
-    def migrate(self) -> None:
-        for text in sql.schema_statements(self.database):
-            self._command(sql.Statement(text))
+    #: a ClickHouse cluster name: DDL in its cluster form (``migrations.cluster_statement``)
+    cluster: str | None = None
+    #: what the store's own start applied (engines migrate when they open)
+    applied_on_open: list[str] = []
+
+    def migrate(self) -> list[str]:
+        """Apply the schema versions not yet recorded; returns what was applied (``NNN_name``)."""
+        db = self.database
+        for text in migrations.bootstrap_statements(self.cluster):
+            self._command(sql.Statement(text.replace("{db}", db)))
+        rows = self._query_arrow(migrations.applied_versions(db)).to_pylist()
+        applied = {int(row["version"]): row["last_checksum"] for row in rows}
+        done: list[str] = []
+        for migration in migrations.load_migrations():
+            label = f"{migration.version:03d}_{migration.name}"
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    log.warning("schema file %s changed after it was applied; not re-applied", label)
+                continue
+            for text in migrations.statements_for(migration, db, self.cluster):
+                self._command(sql.Statement(text))
+            self._command(migrations.record(db, migration))
+            done.append(label)
+        return done
+
+    def schema_status(self) -> list[dict[str, Any]]:
+        """Every known version and whether (and when) it was applied."""
+        rows = self._query_arrow(migrations.status(self.database)).to_pylist()
+        applied = {int(r["version"]): r["last_applied"] for r in rows}
+        return [
+            {"version": m.version, "name": m.name, "applied_at": applied.get(m.version)}
+            for m in migrations.load_migrations()
+        ]
 
     def insert(self, table: pa.Table) -> None:
         if table.num_rows:

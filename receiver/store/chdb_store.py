@@ -70,7 +70,7 @@ class ChdbStore(SqlStore):
         _OPENED_HERE.add(self.path)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self.migrate()
+        self.applied_on_open = self.migrate()
         self._reader.query("SET readonly = 1")
 
     @staticmethod

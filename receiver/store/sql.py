@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from receiver.filters import Cursor, EventFilter
@@ -36,18 +35,10 @@ def check_identifier(name: str) -> str:
 
 
 def schema_statements(database: str = DEFAULT_DATABASE) -> list[str]:
-    """The DDL, split into statements, for ``database``."""
-    db = check_identifier(database)
-    out: list[str] = []
-    for sql_file in sorted(resources.files("receiver.store.schema").iterdir(), key=lambda p: p.name):
-        if not sql_file.name.endswith(".sql"):
-            continue
-        text = sql_file.read_text(encoding="utf-8")
-        lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("--")]
-        for stmt in "\n".join(lines).split(";"):
-            if stmt.strip():
-                out.append(stmt.strip().replace("{db}", db))
-    return out
+    """The DDL of every schema version, in order, for ``database`` (single server / chDB)."""
+    from receiver.store import migrations
+
+    return [stmt for m in migrations.load_migrations() for stmt in migrations.statements_for(m, database)]
 
 
 def insert_columns() -> str:

@@ -16,7 +16,7 @@ import pytest
 from receiver.filters import Cursor, EventFilter
 from receiver.formats import csv_lines
 from receiver.model import AuditEvent, events_to_table
-from receiver.store import sql
+from receiver.store import migrations, sql
 from receiver.store.base import SqlStore
 from receiver.store.chdb_store import ChdbStore
 from receiver.store.clickhouse_store import ClickHouseStore
@@ -25,10 +25,49 @@ NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=654321)
 TRICKY = "C:\\new\\table\t'quoted'\nline"
 
 
-@pytest.fixture(params=["chdb", "clickhouse-connect-chdb", "clickhouse-live"])
+class SplitStore:
+    """Writes through chDB, reads over HTTP through the read-only SQL endpoint with
+    clickhouse-connect's HTTP client: the server engine's read paths, end to end."""
+
+    def __init__(self, writer: ChdbStore, reader: ClickHouseStore, endpoint: object) -> None:
+        self.writer, self.reader, self.endpoint = writer, reader, endpoint
+
+    def insert(self, table: pa.Table) -> None:
+        self.writer.insert(table)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.endpoint.stop()  # type: ignore[attr-defined]
+        self.writer.close()
+
+
+def http_endpoint_store(chdb_root, db: str) -> SplitStore:
+    import clickhouse_connect
+
+    from receiver.chhttp import start_sql_endpoint
+    from receiver.config import SqlEndpoint
+
+    writer = ChdbStore(chdb_root, database=db)
+    cfg = SqlEndpoint(
+        listen="127.0.0.1:0", users=[{"user": "reader", "password": "reader-password-1", "tenants": ["*"]}]
+    )
+    endpoint = start_sql_endpoint(writer, cfg)
+    client = clickhouse_connect.get_client(
+        host="127.0.0.1", port=endpoint.port, username="reader", password="reader-password-1", database=db
+    )
+    reader = ClickHouseStore(f"clickhouse://127.0.0.1:{endpoint.port}/{db}", client=client, migrate=False)
+    return SplitStore(writer, reader, endpoint)
+
+
+@pytest.fixture(params=["chdb", "clickhouse-connect-chdb", "http-readonly-endpoint", "clickhouse-live"])
 def engine_store(request: pytest.FixtureRequest, chdb_root) -> Iterator[SqlStore]:
     db = f"e_{uuid.uuid4().hex[:10]}"
-    if request.param == "chdb":
+    if request.param == "http-readonly-endpoint":
+        store: Any = http_endpoint_store(chdb_root, db)
+    elif request.param == "chdb":
         store: SqlStore = ChdbStore(chdb_root, database=db)
     elif request.param == "clickhouse-connect-chdb":
         import clickhouse_connect
@@ -138,6 +177,10 @@ class RecordingClient:
 
     def query_arrow(self, query: str, parameters: Any = None) -> pa.Table:
         self.calls.append((query, parameters))
+        if "schema_migrations" in query:
+            return pa.table(
+                {"version": pa.array([], pa.uint32()), "last_checksum": pa.array([], pa.string())}
+            )
         return pa.table({"stored_id": pa.array([], pa.string())})
 
     def close(self) -> None:
@@ -147,13 +190,18 @@ class RecordingClient:
 def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
     client = RecordingClient()
     ClickHouseStore("clickhouse://u:p@db.internal:8123/audit", client=client)
-    assert [q for q, _ in client.calls] == sql.schema_statements("audit")
+    ddl = [q for q, _ in client.calls if "schema_migrations" not in q]
+    assert ddl[0] == "CREATE DATABASE IF NOT EXISTS audit"  # the migrations table's database
+    assert ddl[1:] == sql.schema_statements("audit")
+    recorded = [p["v"] for q, p in client.calls if q.startswith("INSERT INTO audit.schema_migrations")]
+    assert recorded == [m.version for m in migrations.load_migrations()]
     flt = EventFilter(tenant="acme", user="alice", q="x", tenants=("acme",))
     expected = sql.search("audit", flt, 50, None)
     client.calls.clear()
     store = ClickHouseStore.__new__(ClickHouseStore)
     SqlStore.__init__(store, "audit")
     store._client = client
+    store.retries = 0
     store.search(flt, 50)
     assert client.calls == [(expected.sql, expected.params)]
     assert "alice" not in expected.sql and "{f_user:String}" in expected.sql
@@ -162,7 +210,10 @@ def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
 def test_clickhouse_url_parsing():
     from receiver.store.clickhouse_store import connect_args, database_of
 
-    args = connect_args("clickhouses://ingest:p%40ss@ch.example:9440/auditdb?connect_timeout=5")
+    args = connect_args(
+        "clickhouses://ingest:p%40ss@ch.example:9440/auditdb?connect_timeout=5&verify=false"
+        "&ca_cert=/etc/ssl/ca.pem&client_cert=/c.pem&client_cert_key=/k.pem&compress=zstd&max_threads=2"
+    )
     assert (args["host"], args["port"], args["username"], args["password"], args["secure"]) == (
         "ch.example",
         9440,
@@ -170,7 +221,56 @@ def test_clickhouse_url_parsing():
         "p@ss",
         True,
     )
-    assert args["connect_timeout"] == "5" and args["settings"] == {"async_insert": 0}
+    assert args["connect_timeout"] == 5 and args["verify"] is False and args["compress"] == "zstd"
+    assert (args["ca_cert"], args["client_cert"], args["client_cert_key"]) == (
+        "/etc/ssl/ca.pem",
+        "/c.pem",
+        "/k.pem",
+    )
+    # durability: never async inserts; unknown options are ClickHouse settings
+    assert args["settings"] == {"async_insert": 0, "max_threads": "2"}
+    cluster = connect_args("clickhouse://h/audit?cluster=prod&retries=5")
+    assert cluster["settings"] == {
+        "async_insert": 0,
+        "distributed_foreground_insert": 1,
+        "insert_quorum": "auto",
+    }
+    assert "cluster" not in cluster and "retries" not in cluster and cluster["port"] == 8123
     assert (
         database_of("clickhouse://h:8123/auditdb") == "auditdb" and database_of("clickhouse://h") == "audit"
     )
+
+
+class FlakyClient(RecordingClient):
+    """A server whose first answers fail like a dropped connection / an overloaded server."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        super().__init__()
+        self.failures = failures
+        self.inserts: list[dict[str, Any]] = []
+
+    def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
+        self.inserts.append(dict(settings or {}))
+        if self.failures:
+            raise self.failures.pop(0)
+
+
+def test_server_engine_retries_retryable_errors_with_one_dedup_token():
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+    from receiver.store.base import StoreUnavailable
+
+    table = events_to_table(make_events()[:3])
+    client = FlakyClient([OperationalError("connection reset"), DatabaseError("code: 252, Too many parts")])
+    store = ClickHouseStore("clickhouse://h/audit?retries=2", client=client, migrate=False)
+    store.insert(table)
+    tokens = {s["insert_deduplication_token"] for s in client.inserts}
+    assert len(client.inserts) == 3 and len(tokens) == 1  # same token: the server stores it once
+    # a permanent error is not retried; retries exhausted → StoreUnavailable (the writer NACKs)
+    client = FlakyClient([DatabaseError("code: 27, Cannot parse input")])
+    with pytest.raises(DatabaseError):
+        ClickHouseStore("clickhouse://h/audit", client=client, migrate=False).insert(table)
+    assert len(client.inserts) == 1
+    client = FlakyClient([OperationalError("down")] * 2)
+    with pytest.raises(StoreUnavailable):
+        ClickHouseStore("clickhouse://h/audit?retries=1", client=client, migrate=False).insert(table)
