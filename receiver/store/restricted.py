@@ -135,7 +135,12 @@ class RestrictedSession:
             try:
                 table = self._session.query(text, "ArrowTable", params={"q": _escape_param(query)})
             except Exception as exc:
-                raise _engine_error(exc) from exc
+                error = _engine_error(exc)
+                # the message quotes our wrapper; the user's query is all they need to see
+                cut = error.text.find(": In scope SELECT formatQuerySingleLine(")
+                if cut != -1:
+                    error = EngineError(error.code, error.text[:cut] + ". (SYNTAX_ERROR)")
+                raise error from exc
         return str(table.column("q")[0].as_py())
 
     def explain_ast(self, canonical: str, params: Mapping[str, str]) -> str:

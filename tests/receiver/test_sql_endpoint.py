@@ -1,0 +1,283 @@
+"""The read-only ClickHouse-HTTP endpoint of ``serve``: clickhouse-connect over HTTP as the
+client, hostile queries refused with ClickHouse-style errors and nothing written, per-query
+limits, tenant scoping, and the protocol details clients rely on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import httpx
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+from conftest import start_receiver
+
+from receiver.model import AuditEvent, events_to_table
+from receiver.server import Receiver
+from receiver.store import sql
+from receiver.store.chdb_store import ChdbStore
+
+ADMIN = ("grafana", "grafana-password")
+ACME = ("acme-grafana", "acme-password-1")
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _events() -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            id=str(uuid.uuid4()),
+            tenant_id=("acme", "globex")[i % 2],
+            user_id=f"user-{i % 5}",
+            action="read",
+            resource_type="document",
+            resource_id=f"doc-{i}",
+            event_name="audit.document.read",
+            created_at=NOW - dt.timedelta(minutes=i),
+            received_at=NOW,
+            retain_until=dt.date.today() + dt.timedelta(days=30),
+        )
+        for i in range(300)
+    ]
+
+
+@pytest.fixture
+def sql_receiver(store: ChdbStore) -> Iterator[Receiver]:
+    store.insert(events_to_table(_events()))
+    receiver = start_receiver(
+        store,
+        sql_endpoint={
+            "listen": "127.0.0.1:0",
+            "users": [
+                {"user": ADMIN[0], "password": ADMIN[1], "tenants": ["*"]},
+                {"user": ACME[0], "password": ACME[1], "tenants": ["acme"]},
+            ],
+            "max_execution_time": 2,
+            "max_memory_usage": 64 << 20,
+            "max_result_rows": 10_000,
+        },
+    )
+    yield receiver
+    receiver.stop_listeners()
+
+
+def client_for(receiver: Receiver, store: ChdbStore, who: tuple[str, str]) -> Any:
+    return clickhouse_connect.get_client(
+        host="127.0.0.1", port=receiver.sql_port, username=who[0], password=who[1], database=store.database
+    )
+
+
+def fingerprint(store: ChdbStore) -> tuple[Any, ...]:
+    rows = store._query_arrow(
+        sql.Statement(
+            f"SELECT count() AS n, sum(cityHash64(id, tenant_id, user_id, resource_id)) AS h FROM {store.database}.audit_events"
+        )
+    ).to_pylist()[0]
+    tables = store._query_arrow(
+        sql.Statement(
+            "SELECT count() AS t FROM system.tables WHERE database = {db:String}", {"db": store.database}
+        )
+    ).to_pylist()[0]
+    return rows["n"], rows["h"], tables["t"]
+
+
+def hostile_queries(tmp: Path) -> dict[str, int]:
+    return {
+        "INSERT INTO audit_events (id, tenant_id) VALUES (generateUUIDv4(), 'x')": 164,
+        "INSERT INTO audit_events SELECT * FROM audit_events": 164,
+        "ALTER TABLE audit_events DELETE WHERE 1": 164,
+        "ALTER TABLE audit_events UPDATE user_id = 'x' WHERE 1": 164,
+        "DELETE FROM audit_events WHERE 1": 164,
+        "TRUNCATE TABLE audit_events": 164,
+        "DROP TABLE audit_events": 164,
+        "CREATE TABLE x (a Int8) ENGINE = Memory": 164,
+        "OPTIMIZE TABLE audit_events FINAL": 164,
+        "SET readonly = 0": 164,
+        "USE system": 164,
+        "SYSTEM SHUTDOWN": 164,
+        "KILL QUERY WHERE 1": 164,
+        "EXPLAIN SELECT 1": 164,
+        "SELECT 1; DROP TABLE audit_events": 62,
+        "SELECT 1; INSERT INTO audit_events (id) VALUES (generateUUIDv4())": 62,
+        "SELECT * FROM file('/etc/passwd', 'LineAsString')": 497,
+        "SELECT file('/etc/passwd')": 497,
+        "SELECT FILE('/etc/passwd')": 497,
+        "SELECT * FROM url('http://127.0.0.1:9/', CSV, 'a String')": 497,
+        "SELECT * FROM remote('127.0.0.1', system.one)": 497,
+        "SELECT * FROM numbers(10)": 497,
+        "SELECT * FROM audit_events AS e, file('/etc/hosts', 'LineAsString') AS f": 497,
+        f"SELECT 1 INTO OUTFILE '{tmp}/out.csv'": 497,
+        f"SELECT * FROM audit_events INTO OUTFILE '{tmp}/all.csv' TRUNCATE": 497,
+        "SELECT * FROM audit_events SETTINGS readonly = 0": 164,
+        "SELECT * FROM audit_events SETTINGS max_execution_time = 0, max_result_rows = 0": 164,
+        "SELECT * FROM audit_events SETTINGS additional_table_filters = {}": 164,
+        "SELECT * FROM system.users": 497,
+        "SELECT * FROM system.query_log": 497,
+        "SELECT * FROM system.processes": 497,
+        "SELECT * FROM system.named_collections": 497,
+        "SELECT * FROM system.zookeeper WHERE path = '/'": 497,
+        "SELECT * FROM audit_events WHERE user_id IN (SELECT name FROM system.users)": 497,
+        "WITH q AS (SELECT query FROM system.query_log) SELECT * FROM q": 497,
+        "SELECT getSetting('additional_table_filters')": 497,
+        "SELECT sleep(3)": 497,
+        "SELECT dictGet('secrets', 'value', toUInt64(1))": 497,
+        "SELECT joinGet('j', 'v', 1)": 497,
+        "SELECT * FROM default.anything": 497,
+        "SELECT * FROM audit_events_shadow": 497,
+    }
+
+
+def test_hostile_queries_are_refused_and_nothing_is_written(sql_receiver, store, tmp_path):
+    client = client_for(sql_receiver, store, ADMIN)
+    before = fingerprint(store)
+    for query, code in hostile_queries(tmp_path).items():
+        with pytest.raises(DatabaseError) as info:
+            client.query(query)
+        assert f"code: {code}" in str(info.value), (query, str(info.value)[:300])
+        assert "DB::Exception" in str(info.value)
+    assert fingerprint(store) == before
+    assert list(tmp_path.iterdir()) == []  # INTO OUTFILE wrote nothing
+    # and the endpoint still answers
+    assert client.query("SELECT count() FROM audit_events").first_item == {"count()": 300}
+
+
+def test_settings_in_the_url_cannot_lift_limits(sql_receiver, store):
+    url = f"http://127.0.0.1:{sql_receiver.sql_port}/"
+    for name, value in (
+        ("readonly", "0"),
+        ("max_execution_time", "0"),
+        ("max_memory_usage", "0"),
+        ("max_result_rows", "0"),
+        ("additional_table_filters", "{}"),
+    ):
+        answer = httpx.post(url, params={name: value}, content="SELECT 1", auth=ACME)
+        assert answer.status_code == 403 and answer.headers["X-ClickHouse-Exception-Code"] == "164", name
+        assert answer.text.startswith(
+            f"Code: 164. DB::Exception: Cannot modify '{name}' setting in readonly mode"
+        )
+    # a setting equal to the session's own is no change, and is accepted
+    same = httpx.post(url, params={"max_result_rows": "10000"}, content="SELECT 1", auth=ACME)
+    assert same.status_code == 200 and same.text == "1\n"
+    unknown = httpx.post(url, params={"no_such_setting": "1"}, content="SELECT 1", auth=ACME)
+    assert unknown.status_code == 400 and unknown.headers["X-ClickHouse-Exception-Code"] == "115"
+
+
+def test_per_query_time_memory_and_result_limits(sql_receiver, store):
+    client = client_for(sql_receiver, store, ADMIN)
+    with pytest.raises(DatabaseError) as info:  # 300^4 rows: stopped by max_execution_time = 2 s
+        client.query(
+            "SELECT count() FROM audit_events AS a, audit_events AS b, audit_events AS c, audit_events AS d"
+        )
+    assert "code: 159" in str(info.value)
+    with pytest.raises(DatabaseError) as info:  # 90,000 × 1 MB strings: max_memory_usage = 64 MiB
+        client.query(
+            "SELECT groupArray(repeat(a.user_id, 1000000)) FROM audit_events AS a, audit_events AS b"
+        )
+    assert "code: 241" in str(info.value)
+    with pytest.raises(DatabaseError) as info:  # 90,000 rows > max_result_rows = 10,000
+        client.query("SELECT a.id FROM audit_events AS a, audit_events AS b")
+    assert "code: 396" in str(info.value)
+    assert client.query("SELECT 1").first_item == {"1": 1}  # the session survives
+
+
+def test_a_tenant_scoped_user_sees_only_its_tenant(sql_receiver, store):
+    acme = client_for(sql_receiver, store, ACME)
+    assert acme.query("SELECT DISTINCT tenant_id FROM audit_events").result_rows == [("acme",)]
+    assert acme.query("SELECT count() FROM audit_events WHERE tenant_id = 'globex'").first_row == (0,)
+    assert acme.query(f"SELECT count() FROM {store.database}.audit_events").first_row == (150,)
+    assert acme.query(
+        "SELECT count() FROM (SELECT * FROM audit_events UNION ALL SELECT * FROM audit_events) AS u "
+        "WHERE u.tenant_id != 'acme'"
+    ).first_row == (0,)
+    joined = acme.query("SELECT count() FROM audit_events AS a JOIN audit_events AS b ON a.id = b.id")
+    assert joined.first_row == (150,)
+    # metadata shows the audit database only
+    assert {r[0] for r in acme.query("SELECT DISTINCT database FROM system.tables").result_rows} == {
+        store.database
+    }
+    assert acme.query("SELECT name FROM system.databases").result_rows == [(store.database,)]
+    everyone = client_for(sql_receiver, store, ADMIN)
+    assert everyone.query("SELECT count() FROM audit_events").first_row == (300,)
+    # the store's own paths are not scoped by the endpoint's sessions
+    assert fingerprint(store)[0] == 300
+
+
+def test_protocol_details(sql_receiver, store, tmp_path):
+    base = f"http://127.0.0.1:{sql_receiver.sql_port}"
+    assert httpx.get(f"{base}/ping").text == "Ok.\n"
+    assert httpx.get(f"{base}/", params={"query": "SELECT 1"}).status_code == 401
+    bad = httpx.get(f"{base}/", params={"query": "SELECT 1"}, auth=(ADMIN[0], "wrong-password"))
+    assert bad.status_code == 401 and bad.headers["X-ClickHouse-Exception-Code"] == "516"
+    assert "Authentication failed" in bad.text
+    # GET with query=, headers X-ClickHouse-User/Key, TabSeparated by default
+    plain = httpx.get(
+        f"{base}/",
+        params={"query": "SELECT 1 AS one, 'a\tb' AS s"},
+        headers={"X-ClickHouse-User": ADMIN[0], "X-ClickHouse-Key": ADMIN[1]},
+    )
+    assert plain.status_code == 200 and plain.text == "1\ta\\tb\n"
+    assert plain.headers["X-ClickHouse-Format"] == "TabSeparated" and "X-ClickHouse-Query-Id" in plain.headers
+    # POST body, bound parameters, a format, gzip when asked (as clickhouse-go asks for it)
+    answer = httpx.post(
+        f"{base}/",
+        params={
+            "default_format": "JSONEachRow",
+            "param_u": "user-1",
+            "enable_http_compression": "1",
+            "query_id": "q-1",
+            "database": store.database,
+        },
+        content="SELECT user_id, count() AS n FROM audit_events WHERE user_id = {u:String} GROUP BY user_id",
+        headers={"Accept-Encoding": "gzip"},
+        auth=ADMIN,
+    )
+    assert answer.status_code == 200 and answer.headers["Content-Encoding"] == "gzip"
+    assert answer.headers["X-ClickHouse-Query-Id"] == "q-1"
+    assert answer.text == '{"user_id":"user-1","n":60}\n'
+    outfile = httpx.post(
+        f"{base}/",
+        content=f"SELECT * FROM audit_events INTO OUTFILE '{tmp_path}/x.parquet' FORMAT Parquet",
+        auth=ADMIN,
+    )
+    assert outfile.status_code == 403 and outfile.headers["X-ClickHouse-Exception-Code"] == "497"
+    assert not (tmp_path / "x.parquet").exists()
+    multi = httpx.post(f"{base}/", content="SELECT 1;\nDROP TABLE audit_events", auth=ADMIN)
+    assert multi.status_code == 400 and "Multi-statements are not allowed" in multi.text
+    assert "formatQuerySingleLine" not in multi.text
+    zipped = httpx.post(
+        f"{base}/", content=gzip.compress(b"SELECT 2"), headers={"Content-Encoding": "gzip"}, auth=ADMIN
+    )
+    assert zipped.text == "2\n"
+    # clickhouse-go's handshake query: revision 0, the Native layout chDB writes
+    hello = httpx.post(
+        f"{base}/",
+        params={"default_format": "TabSeparated"},
+        content="SELECT displayName(), version(), revision(), timezone()",
+        auth=ADMIN,
+    )
+    assert hello.status_code == 200 and hello.text.split("\t")[2] == "0"
+    native = httpx.post(f"{base}/", params={"default_format": "Native"}, content="SELECT 1 AS a", auth=ADMIN)
+    assert native.content == b"\x01\x01\x01a\x05UInt8\x01"
+    wrong_db = httpx.post(f"{base}/", params={"database": "system"}, content="SELECT 1", auth=ADMIN)
+    assert wrong_db.status_code == 404 and wrong_db.headers["X-ClickHouse-Exception-Code"] == "81"
+
+
+def test_sql_endpoint_config_rules(store):
+    from receiver.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="sql_endpoint.users"):
+        load_config(None, sql_endpoint={"listen": "127.0.0.1:0", "users": []})
+    with pytest.raises(ConfigError, match="password"):
+        load_config(None, sql_endpoint={"users": [{"user": "g", "password": "short", "tenants": ["*"]}]})
+    cfg = load_config(
+        None, sql_endpoint={"users": [{"user": "g", "password": "long-enough-pw", "tenants": ["a"]}]}
+    )
+    assert cfg.sql_endpoint is not None and cfg.sql_endpoint.listen == "127.0.0.1:8123"
+    from receiver.chhttp import start_sql_endpoint
+
+    with pytest.raises(ConfigError, match="embedded"):
+        start_sql_endpoint(object(), cfg.sql_endpoint)
