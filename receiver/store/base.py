@@ -81,9 +81,16 @@ class SqlStore(IntegrityQueries, abc.ABC):
     def migrate(self) -> list[str]:
         """Apply the schema versions not yet recorded; returns what was applied (``NNN_name``)."""
         db = self.database
-        for text in migrations.bootstrap_statements(self.cluster):
-            self._command(sql.Statement(text.replace("{db}", db)))
-        rows = self._query_arrow(migrations.applied_versions(db)).to_pylist()
+        try:
+            # read first: a store user without DDL grants (SPEC 6: INSERT and SELECT only)
+            # opens an up-to-date schema without issuing a single CREATE
+            rows = self._query_arrow(migrations.applied_versions(db)).to_pylist()
+        except StoreUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - no migrations table yet (or no database)
+            for text in migrations.bootstrap_statements(self.cluster):
+                self._command(sql.Statement(text.replace("{db}", db)))
+            rows = self._query_arrow(migrations.applied_versions(db)).to_pylist()
         applied = {int(row["version"]): row["last_checksum"] for row in rows}
         done: list[str] = []
         for migration in migrations.load_migrations():

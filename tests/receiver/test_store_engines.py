@@ -169,8 +169,9 @@ def test_engine_round_trip_filters_scope_and_paging(engine_store: SqlStore):
 class RecordingClient:
     """Stands in for clickhouse-connect's Client to capture what ClickHouseStore sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, applied: list[migrations.Migration] | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.applied = applied or []
 
     def command(self, query: str, parameters: Any = None) -> None:
         self.calls.append((query, parameters))
@@ -179,7 +180,10 @@ class RecordingClient:
         self.calls.append((query, parameters))
         if "schema_migrations" in query:
             return pa.table(
-                {"version": pa.array([], pa.uint32()), "last_checksum": pa.array([], pa.string())}
+                {
+                    "version": pa.array([m.version for m in self.applied], pa.uint32()),
+                    "last_checksum": pa.array([m.checksum for m in self.applied], pa.string()),
+                }
             )
         return pa.table({"stored_id": pa.array([], pa.string())})
 
@@ -191,8 +195,7 @@ def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
     client = RecordingClient()
     ClickHouseStore("clickhouse://u:p@db.internal:8123/audit", client=client)
     ddl = [q for q, _ in client.calls if "schema_migrations" not in q]
-    assert ddl[0] == "CREATE DATABASE IF NOT EXISTS audit"  # the migrations table's database
-    assert ddl[1:] == sql.schema_statements("audit")
+    assert ddl == sql.schema_statements("audit")
     recorded = [p["v"] for q, p in client.calls if q.startswith("INSERT INTO audit.schema_migrations")]
     assert recorded == [m.version for m in migrations.load_migrations()]
     flt = EventFilter(tenant="acme", user="alice", q="x", tenants=("acme",))
@@ -205,6 +208,14 @@ def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
     store.search(flt, 50)
     assert client.calls == [(expected.sql, expected.params)]
     assert "alice" not in expected.sql and "{f_user:String}" in expected.sql
+
+
+def test_an_up_to_date_schema_opens_without_ddl():
+    """The service's ClickHouse user may only INSERT and SELECT (SPEC 6): opening a store whose
+    schema is current must not issue a single CREATE or ALTER."""
+    client = RecordingClient(applied=migrations.load_migrations())
+    ClickHouseStore("clickhouse://otel_audit:p@db.internal:8123/audit", client=client)
+    assert [q.split()[0] for q, _ in client.calls] == ["SELECT"]
 
 
 def test_clickhouse_url_parsing():
