@@ -39,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
         f"(store {config.store})",
         flush=True,
     )
+    if config.sql_endpoint is not None:
+        print(f"read-only SQL endpoint (ClickHouse HTTP): http://{config.sql_endpoint.listen}", flush=True)
     receiver.serve_forever()
     return 0

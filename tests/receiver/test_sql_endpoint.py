@@ -281,3 +281,32 @@ def test_sql_endpoint_config_rules(store):
 
     with pytest.raises(ConfigError, match="embedded"):
         start_sql_endpoint(object(), cfg.sql_endpoint)
+
+
+def test_serve_runs_the_sql_endpoint_from_its_config(tmp_path):
+    """`otel-audit serve --config` with an sql_endpoint: section, as a user would run it."""
+    from conftest import ServeProcess, free_port
+
+    port = free_port()
+    config = tmp_path / "otel-audit.yaml"
+    config.write_text(
+        "sql_endpoint:\n"
+        f"  listen: 127.0.0.1:{port}\n"
+        "  users:\n"
+        "    - {user: grafana, password: '${GRAFANA_SQL_PASSWORD}', tenants: ['*']}\n"
+    )
+    serve = ServeProcess(tmp_path / "data", ("--config", str(config)))
+    serve.env = {"GRAFANA_SQL_PASSWORD": "a-long-password"}
+    serve.start()
+    try:
+        client = clickhouse_connect.get_client(
+            host="127.0.0.1", port=port, username="grafana", password="a-long-password", database="audit"
+        )
+        assert client.query("SELECT count() FROM audit_events").first_row == (0,)
+        with pytest.raises(DatabaseError, match="code: 164"):
+            client.command("DROP TABLE audit_events")
+        assert (
+            f"read-only SQL endpoint (ClickHouse HTTP): http://127.0.0.1:{port}" in serve.log_path.read_text()
+        )
+    finally:
+        assert serve.stop() == 0
