@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,12 @@ class Receiver:
         self._grpc.start()
         self.grpc_port = self._grpc.port
         trail = AccessTrail(lambda request, identity: consumer.ingest(request, identity, "internal"))
+        # before the admin listener: /healthz answering means every listener is up
+        if self.config.sql_endpoint is not None:
+            from receiver.chhttp import start_sql_endpoint
+
+            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint)
+            self.sql_port = self._sql.port
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens),
@@ -80,11 +87,6 @@ class Receiver:
                 raise OSError(f"cannot listen for the admin API on {self.config.listen.admin}")
             threading.Event().wait(0.02)
         self.admin_port = self._admin.servers[0].sockets[0].getsockname()[1]
-        if self.config.sql_endpoint is not None:
-            from receiver.chhttp import start_sql_endpoint
-
-            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint)
-            self.sql_port = self._sql.port
 
     def stop(self) -> None:
         """Stop listening, finish queued commits, close the store."""
@@ -113,11 +115,14 @@ class Receiver:
                 log.exception("final checkpoint failed")
             self._checkpoints = None
 
-    def serve_forever(self) -> None:
-        """Run until SIGINT/SIGTERM, then stop cleanly."""
+    def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM, then stop cleanly. ``on_ready`` runs once the signal
+        handlers are in place (what it prints is a promise that a SIGTERM stops cleanly)."""
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        if on_ready is not None:
+            on_ready()
         stop.wait()
         log.info("stopping")
         self.stop()

@@ -34,12 +34,17 @@ def run(args: argparse.Namespace) -> int:
         receiver.start()
     except (ConfigError, StoreUnavailable, OSError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    print(
-        f"otel-audit serving: OTLP/gRPC {config.listen.grpc}, admin http://{config.listen.admin} "
-        f"(store {config.store})",
-        flush=True,
-    )
-    if config.sql_endpoint is not None:
-        print(f"read-only SQL endpoint (ClickHouse HTTP): http://{config.sql_endpoint.listen}", flush=True)
-    receiver.serve_forever()
+
+    def announce() -> None:
+        print(
+            f"otel-audit serving: OTLP/gRPC {config.listen.grpc}, admin http://{config.listen.admin} "
+            f"(store {config.store})",
+            flush=True,
+        )
+        if config.sql_endpoint is not None:
+            print(
+                f"read-only SQL endpoint (ClickHouse HTTP): http://{config.sql_endpoint.listen}", flush=True
+            )
+
+    receiver.serve_forever(on_ready=announce)
     return 0

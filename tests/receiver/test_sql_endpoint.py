@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,6 +300,9 @@ def test_serve_runs_the_sql_endpoint_from_its_config(tmp_path):
     serve.env = {"GRAFANA_SQL_PASSWORD": "a-long-password"}
     serve.start()
     try:
+        deadline = time.monotonic() + 30  # the announcement follows /healthz by a moment
+        while "read-only SQL endpoint" not in serve.log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         client = clickhouse_connect.get_client(
             host="127.0.0.1", port=port, username="grafana", password="a-long-password", database="audit"
         )
