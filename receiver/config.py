@@ -133,6 +133,8 @@ class SqlEndpoint(_Frozen):
     max_memory_usage: int = Field(default=1 << 30, ge=1 << 20)
     max_result_rows: int = Field(default=1_000_000, ge=1)
     max_result_bytes: int = Field(default=256 << 20, ge=1 << 10)
+    #: queries of one user that run at the same time (one read-only chDB session each)
+    sessions_per_user: int = Field(default=2, ge=1, le=16)
 
     @field_validator("listen")
     @classmethod

@@ -48,7 +48,8 @@ def start_sql_endpoint(store: Any, config: SqlEndpointConfig) -> SqlEndpointServ
     users = []
     for user in config.users:
         tenants = None if "*" in user.tenants else tuple(user.tenants)
-        users.append(SqlUserSession(user.user, user.password, store.restricted_session(limits, tenants)))
+        sessions = tuple(store.restricted_session(limits, tenants) for _ in range(config.sessions_per_user))
+        users.append(SqlUserSession(user.user, user.password, sessions))
     endpoint = SqlEndpoint(users, version=users[0].session.version)
     host, port = split_host_port(config.listen)
     server = uvicorn.Server(
@@ -61,8 +62,9 @@ def start_sql_endpoint(store: Any, config: SqlEndpointConfig) -> SqlEndpointServ
     while not server.started:
         if not thread.is_alive():
             for user in users:
-                user.session.close()
+                for session in user.sessions:
+                    session.close()
             raise OSError(f"cannot listen for the SQL endpoint on {config.listen}")
         threading.Event().wait(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
-    return SqlEndpointServer(server, thread, [u.session for u in users], bound)
+    return SqlEndpointServer(server, thread, [s for u in users for s in u.sessions], bound)

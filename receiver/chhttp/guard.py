@@ -123,15 +123,13 @@ _LINE = re.compile(r"^( *)([A-Za-z]+)(?: (.*?))?(?: \(children (\d+)\))?$")
 _ALIAS = re.compile(r" \(alias .*\)$")
 
 
-@dataclass(frozen=True, slots=True)
 class Refused(Exception):
     """The query is not allowed: a ClickHouse error code and a message."""
 
-    code: int
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

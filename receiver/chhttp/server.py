@@ -18,9 +18,13 @@ import base64
 import gzip
 import hmac
 import json
+import logging
+import queue
 import uuid
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -30,6 +34,8 @@ from starlette.routing import Route
 
 from receiver.chhttp import guard
 from receiver.store.restricted import EngineError, RestrictedSession
+
+log = logging.getLogger("otel_audit.sql_endpoint")
 
 #: URL parameters that steer the transport, never passed to the engine as settings
 TRANSPORT_PARAMS = frozenset(
@@ -64,6 +70,7 @@ _ERROR_NAMES = {
     497: "ACCESS_DENIED",
     516: "AUTHENTICATION_FAILED",
     1000: "POCO_EXCEPTION",
+    1001: "STD_EXCEPTION",
 }
 _STATUS = {516: 401, 164: 403, 497: 403, 62: 400, 73: 400, 115: 400, 456: 400, 457: 400, 60: 404, 81: 404}
 _CONTENT_TYPES = {
@@ -80,9 +87,30 @@ _MAX_QUERY_BYTES = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class SqlUserSession:
+    """A login and its pool of identically prepared sessions (Grafana runs a dashboard's
+    panels concurrently; one chDB session runs one query at a time)."""
+
     user: str
     password: str
-    session: RestrictedSession
+    sessions: tuple[RestrictedSession, ...]
+    pool: queue.Queue[RestrictedSession] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        for session in self.sessions:
+            self.pool.put(session)
+
+    @property
+    def session(self) -> RestrictedSession:
+        """Any of the pool: they share settings, database and tables."""
+        return self.sessions[0]
+
+    @contextmanager
+    def borrow(self) -> Iterator[RestrictedSession]:
+        session = self.pool.get()
+        try:
+            yield session
+        finally:
+            self.pool.put(session)
 
 
 class ClickHouseHttpError(Exception):
@@ -195,13 +223,18 @@ class SqlEndpoint:
             session = user.session
             text = await self.query_text(request)
             params, default_format = self.split_params(request, session)
-            body, fmt, summary = await asyncio.to_thread(self._execute, session, text, params, default_format)
+            body, fmt, summary = await asyncio.to_thread(
+                self._execute_pooled, user, text, params, default_format
+            )
         except ClickHouseHttpError as exc:
             return error_response(exc.code, exc.message, self.version)
         except guard.Refused as exc:
             return error_response(exc.code, exc.message, self.version)
         except EngineError as exc:
             return error_response(exc.code, exc.text, self.version)
+        except Exception as exc:  # noqa: BLE001 - a client gets a ClickHouse-style error, never a traceback
+            log.exception("SQL endpoint: unexpected error")
+            return error_response(1001, f"internal error: {type(exc).__name__}", self.version)
         headers = {
             "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Format": fmt,
@@ -219,6 +252,13 @@ class SqlEndpoint:
             else "application/octet-stream",
         )
         return Response(body, media_type=media, headers=headers)
+
+    @classmethod
+    def _execute_pooled(
+        cls, user: SqlUserSession, text: str, params: dict[str, str], default_format: str
+    ) -> tuple[bytes, str, dict[str, Any]]:
+        with user.borrow() as session:
+            return cls._execute(session, text, params, default_format)
 
     @staticmethod
     def _execute(

@@ -314,3 +314,27 @@ def test_serve_runs_the_sql_endpoint_from_its_config(tmp_path):
         )
     finally:
         assert serve.stop() == 0
+
+
+def test_a_users_queries_run_concurrently_on_its_session_pool(sql_receiver, store):
+    """Grafana runs a dashboard's panels at once: one slow panel must not stall the others."""
+    import threading
+
+    slow_done = threading.Event()
+
+    def slow() -> None:
+        with pytest.raises(DatabaseError):  # stopped by max_execution_time (2 s)
+            client_for(sql_receiver, store, ADMIN).query(
+                "SELECT count() FROM audit_events AS a, audit_events AS b, audit_events AS c, audit_events AS d"
+            )
+        slow_done.set()
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert client_for(sql_receiver, store, ADMIN).query("SELECT count() FROM audit_events").first_row == (
+        300,
+    )
+    assert time.monotonic() - started < 1.5 and not slow_done.is_set()
+    thread.join(10)
