@@ -61,6 +61,11 @@ TRANSPORT_PARAMS = frozenset(
         "role",
     }
 )
+#: settings clients send on every query that this endpoint accepts and does not apply: the
+#: session's own limit stays in force. clickhouse-go (so Grafana's plugin) sends its query
+#: timeout + 5 s as max_execution_time; the plugin's docs ask for it to be
+#: CHANGEABLE_IN_READONLY on a ClickHouse server.
+CLIENT_TIMEOUTS = frozenset({"max_execution_time"})
 _ERROR_NAMES = {
     62: "SYNTAX_ERROR",
     73: "UNKNOWN_FORMAT",
@@ -201,7 +206,7 @@ class SqlEndpoint:
             elif name == "database":
                 if value not in ("", session.database, "default"):
                     raise ClickHouseHttpError(81, f"Database {value} does not exist")
-            elif name in TRANSPORT_PARAMS:
+            elif name in TRANSPORT_PARAMS or name in CLIENT_TIMEOUTS:
                 continue
             elif name not in session.settings:
                 raise ClickHouseHttpError(115, f"Unknown setting '{name}'")

@@ -252,6 +252,10 @@ def test_grafana_provisioning_matches_clickhouse_and_dashboards():
     assert grants_of(user) == ["GRANT SELECT ON audit.audit_events"]
     profile = users_xml().find(f"users/{user}/profile").text
     assert users_xml().find(f"profiles/{profile}/readonly").text == "1"
+    # clickhouse-go sends max_execution_time on every query: changeable in readonly, bounded
+    constraint = users_xml().find(f"profiles/{profile}/constraints/max_execution_time")
+    assert constraint is not None and constraint.find("changeable_in_readonly") is not None
+    assert int(constraint.find("max").text) >= 65  # the plugin's default timeout 60 s + 5
     assert (
         env["OTEL_AUDIT_CLICKHOUSE_PASSWORD"]
         == services["clickhouse"]["environment"]["GRAFANA_CLICKHOUSE_PASSWORD"]

@@ -150,7 +150,6 @@ def test_settings_in_the_url_cannot_lift_limits(sql_receiver, store):
     url = f"http://127.0.0.1:{sql_receiver.sql_port}/"
     for name, value in (
         ("readonly", "0"),
-        ("max_execution_time", "0"),
         ("max_memory_usage", "0"),
         ("max_result_rows", "0"),
         ("additional_table_filters", "{}"),
@@ -163,6 +162,13 @@ def test_settings_in_the_url_cannot_lift_limits(sql_receiver, store):
     # a setting equal to the session's own is no change, and is accepted
     same = httpx.post(url, params={"max_result_rows": "10000"}, content="SELECT 1", auth=ACME)
     assert same.status_code == 200 and same.text == "1\n"
+    # clickhouse-go (Grafana's plugin) sends its timeout as max_execution_time on every query:
+    # accepted, but the session's own limit (2 s here) stays in force
+    cross = "SELECT count() FROM audit_events AS a, audit_events AS b, audit_events AS c, audit_events AS d"
+    started = time.monotonic()
+    timed = httpx.post(url, params={"max_execution_time": "0"}, content=cross, auth=ACME, timeout=30)
+    assert timed.headers["X-ClickHouse-Exception-Code"] == "159" and time.monotonic() - started < 10
+    assert httpx.post(url, params={"max_execution_time": "65"}, content="SELECT 1", auth=ACME).text == "1\n"
     unknown = httpx.post(url, params={"no_such_setting": "1"}, content="SELECT 1", auth=ACME)
     assert unknown.status_code == 400 and unknown.headers["X-ClickHouse-Exception-Code"] == "115"
 
