@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from receiver.chhttp import guard
+from receiver.chhttp import guard, native
 from receiver.store.restricted import EngineError, RestrictedSession
 
 log = logging.getLogger("otel_audit.sql_endpoint")
@@ -85,8 +85,6 @@ _CONTENT_TYPES = {
     "CSV": "text/csv; charset=UTF-8; header=absent",
     "CSVWithNames": "text/csv; charset=UTF-8; header=present",
 }
-#: clickhouse-go's connection handshake; see ``_handshake`` for why it is answered specially
-_HELLO = "SELECT displayName(), version(), revision(), timezone()"
 _MAX_QUERY_BYTES = 256 * 1024
 
 
@@ -228,8 +226,10 @@ class SqlEndpoint:
             session = user.session
             text = await self.query_text(request)
             params, default_format = self.split_params(request, session)
+            revision = request.query_params.get("client_protocol_version", "0")
+            client_revision = int(revision) if revision.isdigit() else 0
             body, fmt, summary = await asyncio.to_thread(
-                self._execute_pooled, user, text, params, default_format
+                self._execute_pooled, user, text, params, default_format, client_revision
             )
         except ClickHouseHttpError as exc:
             return error_response(exc.code, exc.message, self.version)
@@ -260,17 +260,30 @@ class SqlEndpoint:
 
     @classmethod
     def _execute_pooled(
-        cls, user: SqlUserSession, text: str, params: dict[str, str], default_format: str
+        cls,
+        user: SqlUserSession,
+        text: str,
+        params: dict[str, str],
+        default_format: str,
+        client_revision: int,
     ) -> tuple[bytes, str, dict[str, Any]]:
         with user.borrow() as session:
-            return cls._execute(session, text, params, default_format)
+            return cls._execute(session, text, params, default_format, client_revision)
 
     @staticmethod
     def _execute(
-        session: RestrictedSession, text: str, params: dict[str, str], default_format: str
+        session: RestrictedSession,
+        text: str,
+        params: dict[str, str],
+        default_format: str,
+        client_revision: int = 0,
     ) -> tuple[bytes, str, dict[str, Any]]:
         canonical = session.canonical(text)
-        canonical = _handshake(canonical)
+        if canonical == native.HELLO:
+            if default_format == "Native":
+                body = native.hello_block("otel-audit", session.version, session.timezone, client_revision)
+                return body, "Native", {"read_rows": "1", "read_bytes": "0", "elapsed_ns": "0"}
+            canonical = "SELECT displayName(), version(), toUInt32(0) AS `revision()`, timezone()"
         ast = session.explain_ast(canonical, params)
         fmt = guard.check(ast, session.database, session.allowed_tables) or default_format
         body, summary = session.run(canonical, fmt, params)
@@ -283,15 +296,6 @@ class SqlEndpoint:
                 Route("/", self.query, methods=["GET", "POST"]),
             ]
         )
-
-
-def _handshake(canonical: str) -> str:
-    """clickhouse-go decodes Native at the ``revision()`` its handshake query returns; chDB
-    writes Native as for revision 0 (no per-column serialization byte, no HTTP
-    ``client_protocol_version``), so the handshake reports 0 and the two agree."""
-    if canonical == _HELLO:
-        return "SELECT displayName(), version(), toUInt32(0) AS `revision()`, timezone()"
-    return canonical
 
 
 def _compress(request: Request, body: bytes) -> tuple[bytes, str | None]:

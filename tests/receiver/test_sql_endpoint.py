@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -259,7 +260,7 @@ def test_protocol_details(sql_receiver, store, tmp_path):
         f"{base}/", content=gzip.compress(b"SELECT 2"), headers={"Content-Encoding": "gzip"}, auth=ADMIN
     )
     assert zipped.text == "2\n"
-    # clickhouse-go's handshake query: revision 0, the Native layout chDB writes
+    # clickhouse-go's handshake query over TabSeparated (not the driver): revision 0
     hello = httpx.post(
         f"{base}/",
         params={"default_format": "TabSeparated"},
@@ -344,3 +345,83 @@ def test_a_users_queries_run_concurrently_on_its_session_pool(sql_receiver, stor
     )
     assert time.monotonic() - started < 1.5 and not slow_done.is_set()
     thread.join(10)
+
+
+class NativeReader:
+    """A port of clickhouse-go's Native block decoding (lib/proto/block.go ``Block.Decode``,
+    ``decodeBlockInfo``) for the column types the handshake and ``SELECT 1`` use."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def uvarint(self) -> int:
+        shift = value = 0
+        while True:
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    def take(self, n: int) -> bytes:
+        chunk = self.data[self.pos : self.pos + n]
+        assert len(chunk) == n, "short read"
+        self.pos += n
+        return chunk
+
+    def string(self) -> str:
+        return self.take(self.uvarint()).decode()
+
+    def block(self, revision: int) -> dict[str, list[Any]]:
+        import struct
+
+        if revision > 0:
+            self.uvarint(), self.take(1), self.uvarint(), self.take(4)
+            assert self.uvarint() == 0
+        columns, rows = self.uvarint(), self.uvarint()
+        out: dict[str, list[Any]] = {}
+        for _ in range(columns):
+            name, type_name = self.string(), self.string()
+            if revision >= 54454:
+                assert self.take(1) == b"\x00", "custom serialization flag"
+            if type_name == "String":
+                out[name] = [self.string() for _ in range(rows)]
+            else:
+                fmt = {"UInt8": "<B", "UInt32": "<I", "UInt64": "<Q"}[type_name]
+                size = struct.calcsize(fmt)
+                out[name] = [struct.unpack(fmt, self.take(size))[0] for _ in range(rows)]
+        return out
+
+
+def test_clickhouse_go_handshake_then_native_answers(sql_receiver, store):
+    """What clickhouse-go (Grafana's plugin, protocol http) does on connect: the handshake
+    query with client_protocol_version=54460, decoded at that revision; then every answer at the
+    revision the handshake returned, e.g. its ping ``SELECT 1`` (it checks the column is "1")."""
+    base = f"http://127.0.0.1:{sql_receiver.sql_port}/"
+    transport = {"default_format": "Native", "client_protocol_version": "54460", "database": store.database}
+    hello = httpx.post(
+        base,
+        params=transport,
+        content="SELECT displayName(), version(), revision(), timezone()",
+        auth=ADMIN,
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert hello.status_code == 200
+    reader = NativeReader(hello.content)
+    handshake = reader.block(revision=54460)
+    assert reader.pos == len(hello.content)
+    assert list(handshake) == ["displayName()", "version()", "revision()", "timezone()"]
+    revision = handshake["revision()"][0]
+    assert revision == 0 and re.match(r"\d+\.\d+", handshake["version()"][0]) and handshake["timezone()"][0]
+    ping = httpx.post(base, params={**transport, "max_execution_time": "65"}, content="SELECT 1", auth=ADMIN)
+    reader = NativeReader(ping.content)
+    assert reader.block(revision) == {"1": [1]} and reader.pos == len(ping.content)
+    rows = httpx.post(
+        base,
+        params={**transport, "param_t": "acme"},
+        content="SELECT tenant_id, toUInt64(count()) AS n FROM audit_events WHERE tenant_id = {t:String} GROUP BY tenant_id",
+        auth=ACME,
+    )
+    assert rows.headers["X-ClickHouse-Format"] == "Native"
+    assert rows.content.startswith(b"\x02\x01\x09tenant_id\x16LowCardinality(String)")
