@@ -3,8 +3,10 @@
 Same statements as chDB (``sql.py``, ``migrations.py``); only the three primitives differ.
 Durability: ``async_insert = 0`` (an acknowledged event is in a part on the server), and on a
 cluster ``distributed_foreground_insert = 1`` plus ``insert_quorum = 'auto'`` (acknowledged
-when a majority of the shard's replicas have it). A batch that fails with a retryable error
-is retried with the same ``insert_deduplication_token``, so a retry never stores it twice.
+when a majority of the shard's replicas have it). A batch that fails with a retryable error is
+retried with only the events the server does not have yet (an INSERT that failed may still
+have stored some partitions), plus an ``insert_deduplication_token`` that ReplicatedMergeTree
+honours: a retry never stores an event twice, which the hash chain depends on.
 
 URL: ``clickhouse[s]://user:password@host:port/database?option=value&...``. Options:
 ``cluster`` (DDL ``ON CLUSTER``, Replicated + Distributed tables), ``verify`` (TLS certificate
@@ -136,12 +138,36 @@ class ClickHouseStore(SqlStore):
         )
 
     def _insert_arrow(self, table_name: str, table: pa.Table) -> None:
-        token = dedup_token(table)
-        self._retrying(
-            lambda: self._client.insert_arrow(
-                table_name, table, settings={"insert_deduplication_token": token}
-            )
+        keyed = table_name == f"{self.database}.{sql.EVENTS_TABLE}" and {"id", "tenant_id"} <= set(
+            table.column_names
         )
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            settings = {"insert_deduplication_token": dedup_token(table)}
+            try:
+                self._client.insert_arrow(table_name, table, settings=settings)
+                return
+            except Exception as exc:
+                error = _classify(exc)
+                if not isinstance(error, StoreUnavailable) or attempt == self.retries:
+                    raise error from exc
+                log.warning("ClickHouse insert: %s; retry %d/%d", str(exc)[:200], attempt + 1, self.retries)
+            time.sleep(delay)
+            delay = min(delay * 3, 5.0)
+            if keyed:
+                # the failed INSERT may have stored some partitions' parts (or all of them, the
+                # answer being what was lost): send only the events that are not there
+                table = self._missing(table)
+                if table.num_rows == 0:
+                    return
+
+    def _missing(self, table: pa.Table) -> pa.Table:
+        ids = [str(v) for v in table.column("id").to_pylist()]
+        tenants = sorted(set(table.column("tenant_id").to_pylist()))
+        present = {i.lower() for i in self.existing_ids(tenants, ids)}
+        if not present:
+            return table
+        return table.filter(pa.array([i.lower() not in present for i in ids]))
 
     def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
         try:
@@ -167,7 +193,8 @@ class ClickHouseStore(SqlStore):
 
 
 def dedup_token(table: pa.Table) -> str:
-    """The same batch gives the same token (its ids, in order): retries are deduplicated."""
+    """The same rows give the same token (their ids, in order): Replicated tables drop a
+    block they already have."""
     digest = hashlib.sha256()
     if "id" in table.column_names:
         for value in table.column("id").to_pylist():

