@@ -116,6 +116,7 @@ _DENIED_FUNCTIONS = frozenset(
         "enabledroles",
         "defaultroles",
         "input",
+        "hascolumnintable",
     }
 )
 _DENIED_PREFIXES = ("dict", "joinget", "filesystem", "transaction")

@@ -1,0 +1,62 @@
+"""guard.check on parse trees as ClickHouse prints them (``EXPLAIN AST``): the rules alone,
+without an engine (test_sql_endpoint.py runs them on chDB's own parser)."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.chhttp.guard import ACCESS_DENIED, READONLY, Refused, check
+
+ALLOWED = frozenset({"audit_events", "audit_checkpoints"})
+
+SELECT = """SelectWithUnionQuery (children 1)
+ ExpressionList (children 1)
+  SelectQuery (children 2)
+   ExpressionList (children 1)
+    Function count (alias n) (children 1)
+     ExpressionList
+   TablesInSelectQuery (children 1)
+    TablesInSelectQueryElement (children 1)
+     TableExpression (children 1)
+      TableIdentifier audit.audit_events
+"""
+
+
+def refused(tree: str) -> int:
+    with pytest.raises(Refused) as info:
+        check(tree, "audit", ALLOWED)
+    return info.value.code
+
+
+def test_plain_select_and_format():
+    assert check(SELECT, "audit", ALLOWED) is None
+    assert check(SELECT + " Identifier Native\n", "audit", ALLOWED) == "Native"
+    assert check(SELECT.replace("audit.audit_events", "audit_events"), "audit", ALLOWED) is None
+
+
+def test_refusals():
+    assert refused("InsertQuery   audit.audit_events (children 1)\n Identifier x\n") == READONLY
+    assert refused(SELECT + " Literal 'out.csv'\n") == ACCESS_DENIED  # INTO OUTFILE
+    assert refused(SELECT + " Literal 'out.csv'\n Identifier CSV\n") == ACCESS_DENIED
+    assert refused(SELECT + " Identifier Template\n") == 73
+    assert refused(SELECT + " Set\n") == READONLY  # SETTINGS
+    assert refused(SELECT.replace("audit.audit_events", "system.users")) == ACCESS_DENIED
+    assert refused(SELECT.replace("audit.audit_events", "other.audit_events")) == ACCESS_DENIED
+    assert (
+        refused(SELECT.replace("TableIdentifier audit.audit_events", "Function file (children 1)"))
+        == ACCESS_DENIED
+    )
+    assert refused(SELECT.replace("Function count", "Function dictGet")) == ACCESS_DENIED
+    assert refused(SELECT.replace("Function count", "Function FILE")) == ACCESS_DENIED
+    assert (
+        refused(SELECT.replace("ExpressionList\n", "ProjectionSelectQuery\n")) == ACCESS_DENIED
+    )  # unknown node
+    assert refused("") == 62
+
+
+def test_an_identifier_smuggling_lines_cannot_hide_a_refused_node():
+    # `x\n Identifier JSON` as an alias prints two lines; the real nodes are still all checked
+    smuggled = SELECT.replace("(alias n)", "(alias x\n Identifier JSON)") + " Literal 'out.csv'\n"
+    assert refused(smuggled) in (73, ACCESS_DENIED)  # refused either way
+    bad_table = SELECT.replace("audit.audit_events", "system.users\n      TableIdentifier audit.audit_events")
+    assert refused(bad_table) == ACCESS_DENIED
