@@ -267,6 +267,8 @@ def test_grafana_provisioning_matches_clickhouse_and_dashboards():
     constraint = users_xml().find(f"profiles/{profile}/constraints/max_execution_time")
     assert constraint is not None and constraint.find("changeable_in_readonly") is not None
     assert int(constraint.find("max").text) >= 65  # the plugin's default timeout 60 s + 5
+    grants_sql = (REPO / "receiver/store/schema/server/grants.sql").read_text()
+    assert re.search(r"max_execution_time = \d+ MAX (\d+) CHANGEABLE_IN_READONLY", grants_sql)
     assert (
         env["OTEL_AUDIT_CLICKHOUSE_PASSWORD"]
         == services["clickhouse"]["environment"]["OTEL_AUDIT_READER_PASSWORD"]

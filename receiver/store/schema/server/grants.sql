@@ -26,7 +26,10 @@ GRANT SELECT ON audit.audit_events TO otel_audit_reader;
 GRANT SELECT ON audit.audit_checkpoints TO otel_audit_reader;
 -- a reader opening a store sees the schema is current with this one SELECT (no CREATE needed)
 GRANT SELECT ON audit.schema_migrations TO otel_audit_reader;
-CREATE SETTINGS PROFILE IF NOT EXISTS otel_audit_readonly SETTINGS readonly = 1;
+-- Grafana's ClickHouse plugin (clickhouse-go) sends its query timeout as max_execution_time on
+-- every query: changeable under readonly, bounded
+CREATE SETTINGS PROFILE IF NOT EXISTS otel_audit_readonly SETTINGS readonly = 1,
+    max_execution_time = 60 MAX 300 CHANGEABLE_IN_READONLY;
 
 CREATE USER IF NOT EXISTS otel_audit_writer IDENTIFIED WITH sha256_password BY 'CHANGE-ME-writer'
     DEFAULT ROLE otel_audit_ingest;
