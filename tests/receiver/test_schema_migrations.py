@@ -141,3 +141,19 @@ def test_cluster_variant_parses_and_shards_by_tenant(store: ChdbStore):
     assert ttl == ["ALTER TABLE {db}.audit_events_local ON CLUSTER 'prod' MODIFY TTL retain_until"]
     with pytest.raises(ValueError):
         migrations.cluster_statement("OPTIMIZE TABLE {db}.audit_events", "prod", {"audit_events"})
+
+
+def test_server_grants_and_deploy_users_parse_with_clickhouses_parser(store: ChdbStore):
+    """No server here to run them on: ClickHouse's own parser checks every statement of
+    grants.sql and every GRANT of the deploy users file."""
+    import xml.etree.ElementTree as ET
+
+    grants = (REPO / "receiver/store/schema/server/grants.sql").read_text()
+    statements = migrations.split_statements(grants)
+    users = ET.parse(REPO / "deploy/clickhouse/users.d/otel-audit.xml").getroot()
+    # in a users file a GRANT names no grantee (it is the enclosing user)
+    statements += [f"{q.text} TO some_user" for q in users.iter("query")]
+    assert len(statements) > 15
+    for stmt in statements:
+        formatted = store._query_arrow(sql.Statement("SELECT formatQuery({q:String}) AS f", {"q": stmt}))
+        assert formatted.column("f")[0].as_py(), stmt
