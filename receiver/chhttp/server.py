@@ -8,7 +8,10 @@ non-200 with ``X-ClickHouse-Exception-Code`` and a ``Code: N. DB::Exception: ...
 
 Every request: authenticate (basic auth, ``X-ClickHouse-User``/``-Key`` or ``user``/``password``)
 → the user's locked session → ClickHouse formats it (one statement) → ``EXPLAIN AST`` →
-``guard.check`` → run. Settings in the URL are refused unless equal to the session's own.
+``guard.check`` → run. Settings in the URL are refused unless equal to the session's own
+(``max_execution_time``, which clickhouse-go sends with every query, is accepted and not
+applied: the session's limit stays). One user's queries run concurrently on a small pool of
+identical sessions.
 """
 
 from __future__ import annotations

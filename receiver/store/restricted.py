@@ -68,7 +68,6 @@ class RestrictedSession:
         database: str,
         limits: Limits,
         tenants: tuple[str, ...] | None,
-        format_settings: Mapping[str, str] | None = None,
     ) -> None:
         from chdb import session as chdb_session
 
@@ -103,8 +102,6 @@ class RestrictedSession:
             "SET read_overflow_mode = 'throw'",
             f"SET additional_table_filters = {rendered}",
         ]
-        for name, value in (format_settings or {}).items():
-            statements.append(f"SET {sql.check_identifier(name)} = {_quote(str(value))}")
         statements.append("SET readonly = 1")
         for statement in statements:
             self._session.query(statement)
