@@ -67,7 +67,7 @@ class Receiver:
         if self.config.sql_endpoint is not None:
             from receiver.chhttp import start_sql_endpoint
 
-            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint)
+            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint, trail)
             self.sql_port = self._sql.port
         app = build_admin_app(
             self.store,

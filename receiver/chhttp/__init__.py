@@ -31,7 +31,9 @@ class SqlEndpointServer:
             session.close()
 
 
-def start_sql_endpoint(store: Any, config: SqlEndpointConfig) -> SqlEndpointServer:
+def start_sql_endpoint(store: Any, config: SqlEndpointConfig, access_trail: Any = None) -> SqlEndpointServer:
+    """``access_trail`` (the admin API's AccessTrail): every read of audit data through the
+    endpoint is recorded as an audit event before it is answered (``chhttp/trail.py``)."""
     from receiver.chhttp.server import SqlEndpoint, SqlUserSession
 
     if not hasattr(store, "restricted_session"):
@@ -50,7 +52,7 @@ def start_sql_endpoint(store: Any, config: SqlEndpointConfig) -> SqlEndpointServ
         tenants = None if "*" in user.tenants else tuple(user.tenants)
         sessions = tuple(store.restricted_session(limits, tenants) for _ in range(config.sessions_per_user))
         users.append(SqlUserSession(user.user, user.password, sessions))
-    endpoint = SqlEndpoint(users, version=users[0].session.version)
+    endpoint = SqlEndpoint(users, version=users[0].session.version, access_trail=access_trail)
     host, port = split_host_port(config.listen)
     server = uvicorn.Server(
         uvicorn.Config(

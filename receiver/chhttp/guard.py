@@ -195,6 +195,11 @@ def check(
     return fmt
 
 
+def tables_of(ast_text: str) -> set[str]:
+    """The table names a parse tree reads (as written: ``table`` or ``db.table``)."""
+    return {node.name for node in parse_ast(ast_text) if node.kind == "TableIdentifier"}
+
+
 def _check_function(name: str, parent: Node | None) -> None:
     if parent is not None and parent.kind == "TableExpression":
         raise Refused(ACCESS_DENIED, f"table function {name}() is not allowed: read the audit tables")

@@ -35,7 +35,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from receiver.chhttp import guard, native
+from receiver.admin.trail import AccessTrail
+from receiver.chhttp import guard, native, trail
 from receiver.store.restricted import EngineError, RestrictedSession
 
 log = logging.getLogger("otel_audit.sql_endpoint")
@@ -144,9 +145,12 @@ def error_response(code: int, message: str, version: str = "") -> Response:
 
 
 class SqlEndpoint:
-    def __init__(self, users: list[SqlUserSession], version: str = "") -> None:
+    def __init__(
+        self, users: list[SqlUserSession], version: str = "", access_trail: AccessTrail | None = None
+    ) -> None:
         self._users = users
         self.version = version
+        self.trail = access_trail
 
     # -- authentication ----------------------------------------------------------------
     def authenticate(self, request: Request) -> SqlUserSession:
@@ -224,6 +228,8 @@ class SqlEndpoint:
 
     async def query(self, request: Request) -> Response:
         query_id = request.query_params.get("query_id") or str(uuid.uuid4())
+        user: SqlUserSession | None = None
+        text = ""
         try:
             user = self.authenticate(request)
             session = user.session
@@ -231,18 +237,22 @@ class SqlEndpoint:
             params, default_format = self.split_params(request, session)
             revision = request.query_params.get("client_protocol_version", "0")
             client_revision = int(revision) if revision.isdigit() else 0
-            body, fmt, summary = await asyncio.to_thread(
+            body, fmt, summary, tables = await asyncio.to_thread(
                 self._execute_pooled, user, text, params, default_format, client_revision
             )
-        except ClickHouseHttpError as exc:
-            return error_response(exc.code, exc.message, self.version)
-        except guard.Refused as exc:
-            return error_response(exc.code, exc.message, self.version)
-        except EngineError as exc:
-            return error_response(exc.code, exc.text, self.version)
-        except Exception as exc:  # noqa: BLE001 - a client gets a ClickHouse-style error, never a traceback
-            log.exception("SQL endpoint: unexpected error")
-            return error_response(1001, f"internal error: {type(exc).__name__}", self.version)
+        except (ClickHouseHttpError, guard.Refused, EngineError, Exception) as exc:
+            code, message = _error_of(exc)
+            response = error_response(code, message, self.version)
+            if user is not None and code != 516:
+                outcome = "denied" if code in (guard.READONLY, guard.ACCESS_DENIED) else "failure"
+                if not await self._record(request, user, text, outcome, response.status_code, query_id):
+                    return error_response(1001, "the access could not be written to the audit trail")
+            return response
+        if _reads_audit_data(tables, session):
+            if not await self._record(request, user, text, "success", 200, query_id):
+                return error_response(
+                    1001, "the access could not be written to the audit trail", self.version
+                )
         headers = {
             "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Format": fmt,
@@ -261,6 +271,30 @@ class SqlEndpoint:
         )
         return Response(body, media_type=media, headers=headers)
 
+    async def _record(
+        self, request: Request, user: SqlUserSession, text: str, outcome: str, status: int, query_id: str
+    ) -> bool:
+        if self.trail is None or not self.trail.enabled:
+            return True
+        tenants = None if user.session.tenants is None else tuple(user.session.tenants)
+        access = trail.SqlAccess(
+            user=user.user,
+            tenants=tenants,
+            text=text,
+            outcome=outcome,
+            http_status=status,
+            query_id=query_id,
+            client_address=request.client.host if request.client else "",
+            user_agent=request.headers.get("user-agent", ""),
+            http_method=request.method,
+        )
+        try:
+            await asyncio.to_thread(trail.record, self.trail, access)
+        except Exception:  # noqa: BLE001 - fail closed: the caller refuses the query
+            log.exception("SQL endpoint: cannot record the access")
+            return False
+        return True
+
     @classmethod
     def _execute_pooled(
         cls,
@@ -269,7 +303,7 @@ class SqlEndpoint:
         params: dict[str, str],
         default_format: str,
         client_revision: int,
-    ) -> tuple[bytes, str, dict[str, Any]]:
+    ) -> tuple[bytes, str, dict[str, Any], set[str]]:
         with user.borrow() as session:
             return cls._execute(session, text, params, default_format, client_revision)
 
@@ -280,17 +314,17 @@ class SqlEndpoint:
         params: dict[str, str],
         default_format: str,
         client_revision: int = 0,
-    ) -> tuple[bytes, str, dict[str, Any]]:
+    ) -> tuple[bytes, str, dict[str, Any], set[str]]:
         canonical = session.canonical(text)
         if canonical == native.HELLO:
             if default_format == "Native":
                 body = native.hello_block("otel-audit", session.version, session.timezone, client_revision)
-                return body, "Native", {"read_rows": "1", "read_bytes": "0", "elapsed_ns": "0"}
+                return body, "Native", {"read_rows": "1", "read_bytes": "0", "elapsed_ns": "0"}, set()
             canonical = "SELECT displayName(), version(), toUInt32(0) AS `revision()`, timezone()"
         ast = session.explain_ast(canonical, params)
         fmt = guard.check(ast, session.database, session.allowed_tables) or default_format
         body, summary = session.run(canonical, fmt, params)
-        return body, fmt, summary
+        return body, fmt, summary, guard.tables_of(ast)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -299,6 +333,23 @@ class SqlEndpoint:
                 Route("/", self.query, methods=["GET", "POST"]),
             ]
         )
+
+
+def _error_of(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, ClickHouseHttpError | guard.Refused):
+        return exc.code, exc.message
+    if isinstance(exc, EngineError):
+        return exc.code, exc.text
+    log.exception("SQL endpoint: unexpected error")
+    return 1001, f"internal error: {type(exc).__name__}"
+
+
+def _reads_audit_data(tables: set[str], session: RestrictedSession) -> bool:
+    for name in tables:
+        db, _, table = name.rpartition(".")
+        if db in ("", session.database) and table in session.allowed_tables:
+            return True
+    return False
 
 
 def _compress(request: Request, body: bytes) -> tuple[bytes, str | None]:

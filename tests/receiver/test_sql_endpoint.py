@@ -77,6 +77,7 @@ def fingerprint(store: ChdbStore) -> tuple[Any, ...]:
     rows = store._query_arrow(
         sql.Statement(
             f"SELECT count() AS n, sum(cityHash64(id, tenant_id, user_id, resource_id)) AS h FROM {store.database}.audit_events"
+            " WHERE resource_type != 'audit_log'"
         )
     ).to_pylist()[0]
     tables = store._query_arrow(
@@ -85,6 +86,12 @@ def fingerprint(store: ChdbStore) -> tuple[Any, ...]:
         )
     ).to_pylist()[0]
     return rows["n"], rows["h"], tables["t"]
+
+
+def trail_events(store: ChdbStore) -> list[dict[str, Any]]:
+    from receiver.filters import EventFilter
+
+    return store.search(EventFilter(resource_type="audit_log"), 1000)
 
 
 def hostile_queries(tmp: Path) -> dict[str, int]:
@@ -143,8 +150,17 @@ def test_hostile_queries_are_refused_and_nothing_is_written(sql_receiver, store,
         assert "DB::Exception" in str(info.value)
     assert fingerprint(store) == before
     assert list(tmp_path.iterdir()) == []  # INTO OUTFILE wrote nothing
+    # every refusal is itself in the audit trail (only the trail's own events were added)
+    trail = trail_events(store)
+    assert len(trail) == len(hostile_queries(tmp_path))
+    assert {(e["user_id"], e["event_name"]) for e in trail} == {("sql:grafana", "audit.audit_log.read")}
+    assert {e["outcome"] for e in trail} == {"denied", "failure"}
+    recorded = {e["attributes"]["audit.sql.query"].removesuffix("\n FORMAT Native") for e in trail}
+    assert recorded == set(hostile_queries(tmp_path))  # clickhouse-connect appends the FORMAT
     # and the endpoint still answers
-    assert client.query("SELECT count() FROM audit_events").first_item == {"count()": 300}
+    assert client.query("SELECT count() FROM audit_events WHERE resource_type = 'document'").first_row == (
+        300,
+    )
 
 
 def test_settings_in_the_url_cannot_lift_limits(sql_receiver, store):
@@ -196,12 +212,17 @@ def test_a_tenant_scoped_user_sees_only_its_tenant(sql_receiver, store):
     acme = client_for(sql_receiver, store, ACME)
     assert acme.query("SELECT DISTINCT tenant_id FROM audit_events").result_rows == [("acme",)]
     assert acme.query("SELECT count() FROM audit_events WHERE tenant_id = 'globex'").first_row == (0,)
-    assert acme.query(f"SELECT count() FROM {store.database}.audit_events").first_row == (150,)
+    assert acme.query(
+        f"SELECT count() FROM {store.database}.audit_events WHERE resource_type = 'document'"
+    ).first_row == (150,)
     assert acme.query(
         "SELECT count() FROM (SELECT * FROM audit_events UNION ALL SELECT * FROM audit_events) AS u "
         "WHERE u.tenant_id != 'acme'"
     ).first_row == (0,)
-    joined = acme.query("SELECT count() FROM audit_events AS a JOIN audit_events AS b ON a.id = b.id")
+    joined = acme.query(
+        "SELECT count() FROM audit_events AS a JOIN audit_events AS b ON a.id = b.id"
+        " WHERE a.resource_type = 'document'"
+    )
     assert joined.first_row == (150,)
     # metadata shows the audit database only
     assert {r[0] for r in acme.query("SELECT DISTINCT database FROM system.tables").result_rows} == {
@@ -209,7 +230,9 @@ def test_a_tenant_scoped_user_sees_only_its_tenant(sql_receiver, store):
     }
     assert acme.query("SELECT name FROM system.databases").result_rows == [(store.database,)]
     everyone = client_for(sql_receiver, store, ADMIN)
-    assert everyone.query("SELECT count() FROM audit_events").first_row == (300,)
+    assert everyone.query("SELECT count() FROM audit_events WHERE resource_type = 'document'").first_row == (
+        300,
+    )
     # the store's own paths are not scoped by the endpoint's sessions
     assert fingerprint(store)[0] == 300
 
@@ -340,9 +363,9 @@ def test_a_users_queries_run_concurrently_on_its_session_pool(sql_receiver, stor
     thread.start()
     time.sleep(0.3)
     started = time.monotonic()
-    assert client_for(sql_receiver, store, ADMIN).query("SELECT count() FROM audit_events").first_row == (
-        300,
-    )
+    assert client_for(sql_receiver, store, ADMIN).query(
+        "SELECT count() FROM audit_events WHERE resource_type = 'document'"
+    ).first_row == (300,)
     assert time.monotonic() - started < 1.5 and not slow_done.is_set()
     thread.join(10)
 
@@ -425,3 +448,25 @@ def test_clickhouse_go_handshake_then_native_answers(sql_receiver, store):
     )
     assert rows.headers["X-ClickHouse-Format"] == "Native"
     assert rows.content.startswith(b"\x02\x01\x09tenant_id\x16LowCardinality(String)")
+
+
+def test_reads_of_audit_data_are_recorded_in_the_audit_trail(sql_receiver, store):
+    """PCI DSS 10.2.1.3: access to the audit log is itself audited, before it is answered."""
+    acme = client_for(sql_receiver, store, ACME)
+    acme.query("SELECT 1")  # the handshake, pings, metadata: not audit data, not recorded
+    acme.query("SELECT name FROM system.tables")
+    assert trail_events(store) == []
+    query = "SELECT user_id, count() FROM audit_events WHERE resource_type = 'document' GROUP BY user_id"
+    assert len(acme.query(query).result_rows) == 5
+    (event,) = trail_events(store)
+    assert (event["event_name"], event["tenant_id"], event["user_id"], event["action"], event["outcome"]) == (
+        "audit.audit_log.read",
+        "acme",
+        "sql:acme-grafana",
+        "read",
+        "success",
+    )
+    assert event["attributes"]["audit.sql.query"].startswith(query) and event["ip_address"] == "127.0.0.1"
+    with pytest.raises(DatabaseError):
+        acme.query("SELECT * FROM system.users")
+    assert [e["outcome"] for e in trail_events(store)] == ["denied", "success"]
