@@ -90,6 +90,21 @@ class Retention(_Frozen):
         return Policy(hot_days=min(override.hot_days or self.default.hot_days, retain), retain_days=retain)
 
 
+class Ingest(_Frozen):
+    """OTLP intake limits and back-pressure (README "Limits")."""
+
+    #: largest gRPC message, after gzip inflation (gRPC's own default)
+    grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
+    #: largest OTLP/HTTP body, before and after gzip inflation (the Collector's default)
+    http_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024**3)
+    #: events waiting for the store before requests are refused with UNAVAILABLE / 503
+    max_queue_rows: int = Field(default=200_000, ge=1)
+    #: memory those waiting events may take (Arrow bytes) before the same push-back
+    max_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    #: how long a request waits for its group commit before it is told to retry
+    commit_timeout_seconds: float = Field(default=20.0, gt=0)
+
+
 class Archive(_Frozen):
     path: str = "./otel-audit-archive"
 
@@ -152,6 +167,7 @@ class Config(_Frozen):
     archive: Archive = Archive()
     integrity: Integrity = Integrity()
     sql_endpoint: SqlEndpoint | None = None
+    ingest: Ingest = Ingest()
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -5,6 +5,7 @@ kinds, which each transport maps to its status codes."""
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -18,22 +19,33 @@ from receiver.config import Config
 from receiver.pipeline.auth import IngestAuthenticator, IngestIdentity, Unauthenticated
 from receiver.store.base import StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
-from receiver.transport.errors import RetryLater, Unauthorized
+from receiver.transport.errors import ExportError, RetryLater, Unauthorized
 from receiver.writer import GroupCommitWriter, Overloaded
 
-#: how long a request waits for its group commit before telling the client to retry
-COMMIT_TIMEOUT_SECONDS = 20.0
+log = logging.getLogger("otel_audit.receiver")
 
 
 class IngestConsumer:
     def __init__(self, config: Config, writer: GroupCommitWriter, metrics: ReceiverMetrics) -> None:
         self._auth = IngestAuthenticator((t.token, t.tenant) for t in config.ingest_tokens)
         self._retention = config.retention
+        self._commit_timeout = config.ingest.commit_timeout_seconds
         self._writer = writer
         self.metrics = metrics
 
     def _retain_days(self, tenant: str) -> int:
         return self._retention.policy_for(tenant).retain_days
+
+    def authenticate(self, authorization: str | None) -> IngestIdentity:
+        """The tenant the credential fixes; transports call it before reading a body."""
+        try:
+            return self._auth.authenticate(authorization)
+        except Unauthenticated as exc:
+            raise Unauthorized(str(exc)) from exc
+
+    def count_refused(self, error: ExportError) -> None:
+        """Every transport counts a refused request here, once, by reason."""
+        self.metrics.refused_requests.labels(error.reason).inc()
 
     def ingest(
         self, request: ExportLogsServiceRequest, identity: IngestIdentity, transport: str
@@ -48,13 +60,22 @@ class IngestConsumer:
             m.rejected.labels(reason).inc(n)
         if result.accepted:
             try:
-                commit = self._writer.submit(result.table).result(timeout=COMMIT_TIMEOUT_SECONDS)
+                commit = self._writer.submit(result.table).result(timeout=self._commit_timeout)
             except Overloaded as exc:
-                m.refused_requests.labels("overloaded").inc()
-                raise RetryLater(f"receiver overloaded ({exc}); retry later", retry_after=1.0) from exc
+                raise RetryLater(
+                    f"receiver overloaded ({exc}); retry later", retry_after=1.0, reason="overloaded"
+                ) from exc
             except (StoreUnavailable, FutureTimeout) as exc:
-                m.refused_requests.labels("store_unavailable").inc()
-                raise RetryLater("audit store unavailable; retry later", retry_after=5.0) from exc
+                raise RetryLater(
+                    "audit store unavailable; retry later", retry_after=5.0, reason="store_unavailable"
+                ) from exc
+            except Exception as exc:
+                # Whatever failed, these rows are not known to be stored: the client must send
+                # them again (a retry of rows that did land is absorbed by the idempotency check).
+                log.error("store insert failed: %s", str(exc)[:500])
+                raise RetryLater(
+                    "audit store failed to write; retry later", retry_after=5.0, reason="store_error"
+                ) from exc
             m.accepted.inc(commit.inserted)
             m.duplicates.inc(commit.duplicates)
         return result
@@ -62,11 +83,7 @@ class IngestConsumer:
     def consume(
         self, request: ExportLogsServiceRequest, authorization: str | None, transport: str
     ) -> ExportLogsServiceResponse:
-        try:
-            identity = self._auth.authenticate(authorization)
-        except Unauthenticated as exc:
-            self.metrics.refused_requests.labels("unauthenticated").inc()
-            raise Unauthorized(str(exc)) from exc
+        identity = self.authenticate(authorization)
         result = self.ingest(request, identity, transport)
         response = ExportLogsServiceResponse()
         if result.rejected:

@@ -1,6 +1,6 @@
 """``otel-audit serve``: one process owning the store, with every listener around it.
 
-Start order: store → writer → OTLP consumer → gRPC listener → admin HTTP listener.
+Start order: store → writer → OTLP consumer → gRPC and HTTP listeners → admin HTTP listener.
 Stop order is the reverse, so every acknowledged request's rows are in the store and every
 queued one is either stored or refused before the store closes.
 """
@@ -26,6 +26,7 @@ from receiver.integrity.setup import CheckpointScheduler, resolve
 from receiver.store import AuditStore, open_store
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.otlp_grpc import GrpcReceiver
+from receiver.transport.otlp_http import build_otlp_http_app
 from receiver.writer import GroupCommitWriter
 
 log = logging.getLogger("otel_audit.receiver")
@@ -37,9 +38,12 @@ class Receiver:
     store: AuditStore | None = None
     metrics: ReceiverMetrics = field(default_factory=ReceiverMetrics)
     grpc_port: int = 0
+    http_port: int = 0
     admin_port: int = 0
     _writer: GroupCommitWriter | None = None
     _grpc: GrpcReceiver | None = None
+    _http: uvicorn.Server | None = None
+    _http_thread: threading.Thread | None = None
     _admin: uvicorn.Server | None = None
     _admin_thread: threading.Thread | None = None
     _checkpoints: CheckpointScheduler | None = None
@@ -51,17 +55,28 @@ class Receiver:
         if self.store is None:
             self.store = open_store(self.config.store)
         integrity = resolve(self.config.integrity, self.store)
+        limits = self.config.ingest
         self._writer = GroupCommitWriter(
-            self.store, self.metrics, chainer=Chainer(self.store, integrity.instance_id)
+            self.store,
+            self.metrics,
+            chainer=Chainer(self.store, integrity.instance_id),
+            max_queue_rows=limits.max_queue_rows,
+            max_queue_bytes=limits.max_queue_bytes,
         )
         self._checkpoints = CheckpointScheduler(
             self.store, integrity, self.config.integrity.checkpoint_interval
         )
         self._checkpoints.start()
         consumer = IngestConsumer(self.config, self._writer, self.metrics)
-        self._grpc = GrpcReceiver(consumer, self.config.listen.grpc)
+        self._grpc = GrpcReceiver(
+            consumer, self.config.listen.grpc, max_message_bytes=limits.grpc_max_message_bytes
+        )
         self._grpc.start()
         self.grpc_port = self._grpc.port
+        otlp_http = build_otlp_http_app(consumer, limits.http_max_body_bytes)
+        self._http, self._http_thread, self.http_port = _serve_asgi(
+            otlp_http, self.config.listen.http, "OTLP/HTTP"
+        )
         trail = AccessTrail(lambda request, identity: consumer.ingest(request, identity, "internal"))
         # before the admin listener: /healthz answering means every listener is up
         if self.config.sql_endpoint is not None:
@@ -76,17 +91,9 @@ class Receiver:
             trail,
             integrity=self.config.integrity,
         )
-        host, port = split_host_port(self.config.listen.admin)
-        self._admin = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        self._admin, self._admin_thread, self.admin_port = _serve_asgi(
+            app, self.config.listen.admin, "the admin API"
         )
-        self._admin_thread = threading.Thread(target=self._admin.run, name="otel-audit-admin", daemon=True)
-        self._admin_thread.start()
-        while not self._admin.started:
-            if not self._admin_thread.is_alive():
-                raise OSError(f"cannot listen for the admin API on {self.config.listen.admin}")
-            threading.Event().wait(0.02)
-        self.admin_port = self._admin.servers[0].sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         """Stop listening, finish queued commits, close the store."""
@@ -101,10 +108,11 @@ class Receiver:
             self._sql = None
         if self._grpc is not None:
             self._grpc.stop()
-        if self._admin is not None:
-            self._admin.should_exit = True
-            if self._admin_thread is not None:
-                self._admin_thread.join(10)
+        for server, thread in ((self._http, self._http_thread), (self._admin, self._admin_thread)):
+            if server is not None:
+                server.should_exit = True
+                if thread is not None:
+                    thread.join(10)
         if self._writer is not None:
             self._writer.close()
         if self._checkpoints is not None:
@@ -126,3 +134,18 @@ class Receiver:
         stop.wait()
         log.info("stopping")
         self.stop()
+
+
+def _serve_asgi(app: object, listen: str, what: str) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """Run ``app`` under uvicorn in a thread; return once it listens (and on which port)."""
+    host, port = split_host_port(listen)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")  # type: ignore[arg-type]
+    )
+    thread = threading.Thread(target=server.run, name=f"otel-audit-{what}", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise OSError(f"cannot listen for {what} on {listen}")
+        threading.Event().wait(0.02)
+    return server, thread, server.servers[0].sockets[0].getsockname()[1]

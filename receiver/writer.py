@@ -47,6 +47,7 @@ class GroupCommitWriter:
         metrics: ReceiverMetrics,
         *,
         max_queue_rows: int = 200_000,
+        max_queue_bytes: int = 256 * 1024 * 1024,
         max_batch_rows: int = 100_000,
         linger_seconds: float = 0.005,
         chainer: Chainer | None = None,
@@ -55,6 +56,8 @@ class GroupCommitWriter:
         self._chainer = chainer
         self._metrics = metrics
         self._max_queue_rows = max_queue_rows
+        self._max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0
         self._max_batch_rows = max_batch_rows
         self._linger = linger_seconds
         self._queue: deque[_Pending] = deque()
@@ -74,8 +77,11 @@ class GroupCommitWriter:
                 raise StoreUnavailable("receiver is shutting down")
             if self._queued_rows and self._queued_rows + table.num_rows > self._max_queue_rows:
                 raise Overloaded(f"writer queue holds {self._queued_rows} rows")
+            if self._queued_bytes and self._queued_bytes + table.nbytes > self._max_queue_bytes:
+                raise Overloaded(f"writer queue holds {self._queued_bytes} bytes")
             self._queue.append(_Pending(table, future))
             self._queued_rows += table.num_rows
+            self._queued_bytes += table.nbytes
             self._metrics.queue_depth.set(self._queued_rows)
             self._cond.notify()
         return future
@@ -102,6 +108,7 @@ class GroupCommitWriter:
                 item = self._queue.popleft()
                 group.append(item)
                 rows += item.table.num_rows
+                self._queued_bytes -= item.table.nbytes
             self._queued_rows -= rows
             self._metrics.queue_depth.set(self._queued_rows)
         return group

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     def announce() -> None:
         print(
-            f"otel-audit serving: OTLP/gRPC {config.listen.grpc}, admin http://{config.listen.admin} "
+            f"otel-audit serving: OTLP/gRPC {config.listen.grpc}, OTLP/HTTP http://{config.listen.http}, "
+            f"admin http://{config.listen.admin} "
             f"(store {config.store})",
             flush=True,
         )

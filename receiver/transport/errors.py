@@ -12,11 +12,14 @@ class ExportError(Exception):
     grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     http_status: int = 500
     retry_after: float | None = None
+    #: the ``code`` label of ``otel_audit_refused_requests``
+    reason: str = "internal"
 
 
 class Unauthorized(ExportError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
     http_status = 401
+    reason = "unauthenticated"
 
 
 class BadRequest(ExportError):
@@ -24,11 +27,21 @@ class BadRequest(ExportError):
 
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT
     http_status = 400
+    reason = "invalid_argument"
 
 
 class TooLarge(ExportError):
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     http_status = 413
+    reason = "too_large"
+
+
+class UnsupportedMediaType(ExportError):
+    """OTLP/HTTP body in a content type other than protobuf or JSON (HTTP only)."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 415
+    reason = "unsupported_media_type"
 
 
 class RetryLater(ExportError):
@@ -37,20 +50,33 @@ class RetryLater(ExportError):
     grpc_code = grpc.StatusCode.UNAVAILABLE
     http_status = 503
 
-    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+    def __init__(self, message: str, retry_after: float = 5.0, reason: str = "unavailable") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.reason = reason
+
+
+def status_message(error: ExportError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` an OTLP/HTTP error response carries as its body."""
+    status = status_pb2.Status(code=error.grpc_code.value[0], message=str(error))
+    if error.retry_after is not None:
+        status.details.add().Pack(_retry_info(error.retry_after))
+    return status
+
+
+def _retry_info(retry_after: float) -> error_details_pb2.RetryInfo:
+    seconds = int(retry_after)
+    return error_details_pb2.RetryInfo(
+        retry_delay=Duration(seconds=seconds, nanos=int((retry_after - seconds) * 1e9))
+    )
 
 
 def grpc_trailers(error: ExportError) -> tuple[tuple[str, bytes], ...]:
     """``google.rpc.retryinfo-bin`` plus the full ``grpc-status-details-bin`` for retryable errors."""
     if error.retry_after is None:
         return ()
-    seconds = int(error.retry_after)
-    delay = Duration(seconds=seconds, nanos=int((error.retry_after - seconds) * 1e9))
-    info = error_details_pb2.RetryInfo(retry_delay=delay)
-    status = status_pb2.Status(code=error.grpc_code.value[0], message=str(error))
-    status.details.add().Pack(info)
+    info = _retry_info(error.retry_after)
+    status = status_message(error)
     return (
         ("google.rpc.retryinfo-bin", info.SerializeToString()),
         ("grpc-status-details-bin", status.SerializeToString()),

@@ -1,6 +1,10 @@
 """OTLP/gRPC: ``opentelemetry.proto.collector.logs.v1.LogsService/Export`` on a grpcio server.
 
-Thin: read the authorization metadata, hand the request to the consumer, map errors.
+Thin: read the authorization metadata, decode, hand the request to the consumer, map errors.
+The request arrives as raw bytes (no generated deserializer) so that an undecodable payload is
+answered INVALID_ARGUMENT, as the OTLP spec asks, instead of grpcio's generic INTERNAL, and so
+that the credential is checked before any decoding work. gzip-compressed requests are inflated
+by grpcio; ``max_message_bytes`` bounds the inflated message (RESOURCE_EXHAUSTED above it).
 """
 
 from __future__ import annotations
@@ -9,39 +13,44 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from receiver.ingest import IngestConsumer
 from receiver.transport.errors import ExportError, grpc_trailers
+from receiver.transport.otlp_codec import decode_protobuf
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
-class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+class _LogsService:
     def __init__(self, consumer: IngestConsumer) -> None:
         self._consumer = consumer
 
-    def Export(  # noqa: N802 - the generated servicer's name
-        self, request: ExportLogsServiceRequest, context: grpc.ServicerContext
-    ) -> ExportLogsServiceResponse:
+    def export(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
         authorization = None
         for key, value in context.invocation_metadata():
             if key == "authorization":
                 authorization = value if isinstance(value, str) else value.decode("latin-1")
                 break
         try:
-            return self._consumer.consume(request, authorization, "grpc")
+            self._consumer.authenticate(authorization)
+            return self._consumer.consume(decode_protobuf(body), authorization, "grpc")
         except ExportError as exc:
+            self._consumer.count_refused(exc)
             trailers = grpc_trailers(exc)
             if trailers:
                 context.set_trailing_metadata(trailers)
             context.abort(exc.grpc_code, str(exc))
             raise  # unreachable: abort raises
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        method = grpc.unary_unary_rpc_method_handler(
+            self.export,
+            request_deserializer=None,  # raw bytes: decode_protobuf maps failures to INVALID_ARGUMENT
+            response_serializer=ExportLogsServiceResponse.SerializeToString,
+        )
+        return grpc.method_handlers_generic_handler(_LOGS_SERVICE, {"Export": method})
 
 
 class GrpcReceiver:
@@ -58,7 +67,7 @@ class GrpcReceiver:
             options=[("grpc.max_receive_message_length", max_message_bytes)],
             compression=None,
         )
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsService(consumer), self._server)
+        self._server.add_generic_rpc_handlers((_LogsService(consumer).handler(),))
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self.port = self._server.add_insecure_port(listen)
