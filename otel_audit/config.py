@@ -7,6 +7,7 @@ variable (then, for a few, the standard ``OTEL_*`` one), else the named ``_DEFAU
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ ENV_INSECURE = "OTEL_AUDIT_INSECURE"
 ENV_PROTOCOL = "OTEL_AUDIT_PROTOCOL"
 ENV_TIMEOUT = "OTEL_AUDIT_TIMEOUT"
 ENV_REDACT = "OTEL_AUDIT_REDACT"
+ENV_SPOOL_DIR = "OTEL_AUDIT_SPOOL_DIR"
+ENV_SPOOL_MAX_BYTES = "OTEL_AUDIT_SPOOL_MAX_BYTES"
 # Standard OpenTelemetry fallbacks.
 ENV_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 ENV_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
@@ -35,6 +38,9 @@ _DEFAULT_GRPC_ENDPOINT = "http://127.0.0.1:4317"
 _DEFAULT_HTTP_ENDPOINT = "http://127.0.0.1:4318"
 _HTTP_LOGS_PATH = "/v1/logs"
 _DEFAULT_TIMEOUT_S = 10.0
+#: the spool lives under $XDG_STATE_HOME (else ~/.local/state)/otel-audit/spool/<service>-<endpoint hash>
+_DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
+SPOOL_OFF = ("off", "none", "false", "0")
 #: ``None``: the SDK's resource detection decides (``OTEL_RESOURCE_ATTRIBUTES`` or ``unknown_service``).
 _DEFAULT_SERVICE_NAME: str | None = None
 
@@ -75,6 +81,9 @@ class AuditSettings:
     insecure: bool | None = None
     timeout: float = _DEFAULT_TIMEOUT_S
     redact: tuple[str, ...] = DEFAULT_REDACT
+    #: where undeliverable events wait (``None``: no spool, events that cannot be sent are lost)
+    spool_dir: str | None = None
+    spool_max_bytes: int = _DEFAULT_SPOOL_MAX_BYTES
 
     def header_dict(self) -> dict[str, str]:
         return dict(self.headers)
@@ -87,6 +96,10 @@ class AuditSettings:
             raise ValueError(f"otel_audit: endpoint must be an http(s) URL, not {self.endpoint!r}")
         if self.timeout <= 0:
             raise ValueError(f"otel_audit: timeout must be positive, not {self.timeout}")
+        if self.spool_max_bytes < 64 * 1024:
+            raise ValueError(
+                f"otel_audit: spool_max_bytes must be at least 65536, not {self.spool_max_bytes}"
+            )
 
 
 def resolve_settings(
@@ -100,6 +113,8 @@ def resolve_settings(
     timeout: float | None = None,
     redact: Iterable[str] | None = None,
     redact_defaults: bool = True,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> AuditSettings:
     """Argument, else environment, else default, for every setting; then validate."""
@@ -120,17 +135,37 @@ def resolve_settings(
     names = list(DEFAULT_REDACT) if redact_defaults else []
     names.extend(redact if redact is not None else split_list(env.get(ENV_REDACT, "")))
 
+    service = service_name or env.get(ENV_SERVICE_NAME) or env.get(ENV_SERVICE_NAME_STD) or None
+    spool = str(spool_dir) if spool_dir is not None else env.get(ENV_SPOOL_DIR)
+    if spool is None or not spool.strip():
+        spool = default_spool_dir(env, service, url)
+    elif spool.strip().lower() in SPOOL_OFF:
+        spool = None
     settings = AuditSettings(
         endpoint=url,
         protocol=proto,
         headers=tuple((k.strip().lower(), v.strip()) for k, v in merged.items()),
-        service_name=service_name or env.get(ENV_SERVICE_NAME) or env.get(ENV_SERVICE_NAME_STD) or None,
+        service_name=service,
         insecure=insecure if insecure is not None else _parse_bool(env.get(ENV_INSECURE)),
         timeout=float(timeout if timeout is not None else env.get(ENV_TIMEOUT) or _DEFAULT_TIMEOUT_S),
         redact=tuple(dict.fromkeys(n for n in names if n)),
+        spool_dir=spool,
+        spool_max_bytes=int(
+            spool_max_bytes
+            if spool_max_bytes is not None
+            else env.get(ENV_SPOOL_MAX_BYTES) or _DEFAULT_SPOOL_MAX_BYTES
+        ),
     )
     settings.validate()
     return settings
+
+
+def default_spool_dir(env: Mapping[str, str], service: str | None, endpoint: str) -> str:
+    """One spool per (service, endpoint), so a spool is only ever replayed to where it was meant."""
+    state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    key = hashlib.sha256(endpoint.encode()).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (service or "default"))[:64]
+    return os.path.join(state, "otel-audit", "spool", f"{name}-{key}")
 
 
 def split_list(raw: str, sep: str = ",") -> list[str]:

@@ -8,6 +8,7 @@ the global OpenTelemetry logger provider (a no-op unless the application configu
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def configure(
     timeout: float | None = None,
     redact: Iterable[str] | None = None,
     redact_defaults: bool = True,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | None = None,
     logger_provider: logs_api.LoggerProvider | None = None,
     reuse_global: bool = False,
     exporter: LogRecordExporter | None = None,
@@ -106,6 +109,9 @@ def configure(
     - ``protocol``: ``grpc`` (default) or ``http/protobuf`` (``OTEL_AUDIT_PROTOCOL``).
     - ``redact``: field names redacted in addition to ``DEFAULT_REDACT`` (``OTEL_AUDIT_REDACT``);
       ``redact_defaults=False`` drops the defaults.
+    - ``spool_dir``: where events wait while the receiver cannot take them (``OTEL_AUDIT_SPOOL_DIR``,
+      default ``~/.local/state/otel-audit/spool/<service>-<endpoint hash>``; ``"off"`` disables);
+      ``spool_max_bytes`` bounds it (``OTEL_AUDIT_SPOOL_MAX_BYTES``, default 256 MiB).
     - ``logger_provider``: emit through this provider (its processors decide where events go);
       ``reuse_global=True``: emit through the global one. Neither: a provider of our own.
     - ``exporter``: use this exporter instead of the OTLP one (own provider only).
@@ -120,6 +126,8 @@ def configure(
         timeout=timeout,
         redact=redact,
         redact_defaults=redact_defaults,
+        spool_dir=spool_dir,
+        spool_max_bytes=spool_max_bytes,
     )
     if logger_provider is None and reuse_global:
         logger_provider = logs_api.get_logger_provider()

@@ -13,9 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def start_receiver(store: object, **config: object) -> Receiver:
     """An in-process receiver on free loopback ports over ``store``, with config overrides."""
-    cfg = load_config(
-        None, grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", admin_listen="127.0.0.1:0", **config
-    )
+    listen = {"grpc_listen": "127.0.0.1:0", "http_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0"}
+    cfg = load_config(None, **{**listen, **config})
     receiver = Receiver(cfg, store=store)  # type: ignore[arg-type]
     receiver.start()
     return receiver
