@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench browser clean
+.PHONY: demo test lint bench browser interop clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +21,21 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed: browser tests will be skipped"
 
+# Interop tests drive the OpenTelemetry JS SDK's exporters; they skip when node_modules is absent.
+interop:
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) || echo "npm ci failed: Node interop tests will be skipped"; \
+	else echo "npm not installed: Node interop tests will be skipped"; fi
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(BIN)/.installed browser lint
+test: $(BIN)/.installed browser interop lint
 	$(BIN)/pytest -q
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.all --quick
 
 clean:
-	rm -rf $(VENV) otel-audit-data otel-audit-demo-data .pytest_cache
+	rm -rf $(VENV) otel-audit-data otel-audit-demo-data .pytest_cache tests/interop/node_modules
