@@ -101,8 +101,9 @@ class Ingest(_Frozen):
     max_queue_rows: int = Field(default=200_000, ge=1)
     #: memory those waiting events may take (Arrow bytes) before the same push-back
     max_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
-    #: how long a request waits for its group commit before it is told to retry
-    commit_timeout_seconds: float = Field(default=20.0, gt=0)
+    #: how long a request waits for its group commit before it is told to retry; below the OTel
+    #: SDKs' 10 s export timeout, so clients hear UNAVAILABLE rather than give up on their own
+    commit_timeout_seconds: float = Field(default=8.0, gt=0)
 
 
 class Archive(_Frozen):

@@ -60,12 +60,20 @@ class IngestConsumer:
             m.rejected.labels(reason).inc(n)
         if result.accepted:
             try:
-                commit = self._writer.submit(result.table).result(timeout=self._commit_timeout)
+                pending = self._writer.submit(result.table)
+                commit = pending.result(timeout=self._commit_timeout)
+            except FutureTimeout as exc:
+                # Not yet taken by the writer: withdraw it, so the client's retry is the only copy.
+                # Already being written: the retry is absorbed by the idempotency check.
+                pending.cancel()
+                raise RetryLater(
+                    "audit store is slow; retry later", retry_after=5.0, reason="store_timeout"
+                ) from exc
             except Overloaded as exc:
                 raise RetryLater(
                     f"receiver overloaded ({exc}); retry later", retry_after=1.0, reason="overloaded"
                 ) from exc
-            except (StoreUnavailable, FutureTimeout) as exc:
+            except StoreUnavailable as exc:
                 raise RetryLater(
                     "audit store unavailable; retry later", retry_after=5.0, reason="store_unavailable"
                 ) from exc

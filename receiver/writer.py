@@ -75,6 +75,8 @@ class GroupCommitWriter:
         with self._cond:
             if self._closed:
                 raise StoreUnavailable("receiver is shutting down")
+            if self._queued_rows + table.num_rows > self._max_queue_rows:
+                self._drop_withdrawn()
             if self._queued_rows and self._queued_rows + table.num_rows > self._max_queue_rows:
                 raise Overloaded(f"writer queue holds {self._queued_rows} rows")
             if self._queued_bytes and self._queued_bytes + table.nbytes > self._max_queue_bytes:
@@ -86,6 +88,16 @@ class GroupCommitWriter:
             self._cond.notify()
         return future
 
+    def _drop_withdrawn(self) -> None:
+        """Forget queued requests whose callers gave up (their futures are cancelled). Holds _cond."""
+        kept = deque(item for item in self._queue if not item.future.cancelled())
+        for item in self._queue:
+            if item.future.cancelled():
+                self._queued_rows -= item.table.num_rows
+                self._queued_bytes -= item.table.nbytes
+        self._queue = kept
+        self._metrics.queue_depth.set(self._queued_rows)
+
     def close(self, timeout: float = 30.0) -> None:
         """Finish what is queued, then stop."""
         with self._cond:
@@ -94,24 +106,30 @@ class GroupCommitWriter:
         self._thread.join(timeout)
 
     def _take_group(self) -> list[_Pending]:
-        with self._cond:
-            while not self._queue and not self._closed:
-                self._cond.wait()
-            if not self._queue:
-                return []
-        if self._linger:
-            time.sleep(self._linger)  # let concurrent requests join this commit
-        group: list[_Pending] = []
-        rows = 0
-        with self._cond:
-            while self._queue and (not group or rows + self._queue[0].table.num_rows <= self._max_batch_rows):
-                item = self._queue.popleft()
-                group.append(item)
-                rows += item.table.num_rows
-                self._queued_bytes -= item.table.nbytes
-            self._queued_rows -= rows
-            self._metrics.queue_depth.set(self._queued_rows)
-        return group
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return []
+            if self._linger:
+                time.sleep(self._linger)  # let concurrent requests join this commit
+            group: list[_Pending] = []
+            rows = 0
+            with self._cond:
+                while self._queue and (
+                    not group or rows + self._queue[0].table.num_rows <= self._max_batch_rows
+                ):
+                    item = self._queue.popleft()
+                    rows += item.table.num_rows
+                    self._queued_bytes -= item.table.nbytes
+                    # a request that gave up waiting (and told its client to retry) is not written
+                    if item.future.set_running_or_notify_cancel():
+                        group.append(item)
+                self._queued_rows -= rows
+                self._metrics.queue_depth.set(self._queued_rows)
+            if group:
+                return group
 
     def _loop(self) -> None:
         while True:
