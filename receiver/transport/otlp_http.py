@@ -21,6 +21,7 @@ from receiver.ingest import IngestConsumer
 from receiver.transport.errors import (
     BadRequest,
     ExportError,
+    RetryLater,
     TooLarge,
     UnsupportedMediaType,
     status_message,
@@ -30,6 +31,9 @@ from receiver.transport.otlp_codec import decode_json, decode_protobuf, encode_r
 LOGS_PATH = "/v1/logs"
 #: the Collector's OTLP/HTTP receiver caps bodies at 20 MiB too
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+#: requests read or processed at once; more are told to come back (bounds memory: each may hold
+#: max_body_bytes twice over, compressed and inflated)
+DEFAULT_MAX_IN_FLIGHT = 32
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PROTOBUF_TYPES = frozenset({PROTOBUF, "application/protobuf"})
@@ -54,9 +58,16 @@ def _error_response(error: ExportError, as_json: bool) -> Response:
 
 
 class OtlpHttpHandler:
-    def __init__(self, consumer: IngestConsumer, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        consumer: IngestConsumer,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> None:
         self._consumer = consumer
         self._max = max_body_bytes
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0  # only touched on the event loop thread
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -78,6 +89,18 @@ class OtlpHttpHandler:
         return body
 
     async def export(self, request: Request) -> Response:
+        as_json = _media_type(request) == JSON
+        if self._in_flight >= self._max_in_flight:
+            error = RetryLater("receiver overloaded (too many requests in flight)", 1.0, "overloaded")
+            self._consumer.count_refused(error)
+            return _error_response(error, as_json)
+        self._in_flight += 1
+        try:
+            return await self._export(request)
+        finally:
+            self._in_flight -= 1
+
+    async def _export(self, request: Request) -> Response:
         media = _media_type(request)
         as_json = media == JSON
         try:
@@ -99,6 +122,10 @@ class OtlpHttpHandler:
         return Response(encode_response(response, as_json), media_type=JSON if as_json else PROTOBUF)
 
 
-def build_otlp_http_app(consumer: IngestConsumer, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
-    handler = OtlpHttpHandler(consumer, max_body_bytes)
+def build_otlp_http_app(
+    consumer: IngestConsumer,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+) -> Starlette:
+    handler = OtlpHttpHandler(consumer, max_body_bytes, max_in_flight)
     return Starlette(routes=[Route(LOGS_PATH, handler.export, methods=["POST"])])

@@ -236,3 +236,43 @@ def test_grpc_health_service_reports_serving(receiver):
         for service in ("", "opentelemetry.proto.collector.logs.v1.LogsService"):
             answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_http_requests_beyond_the_in_flight_bound_get_503(store):
+    """Bodies are read before the writer queue can push back: a bound on requests in flight keeps
+    slow uploads from piling up memory."""
+    import asyncio
+
+    from receiver.config import load_config
+    from receiver.ingest import IngestConsumer
+    from receiver.telemetry import ReceiverMetrics
+    from receiver.transport.otlp_http import build_otlp_http_app
+    from receiver.writer import GroupCommitWriter
+
+    metrics = ReceiverMetrics()
+    writer = GroupCommitWriter(store, metrics)
+    app = build_otlp_http_app(IngestConsumer(load_config(None), writer, metrics), max_in_flight=1)
+    body = request([log_record(audit_attrs())]).SerializeToString()
+
+    async def scenario() -> tuple[int, httpx.Response, httpx.Response]:
+        release = asyncio.Event()
+
+        async def slow_body():
+            yield body[:10]
+            await release.wait()
+            yield body[10:]
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rx") as client:
+            slow = asyncio.create_task(client.post("/v1/logs", content=slow_body(), headers=PB))
+            await asyncio.sleep(0.2)
+            refused = await client.post("/v1/logs", content=body, headers=PB)
+            release.set()
+            return refused.status_code, refused, (await slow)
+
+    try:
+        code, refused, slow = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert code == 503 and refused.headers["retry-after"] == "1" and slow.status_code == 200
+    assert store.count(EventFilter()) == 1
