@@ -196,6 +196,11 @@ class SpoolingExporter(LogRecordExporter):
         self._thread = threading.Thread(target=self._replay_loop, name="otel-audit-spool", daemon=True)
         self._thread.start()
 
+    @property
+    def inner(self) -> LogRecordExporter:
+        """The exporter that talks to the receiver."""
+        return self._inner
+
     # -- LogRecordExporter -------------------------------------------------------------
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         if not batch:

@@ -145,3 +145,16 @@ def serve_process(tmp_path: Path) -> Iterator[ServeProcess]:
     yield make  # type: ignore[misc]
     for p in procs:
         p.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _spool_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The emitter's default spool lives under $XDG_STATE_HOME: keep test runs out of ~/.local/state
+    (and a spool one test left behind out of the next run)."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous

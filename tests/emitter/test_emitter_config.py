@@ -55,12 +55,35 @@ def test_token_never_in_repr_and_bad_values_rejected() -> None:
 
 
 def test_build_exporter_per_protocol() -> None:
-    grpc_exporter = build_exporter(resolve_settings(token="t", environ={}))
+    grpc_exporter = build_exporter(resolve_settings(token="t", spool_dir="off", environ={}))
     assert isinstance(grpc_exporter, GrpcExporter)
     grpc_exporter.shutdown()
-    http_exporter = build_exporter(resolve_settings(protocol="http/protobuf", environ={}))
+    http_exporter = build_exporter(resolve_settings(protocol="http/protobuf", spool_dir="off", environ={}))
     assert isinstance(http_exporter, HttpExporter)
     http_exporter.shutdown()
+
+
+def test_build_exporter_spools_by_default_in_the_state_directory(tmp_path) -> None:
+    from otel_audit.spool import SpoolingExporter
+
+    settings = resolve_settings(service_name="billing", environ={"XDG_STATE_HOME": str(tmp_path)})
+    assert settings.spool_dir is not None
+    assert settings.spool_dir.startswith(str(tmp_path / "otel-audit" / "spool" / "billing-"))
+    spooling = build_exporter(settings)
+    try:
+        assert isinstance(spooling, SpoolingExporter) and isinstance(spooling.inner, GrpcExporter)
+        assert (
+            spooling.spool.dir.parent
+            == tmp_path / "otel-audit" / "spool" / settings.spool_dir.rsplit("/", 1)[1]
+        )
+    finally:
+        spooling.shutdown()
+    other = resolve_settings(
+        service_name="billing", endpoint="http://elsewhere:4317", environ={"XDG_STATE_HOME": str(tmp_path)}
+    )
+    assert other.spool_dir != settings.spool_dir  # one spool per destination
+    with pytest.raises(ValueError):
+        resolve_settings(spool_max_bytes=10, environ={})
 
 
 def test_own_provider_batches_and_sets_service_name() -> None:
