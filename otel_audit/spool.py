@@ -219,7 +219,7 @@ class SpoolingExporter(LogRecordExporter):
         self._wake.set()
         self._thread.join(60)
         if len(self.spool):
-            self._drain(time.monotonic() + 5.0)
+            self._drain(time.monotonic() + 30.0)  # stops at the first failure: only waits on a live receiver
         if len(self.spool):
             log.warning(
                 "otel_audit: %d batch(es) of audit events stay spooled in %s; they are delivered at the next start",

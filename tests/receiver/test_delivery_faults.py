@@ -47,7 +47,7 @@ def assert_exactly_once(data_dir: Path, emitted: list[str]) -> None:
 def test_receiver_killed_mid_stream_then_restarted(serve_process, tmp_path):
     serve = serve_process().start()
     ids = tmp_path / "ids.txt"
-    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 3000, "--rate", "600")
+    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 3000, "--rate", "400")
     wait_lines(ids, 900)
     serve.kill()
     time.sleep(1.0)
@@ -62,7 +62,7 @@ def test_receiver_killed_mid_stream_then_restarted(serve_process, tmp_path):
 def test_receiver_down_for_a_while_then_back(serve_process, tmp_path):
     serve = serve_process()
     ids = tmp_path / "ids.txt"
-    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 2000, "--rate", "300")
+    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 2000, "--rate", "200")
     wait_lines(ids, 300)
     serve.start()  # the first ~1/3 of the stream went to the spool
     finish(app)

@@ -223,6 +223,7 @@ def test_tokens_fix_the_tenant_on_both_transports(store):
         ]
         metrics = httpx.get(f"http://127.0.0.1:{receiver.admin_port}/metrics").text
         assert 'otel_audit_refused_requests_total{code="unauthenticated"} 5.0' in metrics
+        assert 'otel_audit_rejected_events_total{reason="audit.tenant.id"} 1.0' in metrics
         assert TOKEN not in metrics
     finally:
         receiver.stop_listeners()
@@ -276,3 +277,14 @@ def test_http_requests_beyond_the_in_flight_bound_get_503(store):
         writer.close()
     assert code == 503 and refused.headers["retry-after"] == "1" and slow.status_code == 200
     assert store.count(EventFilter()) == 1
+
+
+def test_non_loopback_otlp_listeners_need_tokens():
+    from receiver.config import ConfigError, load_config
+
+    for flag in ("grpc_listen", "http_listen"):
+        with pytest.raises(ConfigError, match="ingest_tokens"):
+            load_config(None, **{flag: "0.0.0.0:4318"}).check_exposure()
+        load_config(
+            None, ingest_tokens=[{"token": TOKEN, "tenant": "acme"}], **{flag: "0.0.0.0:4318"}
+        ).check_exposure()
