@@ -5,7 +5,8 @@
                                  [--hold-when-spooled]
 
 ``--hold-when-spooled``: once every event is in the spool, print ``SPOOLED`` and sleep (the test
-kills the process there). Otherwise it calls ``otel_audit.shutdown()`` (which flushes) and exits.
+kills the process there). ``--wait-drained S``: like a long-lived app, give the spool up to S
+seconds to replay before exiting. Then ``otel_audit.shutdown()`` (which flushes) and exit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
     parser.add_argument("--protocol", default="grpc")
     parser.add_argument("--hold-when-spooled", action="store_true")
+    parser.add_argument(
+        "--wait-drained",
+        type=float,
+        default=0.0,
+        help="after emitting, wait up to this many seconds for the spool to empty (a long-lived app)",
+    )
     args = parser.parse_args()
     handle = otel_audit.configure(
         endpoint=args.endpoint,
@@ -54,6 +61,13 @@ def main() -> int:
             time.sleep(0.05)
         print("SPOOLED", flush=True)
         time.sleep(3600)
+    if args.wait_drained:
+        otel_audit.force_flush()
+        spool = handle.exporter
+        deadline = time.monotonic() + args.wait_drained
+        while len(spool.spool) and time.monotonic() < deadline:  # type: ignore[union-attr]
+            time.sleep(0.1)
+        print(f"PENDING {len(spool.spool)}", flush=True)  # type: ignore[union-attr]
     otel_audit.shutdown()
     print("DONE", flush=True)
     return 0

@@ -9,13 +9,15 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-from delivery_support import read_ids, run_app, stored_ids
+from delivery_support import REPO, read_ids, run_app, stored_ids
 from google.rpc import error_details_pb2, status_pb2
 from otlp_builders import audit_attrs, export, log_record, request
 
@@ -29,10 +31,11 @@ def wait_lines(path: Path, n: int, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def finish(app, timeout: float = 120.0) -> str:
+def finish(app, timeout: float = 180.0) -> str:
     out, _ = app.communicate(timeout=timeout)
     assert app.returncode == 0, out
     assert "DONE" in out
+    assert "PENDING" not in out or "PENDING 0" in out, out  # the spool replayed everything
     return out
 
 
@@ -42,12 +45,30 @@ def assert_exactly_once(data_dir: Path, emitted: list[str]) -> None:
     missing = set(emitted) - set(stored)
     assert not missing, f"{len(missing)} of {len(emitted)} events lost"
     assert set(stored) == set(emitted)
+    # and the tamper-evidence chain over them is whole: no gap from a failed or repeated insert
+    verify = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "verify", "--store", f"chdb://{data_dir}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout + verify.stderr
 
 
 def test_receiver_killed_mid_stream_then_restarted(serve_process, tmp_path):
     serve = serve_process().start()
     ids = tmp_path / "ids.txt"
-    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 3000, "--rate", "400")
+    app = run_app(
+        f"http://{serve.grpc_endpoint}",
+        tmp_path / "spool",
+        ids,
+        3000,
+        "--rate",
+        "400",
+        "--wait-drained",
+        "120",
+    )
     wait_lines(ids, 900)
     serve.kill()
     time.sleep(1.0)
@@ -62,7 +83,16 @@ def test_receiver_killed_mid_stream_then_restarted(serve_process, tmp_path):
 def test_receiver_down_for_a_while_then_back(serve_process, tmp_path):
     serve = serve_process()
     ids = tmp_path / "ids.txt"
-    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 2000, "--rate", "200")
+    app = run_app(
+        f"http://{serve.grpc_endpoint}",
+        tmp_path / "spool",
+        ids,
+        2000,
+        "--rate",
+        "200",
+        "--wait-drained",
+        "120",
+    )
     wait_lines(ids, 300)
     serve.start()  # the first ~1/3 of the stream went to the spool
     finish(app)
@@ -113,7 +143,16 @@ def _mend_table(table_dir: Path, aside: Path) -> None:
 def test_store_failing_mid_stream_answers_unavailable_and_loses_nothing(serve_process, tmp_path):
     serve = serve_process().start()
     ids = tmp_path / "ids.txt"
-    app = run_app(f"http://{serve.grpc_endpoint}", tmp_path / "spool", ids, 1200, "--rate", "300")
+    app = run_app(
+        f"http://{serve.grpc_endpoint}",
+        tmp_path / "spool",
+        ids,
+        1200,
+        "--rate",
+        "300",
+        "--wait-drained",
+        "120",
+    )
     before = request([log_record(audit_attrs()) for _ in range(5)])
     export(serve.grpc_endpoint, before)
     wait_lines(ids, 300)
