@@ -32,6 +32,20 @@ class AdminClient:
             raise AdminClientError(f"server answered {response.status_code}: {reason}")
         return response.json()
 
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """One admin API request; a non-200 answer becomes AdminClientError with its reason."""
+        try:
+            response = self._http.request(method, path, params=params, json=body)
+        except httpx.HTTPError as exc:
+            raise AdminClientError(f"cannot reach {self._http.base_url}: {exc}") from exc
+        if response.status_code != 200:
+            try:
+                reason = response.json().get("error", response.text)
+            except ValueError:
+                reason = response.text[:200]
+            raise AdminClientError(f"server answered {response.status_code}: {reason}")
+        return response.json()
+
     def iter_events(self, params: dict[str, str], limit: int) -> Iterator[dict[str, Any]]:
         """Follow next_cursor until ``limit`` events or the end."""
         remaining = limit

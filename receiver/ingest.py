@@ -47,12 +47,15 @@ class IngestConsumer:
         """Every transport counts a refused request here, once, by reason."""
         self.metrics.refused_requests.labels(error.reason).inc()
 
+    def _hot_days(self, tenant: str) -> int:
+        return self._retention.policy_for(tenant).hot_days
+
     def ingest(
         self, request: ExportLogsServiceRequest, identity: IngestIdentity, transport: str
     ) -> pipeline.PipelineResult:
         """Pipeline + group commit for an already authenticated request; returns once its rows
         are durable. The receiver's own audit events (reads of the audit log) come in here too."""
-        result = pipeline.run(request, identity, self._retain_days)
+        result = pipeline.run(request, identity, self._retain_days, self._hot_days)
         m = self.metrics
         m.received.labels(transport).inc(result.received)
         m.dropped_non_audit.inc(result.dropped_non_audit)

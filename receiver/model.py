@@ -41,6 +41,8 @@ class AuditEvent:
     reason: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     retain_until: dt.date | None = None
+    #: the day it may leave the hot store for the archive (None: at retain_until)
+    hot_until: dt.date | None = None
 
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -73,6 +75,7 @@ ARROW_SCHEMA = pa.schema(
         ("reason", _STR),
         ("attributes", pa.map_(_STR, _STR)),
         ("retain_until", pa.date32()),
+        ("hot_until", pa.date32()),
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(ARROW_SCHEMA.names)
@@ -99,7 +102,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 #: Columns an API answer carries (every stored column but internal bookkeeping).
-API_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c != "retain_until")
+API_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ("retain_until", "hot_until"))
 
 
 def events_to_table(events: Iterable[AuditEvent]) -> pa.Table:
@@ -111,6 +114,8 @@ def events_to_table(events: Iterable[AuditEvent]) -> pa.Table:
             value = getattr(ev, name)
             if name == "attributes":
                 value = list(value.items())
+            elif name == "hot_until" and value is None:
+                value = ev.retain_until
             append(value)
     return pa.Table.from_pydict(cols, schema=ARROW_SCHEMA)
 

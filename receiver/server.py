@@ -23,6 +23,8 @@ from receiver.config import Config, split_host_port
 from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
+from receiver.retention.scheduler import RetentionScheduler, build_retention
+from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.otlp_grpc import GrpcReceiver
@@ -49,6 +51,8 @@ class Receiver:
     _checkpoints: CheckpointScheduler | None = None
     sql_port: int = 0
     _sql: Any = None
+    retention: RetentionService | None = None
+    _scheduler: RetentionScheduler | None = None
 
     def start(self) -> None:
         self.config.check_exposure()
@@ -84,16 +88,22 @@ class Receiver:
 
             self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint, trail)
             self.sql_port = self._sql.port
+        self.retention = build_retention(
+            self.store, self.config, lambda request, identity: consumer.ingest(request, identity, "internal")
+        )
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens),
             self.metrics,
             trail,
             integrity=self.config.integrity,
+            retention=self.retention,
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
             app, self.config.listen.admin, "the admin API"
         )
+        self._scheduler = RetentionScheduler(self.retention, self.config.retention.interval_seconds)
+        self._scheduler.start()
 
     def stop(self) -> None:
         """Stop listening, finish queued commits, close the store."""
@@ -106,6 +116,8 @@ class Receiver:
         if self._sql is not None:
             self._sql.stop()
             self._sql = None
+        if self._scheduler is not None:
+            self._scheduler.stop()
         if self._grpc is not None:
             self._grpc.stop()
         for server, thread in ((self._http, self._http_thread), (self._admin, self._admin_thread)):

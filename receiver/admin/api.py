@@ -20,9 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
+from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
 from receiver.config import Integrity
 from receiver.filters import Cursor, EventFilter, FilterError, parse_filters, parse_limit
+from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater
@@ -320,12 +322,15 @@ def build_admin_app(
     metrics: ReceiverMetrics,
     trail: AccessTrail | None = None,
     integrity: Integrity | None = None,
+    retention: RetentionService | None = None,
 ) -> Starlette:
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
 
     api = AdminAPI(store, auth, metrics, trail, integrity)
     routes = api.routes() + ExportRoutes(api).routes() + ui_routes()
+    if retention is not None:
+        routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)
     app.add_middleware(SecurityHeaders)
     return app

@@ -12,4 +12,7 @@ COMMANDS: tuple[str, ...] = (
     "keygen",
     "pubkey",
     "migrate",
+    "retention",
+    "restore",
+    "hold",
 )

@@ -46,7 +46,10 @@ class PipelineResult:
 
 
 def run(
-    request: ExportLogsServiceRequest, identity: IngestIdentity, retain_days: RetainDays
+    request: ExportLogsServiceRequest,
+    identity: IngestIdentity,
+    retain_days: RetainDays,
+    hot_days: RetainDays | None = None,
 ) -> PipelineResult:
     now = dt.datetime.now(dt.timezone.utc)
     events: list[AuditEvent] = []
@@ -66,7 +69,9 @@ def run(
             reasons.append(f"record {flat.index}: {reason}")
             by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
             continue
-        enrich(event, service_name=flat.service_name, received_at=now, retain_days=retain_days)
+        enrich(
+            event, service_name=flat.service_name, received_at=now, retain_days=retain_days, hot_days=hot_days
+        )
         events.append(event)
     return PipelineResult(
         table=events_to_table(events),

@@ -174,3 +174,16 @@ class SqlStore(IntegrityQueries, abc.ABC):
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
         """SHA-256(canonical()) per row computed by the engine; None: compute them in Python."""
         return None
+
+    # -- for maintenance jobs (retention): statements from store/*_sql.py only ----------
+    def execute(self, statement: sql.Statement) -> None:
+        """Run a statement that changes the store (DDL, ALTER, INSERT ... SELECT)."""
+        self._command(statement)
+
+    def query_table(self, statement: sql.Statement) -> pa.Table:
+        return self._query_arrow(statement)
+
+    def insert_into(self, table_name: str, table: pa.Table) -> None:
+        """Load Arrow rows into another table of this database (e.g. the restored events)."""
+        if table.num_rows:
+            self._insert_arrow(f"{self.database}.{sql.check_identifier(table_name)}", table)

@@ -70,7 +70,11 @@ class ChdbStore(SqlStore):
         _OPENED_HERE.add(self.path)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._maintenance: Any = None
+        self._maintenance_lock = threading.Lock()
         self.applied_on_open = self.migrate()
+        # a group commit may touch many partitions (late events, many policies)
+        self._writer.query(f"SET max_partitions_per_insert_block = {sql.MAX_PARTITIONS_PER_INSERT}")
         self._reader.query("SET readonly = 1")
 
     @staticmethod
@@ -82,6 +86,16 @@ class ChdbStore(SqlStore):
     def _command(self, statement: sql.Statement) -> None:
         with self._write_lock:
             self._run(self._writer, statement, "CSV")
+
+    def execute(self, statement: sql.Statement) -> None:
+        """Maintenance (ALTER ... MOVE PARTITION, MODIFY TTL) on a session of its own, so a
+        long mutation does not hold up the group-commit writer."""
+        from chdb import session as chdb_session
+
+        with self._maintenance_lock:
+            if self._maintenance is None:
+                self._maintenance = chdb_session.Session(self.path)
+            self._run(self._maintenance, statement, "CSV")
 
     def _query_arrow(self, statement: sql.Statement) -> pa.Table:
         with self._read_lock:
@@ -166,7 +180,9 @@ class ChdbStore(SqlStore):
         return RestrictedSession(self.path, self.database, limits, tenants)
 
     def close(self) -> None:
-        for session in (self._reader, self._writer):
+        for session in (self._maintenance, self._reader, self._writer):
+            if session is None:
+                continue
             try:
                 session.close()
             except Exception:  # noqa: BLE001 - closing is best effort

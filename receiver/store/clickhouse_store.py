@@ -143,7 +143,10 @@ class ClickHouseStore(SqlStore):
         )
         delay = 0.2
         for attempt in range(self.retries + 1):
-            settings = {"insert_deduplication_token": dedup_token(table)}
+            settings = {
+                "insert_deduplication_token": dedup_token(table),
+                "max_partitions_per_insert_block": sql.MAX_PARTITIONS_PER_INSERT,
+            }
             try:
                 self._client.insert_arrow(table_name, table, settings=settings)
                 return

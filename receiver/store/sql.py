@@ -15,6 +15,9 @@ from receiver.model import API_COLUMNS, COLUMNS, CSV_COLUMNS
 
 DEFAULT_DATABASE = "audit"
 EVENTS_TABLE = "audit_events"
+#: one insert (a group commit) may span this many partitions (ClickHouse's default is 100; late
+#: or backfilled events from many months and policies can exceed it)
+MAX_PARTITIONS_PER_INSERT = 10_000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SELECT_COLUMNS = ", ".join(COLUMNS)
 
