@@ -49,6 +49,7 @@ def bulk_table(n: int, start: int = 0) -> pa.Table:
         "reason": strings(np.where(idx % 7 == 0, "-refund", "ok")),
         "attributes": pa.array([[("ticket", "INC-1")]] * n, type=pa.map_(pa.string(), pa.string())),
         "retain_until": pa.array([dt.date(2099, 1, 1)] * n, type=pa.date32()),
+        "hot_until": pa.array([dt.date(2099, 1, 1)] * n, type=pa.date32()),
     }
     return pa.table(cols, schema=ARROW_SCHEMA)
 

@@ -21,7 +21,7 @@ store = ChdbStore(sys.argv[1])
 today = dt.datetime.now(dt.timezone.utc).date()
 events = []
 for tenant in ("acme", "globex"):
-    for back in range(200, 350):
+    for back in range(200, 300):
         d = today - dt.timedelta(days=back)
         for i in range(20):
             events.append(AuditEvent(
@@ -59,8 +59,8 @@ def test_killed_archive_run_reruns_without_loss_or_duplicates(tmp_path: Path):
     proc.kill()
     proc.wait(10)
     done_before = len(list(archive.glob("*/*/manifest.json")))
-    print(f"killed after {done_before} of 300 archive days")
-    assert done_before < 300  # killed mid-run
+    print(f"killed after {done_before} of 200 archive days")
+    assert done_before < 200  # killed mid-run
 
     rerun = subprocess.run(
         cli("retention", "run", "--config", str(config), "--json"), cwd=REPO, capture_output=True, text=True
@@ -97,8 +97,8 @@ def test_killed_archive_run_reruns_without_loss_or_duplicates(tmp_path: Path):
     )
     assert status.returncode == 0, status.stderr
     tenants = {t["tenant"]: t for t in json.loads(status.stdout)["tenants"]}
-    assert tenants["acme"]["archived_days"] == tenants["globex"]["archived_days"] == 150
-    assert tenants["acme"]["archived_rows"] == 3000
+    assert tenants["acme"]["archived_days"] == tenants["globex"]["archived_days"] == 100
+    assert tenants["acme"]["archived_rows"] == 2000
     left = subprocess.run(
         cli("query", "--config", str(config), "--event-name", "audit.doc.read", "--format", "jsonl"),
         cwd=REPO,
