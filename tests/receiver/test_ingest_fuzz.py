@@ -1,6 +1,6 @@
 """Fuzzing decode → filter → validate → enrich: random bytes, mutated valid requests, generated
 records with hostile values, random JSON — no crash, no hang, every outcome a spec status.
-A bounded atheris round runs too when atheris is installed (``fuzz/fuzz_ingest.py``)."""
+A bounded atheris round runs too when atheris is installed (``tests/fuzz/fuzz_ingest.py``)."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def test_atheris_bounded_round(tmp_path, mode):
     else:
         (corpus / "seed.pb").write_bytes(SEED)
     proc = subprocess.run(
-        [sys.executable, str(REPO / "fuzz" / "fuzz_ingest.py"), "-runs=20000", "-max_len=8192", str(corpus)]
+        [sys.executable, str(REPO / "tests" / "fuzz" / "fuzz_ingest.py"), "-runs=20000", "-max_len=8192", str(corpus)]
         + (["--json"] if mode == "json" else []),
         cwd=tmp_path,
         capture_output=True,

@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing of the ingest path with atheris (``pip install atheris``):
 
-    python fuzz/fuzz_ingest.py -max_total_time=300          # protobuf payloads
-    python fuzz/fuzz_ingest.py -max_total_time=300 --json   # OTLP JSON payloads
+    python tests/fuzz/fuzz_ingest.py -max_total_time=300          # protobuf payloads
+    python tests/fuzz/fuzz_ingest.py -max_total_time=300 --json   # OTLP JSON payloads
 
 Any exception other than a refused (undecodable) payload is a finding; atheris stops and saves the
 input as ``crash-*``. tests/receiver/test_ingest_fuzz.py runs a short bounded round of it.
