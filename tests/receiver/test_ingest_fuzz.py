@@ -170,7 +170,13 @@ def test_atheris_bounded_round(tmp_path, mode):
     else:
         (corpus / "seed.pb").write_bytes(SEED)
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "fuzz" / "fuzz_ingest.py"), "-runs=20000", "-max_len=8192", str(corpus)]
+        [
+            sys.executable,
+            str(REPO / "tests" / "fuzz" / "fuzz_ingest.py"),
+            "-runs=20000",
+            "-max_len=8192",
+            str(corpus),
+        ]
         + (["--json"] if mode == "json" else []),
         cwd=tmp_path,
         capture_output=True,
