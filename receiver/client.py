@@ -20,17 +20,7 @@ class AdminClient:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        try:
-            response = self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise AdminClientError(f"cannot reach {self._http.base_url}: {exc}") from exc
-        if response.status_code != 200:
-            try:
-                reason = response.json().get("error", response.text)
-            except ValueError:
-                reason = response.text[:200]
-            raise AdminClientError(f"server answered {response.status_code}: {reason}")
-        return response.json()
+        return self.call("GET", path, params=params)
 
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """One admin API request; a non-200 answer becomes AdminClientError with its reason."""
