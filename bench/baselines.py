@@ -1,0 +1,107 @@
+"""Ceilings measured in the same run as the benches, each in its own process (its own chDB path).
+
+``python -m bench.baselines ingest --events N``: the same OTLP requests as the ingest bench,
+(1) parsed with opentelemetry-proto alone, (2) through the Python pipeline, (3) through the
+engine decoder, and (4) the resulting rows inserted straight into chDB by its fastest path
+(``INSERT … SELECT * FROM Python(arrow)`` in 100 k-row batches). Figures are events per
+process CPU-second. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from bench.common import RECORDS_PER_REQUEST, fresh_requests, template_request
+
+
+def _cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+    c0 = time.process_time()
+    out = fn()
+    return time.process_time() - c0, out
+
+
+def ingest(events: int) -> dict[str, Any]:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from receiver import pipeline
+    from receiver.pipeline.auth import OPEN
+    from receiver.store.chdb_store import ChdbStore
+
+    template, offsets = template_request()
+    n_req = max(1, events // RECORDS_PER_REQUEST)
+    raw = fresh_requests(template, offsets, n_req)
+    n = n_req * RECORDS_PER_REQUEST
+    out: dict[str, Any] = {"events": n}
+
+    cpu, parsed = _cpu(lambda: [ExportLogsServiceRequest.FromString(b) for b in raw])
+    out["proto_parse_per_cpu_s"] = n / cpu
+
+    def walk() -> int:
+        from receiver.pipeline.decode import any_value, flatten
+
+        k = 0
+        for req in parsed:
+            for flat in flatten(req):
+                for kv in flat.record.attributes:
+                    any_value(kv.value)
+                    k += 1
+        return k
+
+    cpu, _ = _cpu(walk)
+    out["proto_walk_per_cpu_s"] = n / cpu
+
+    cpu, results = _cpu(lambda: [pipeline.run(r, OPEN, lambda _t: 365) for r in parsed])
+    out["python_pipeline_per_cpu_s"] = n / cpu
+    tables = [r.table for r in results]
+
+    try:
+        from receiver.pipeline import engine_decode
+    except ImportError:
+        engine_decode = None  # type: ignore[assignment]
+
+    with tempfile.TemporaryDirectory(prefix="otel-audit-baseline-") as tmp:
+        store = ChdbStore(Path(tmp) / "data")
+        if engine_decode is not None:
+            decoder = engine_decode.EngineDecoder(store)
+            decoder.decode(raw[0], parsed[0], OPEN, lambda _t: 365)  # warm up
+            cpu, _ = _cpu(
+                lambda: [decoder.decode(b, p, OPEN, lambda _t: 365) for b, p in zip(raw, parsed, strict=True)]
+            )
+            out["engine_decode_per_cpu_s"] = n / cpu
+        combined = pa.concat_tables(tables)
+        batches = [combined.slice(i, 100_000) for i in range(0, combined.num_rows, 100_000)]
+        store.insert(batches[0].slice(0, 10))  # warm up
+
+        def insert() -> None:
+            for batch in batches:
+                store.insert(batch)
+
+        cpu, _ = _cpu(insert)
+        wall0 = time.perf_counter()
+        out["engine_insert_per_cpu_s"] = n / cpu
+        out["engine_insert_wall_s"] = time.perf_counter() - wall0
+        store.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("ingest")
+    s.add_argument("--events", type=int, default=200_000)
+    args = p.parse_args(argv)
+    if args.what == "ingest":
+        print(json.dumps(ingest(args.events)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
