@@ -1,8 +1,7 @@
 """Ceilings measured in the same run as the benches, each in its own process (its own chDB path).
 
 ``python -m bench.baselines ingest --events N``: the same OTLP requests as the ingest bench,
-(1) parsed with opentelemetry-proto alone, (2) through the Python pipeline, (3) through the
-engine decoder, and (4) the resulting rows inserted straight into chDB by its fastest path
+(1) parsed with opentelemetry-proto alone, (2) through the Python pipeline, and (3) the resulting rows inserted straight into chDB by its fastest path
 (``INSERT … SELECT * FROM Python(arrow)`` in 100 k-row batches). Figures are events per
 process CPU-second. Prints one JSON line.
 """
@@ -62,20 +61,8 @@ def ingest(events: int) -> dict[str, Any]:
     out["python_pipeline_per_cpu_s"] = n / cpu
     tables = [r.table for r in results]
 
-    try:
-        from receiver.pipeline import engine_decode
-    except ImportError:
-        engine_decode = None  # type: ignore[assignment]
-
     with tempfile.TemporaryDirectory(prefix="otel-audit-baseline-") as tmp:
         store = ChdbStore(Path(tmp) / "data")
-        if engine_decode is not None:
-            decoder = engine_decode.EngineDecoder(store)
-            decoder.decode(raw[0], parsed[0], OPEN, lambda _t: 365)  # warm up
-            cpu, _ = _cpu(
-                lambda: [decoder.decode(b, p, OPEN, lambda _t: 365) for b, p in zip(raw, parsed, strict=True)]
-            )
-            out["engine_decode_per_cpu_s"] = n / cpu
         combined = pa.concat_tables(tables)
         batches = [combined.slice(i, 100_000) for i in range(0, combined.num_rows, 100_000)]
         store.insert(batches[0].slice(0, 10))  # warm up

@@ -108,13 +108,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{base['engine_insert_per_cpu_s']:,.0f}/CPU-s (ratio {per_cpu / base['engine_insert_per_cpu_s']:.2f})",
         ),
     ]
-    if "engine_decode_per_cpu_s" in base:
-        rows.append(
-            (
-                "baseline: engine decode stage",
-                f"{base['engine_decode_per_cpu_s']:,.0f}/CPU-s (ratio {per_cpu / base['engine_decode_per_cpu_s']:.2f})",
-            )
-        )
     report("ingest", rows, result)
     return result
 
