@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for size, entry in ds["exports"].items():
         api = exports[size]
         line = f"engine INTO OUTFILE {entry['engine_rows_per_s']:,.0f} rows/s"
+        line += f"; store.iter_csv in-process {entry['store_csv_rows_per_s']:,.0f} rows/s, RSS +{entry['store_csv_rss_growth_mb']:.0f} MB"
         if "python_rows_per_s" in entry:
             line += f"; Python path in-process {entry['python_rows_per_s']:,.0f} rows/s, RSS +{entry['python_rss_growth_mb']:.0f} MB"
         if api is None:
