@@ -6,9 +6,11 @@ when the result must come back to Python as an Arrow table (the pipeline's contr
 Measures, on the ingest bench's requests (512 records, 12 attributes):
 1. the full decode + validate statement of ``otlp_decode_sql.py`` (every rule of validate.py in
    SQL): CPU of ``EXPLAIN`` alone (query analysis) and of a full run, per statement;
-2. a minimal statement (decode + flatten to per-record columns, no validation) over 1, 4 and
+2. the same statement over 16 and 64 requests in one statement (length-delimited
+   ``Protobuf``): CPU per statement and per event;
+3. a minimal statement (decode + flatten to per-record columns, no validation) over 1, 4 and
    16 requests in one statement (length-delimited ``Protobuf``): CPU per statement and per event;
-3. the same requests through the Python pipeline (events per CPU-second), for comparison.
+4. the same requests through the Python pipeline (events per CPU-second), for comparison.
 Also checks that the full statement's rows equal the Python pipeline's on these requests.
 """
 
@@ -52,7 +54,7 @@ def cpu_ms(fn, repeat: int = 3) -> float:
 
 def main() -> int:
     template, offsets = template_request()
-    raws = fresh_requests(template, offsets, 16)
+    raws = fresh_requests(template, offsets, 64)
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="otel-audit-engine-") as tmp:
         store = ChdbStore(Path(tmp) / "data")
@@ -93,6 +95,21 @@ def main() -> int:
         out["columns_equal_to_python"] = f"{len(same)}/{len(ARROW_SCHEMA.names) - 1}"
         out["columns_different"] = [n for n in ARROW_SCHEMA.names if n not in same and n != "received_at"]
 
+        for n in (16, 64):
+            path.write_bytes(b"".join(_VarintBytes(len(r)) + r for r in raws[:n]))
+            many = o.decode_statement(
+                str(path),
+                token_tenant=None,
+                received_at_us=0,
+                retain_default=365,
+                retain_tenants={},
+                input_format="Protobuf",
+            )
+            rows = session.query(many.sql, "ArrowTable", params=store._bind(many)).num_rows  # noqa: SLF001
+            ms = cpu_ms(lambda m=many: session.query(m.sql, "ArrowTable", params=store._bind(m)), 2)  # noqa: SLF001
+            out[f"full_{n}_requests_rows"] = rows
+            out[f"full_{n}_requests_ms_cpu"] = ms
+            out[f"full_{n}_requests_us_per_event"] = ms * 1000 / rows
         minimal = _MINIMAL.replace("STRUCTURE", o._q(o.STRUCTURE))
         for n in (1, 4, 16):
             path.write_bytes(b"".join(_VarintBytes(len(r)) + r for r in raws[:n]))
@@ -102,7 +119,7 @@ def main() -> int:
             out[f"flatten_{n}_requests_us_per_event"] = ms * 1000 / (n * 512)
         parsed = [ExportLogsServiceRequest.FromString(r) for r in raws]
         c0 = time.process_time()
-        for req in parsed:
+        for req in parsed[:16]:
             pipeline.run(req, OPEN, lambda _t: 365)
         out["python_pipeline_us_per_event"] = (time.process_time() - c0) / (16 * 512) * 1e6
         session.close()

@@ -159,6 +159,7 @@ def decode_statement(
     received_at_us: int,
     retain_default: int,
     retain_tenants: dict[str, int],
+    input_format: str = "ProtobufSingle",
 ) -> Statement:
     """The decode query over the request bytes stored at ``path`` (a file the caller wrote).
 
@@ -172,12 +173,12 @@ def decode_statement(
         f"{service}, r), sl.log_records), rl.scope_logs)), resource_logs))"
     )
     source = (
-        f"SELECT {flat} AS flat, {_resource_ok()} AS request_ok"
-        f" FROM file({{path:String}}, 'ProtobufSingle', {_q(STRUCTURE)})"
+        f"SELECT rowNumberInAllBlocks() AS _req, {flat} AS flat, {_resource_ok()} AS request_ok"
+        f" FROM file({{path:String}}, {_q(input_format)}, {_q(STRUCTURE)})"
     )
     en_pos = f"indexOf(keys, {_q(A.EVENT_NAME_ATTR)})"
     records = f"""
-SELECT toUInt32(i - 1) AS _idx, f.1 AS service, f.2 AS r, r.attributes AS attrs,
+SELECT _req, toUInt32(i - 1) AS _idx, f.1 AS service, f.2 AS r, r.attributes AS attrs,
     attrs.key AS keys, attrs.value AS vals, request_ok,
     if(r.event_name != '', r.event_name, if({en_pos} = 0, '', vals[{en_pos}].string_value)) AS name,
     startsWith(name, {_q(A.EVENT_NAME_PREFIX)}) AND length(name) > {len(A.EVENT_NAME_PREFIX)} AS audit
@@ -317,11 +318,12 @@ SELECT
     toDate32(created_at) + if(has({{retain_keys:Array(String)}}, tenant_id),
         {{retain_values:Array(UInt32)}}[indexOf({{retain_keys:Array(String)}}, tenant_id)],
         {{retain_default:UInt32}}) AS retain_until,
+    _req,
     _idx,
     toUInt8(audit) AS _audit,
     {reason} AS _reason
 FROM ({texts})
-ORDER BY _idx
+ORDER BY _req, _idx
 """
     params: dict[str, object] = {
         "path": path,
