@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,19 +106,26 @@ CSV_COLUMNS: tuple[str, ...] = (
 API_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ("retain_until", "hot_until"))
 
 
+_ROW = operator.attrgetter(*COLUMNS)
+_ATTRIBUTES = COLUMNS.index("attributes")
+_HOT_UNTIL = COLUMNS.index("hot_until")
+_RETAIN_UNTIL = COLUMNS.index("retain_until")
+
+
 def events_to_table(events: Iterable[AuditEvent]) -> pa.Table:
-    """Column-wise conversion: one Python list per column, then one Arrow array each."""
-    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    appenders = [(cols[name].append, name) for name in COLUMNS]
-    for ev in events:
-        for append, name in appenders:
-            value = getattr(ev, name)
-            if name == "attributes":
-                value = list(value.items())
-            elif name == "hot_until" and value is None:
-                value = ev.retain_until
-            append(value)
-    return pa.Table.from_pydict(cols, schema=ARROW_SCHEMA)
+    """Column-wise conversion: one tuple per event, transposed, then one Arrow array a column."""
+    rows = [_ROW(ev) for ev in events]
+    if not rows:
+        return ARROW_SCHEMA.empty_table()
+    columns: list[Any] = list(zip(*rows, strict=True))
+    columns[_ATTRIBUTES] = [list(attrs.items()) for attrs in columns[_ATTRIBUTES]]
+    # hot_until defaults to retain_until
+    columns[_HOT_UNTIL] = [
+        hot if hot is not None else retain
+        for hot, retain in zip(columns[_HOT_UNTIL], columns[_RETAIN_UNTIL], strict=True)
+    ]
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
 def iso_utc(value: dt.datetime | None) -> str | None:

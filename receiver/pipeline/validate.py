@@ -27,6 +27,8 @@ _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 #: DateTime64(6) holds 1900-01-01 .. 2299-12-31
 _MAX_TIME_NS = int((dt.datetime(2299, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH).total_seconds()) * 10**9
+#: already in the form str(uuid.UUID(x)) gives: keep it as is
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _VERB = re.compile(r"^[a-z][a-z_]{0,63}$")
 _TRUNCATED = "…[TRUNCATED]"
 
@@ -59,6 +61,8 @@ class Rejected(ValueError):
 
 
 def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    if type(value) is str and len(value) <= limit and "\x00" not in value:
+        return value  # the common case, first
     if value is None:
         return ""
     if isinstance(value, str):
@@ -108,10 +112,14 @@ def to_event(record: LogRecord, event_name: str, identity: IngestIdentity) -> Au
     extra: dict[str, str] = {}
     dropped = 0
     for kv in record.attributes:
-        if kv.key in MAPPED:
-            attrs[kv.key] = any_value(kv.value)
+        key = kv.key
+        value = kv.value
+        # string values are nearly all of them: skip any_value's dispatch for those
+        decoded = value.string_value if value.WhichOneof("value") == "string_value" else any_value(value)
+        if key in MAPPED:
+            attrs[key] = decoded
         elif len(extra) < MAX_ATTRIBUTES:
-            extra[_text(kv.key, 256)] = _text(any_value(kv.value))
+            extra[_text(key, 256)] = _text(decoded)
         else:
             dropped += 1
     if dropped:
@@ -121,7 +129,10 @@ def to_event(record: LogRecord, event_name: str, identity: IngestIdentity) -> Au
     if not raw_id:
         raise Rejected(f"{A.EVENT_ID} is missing")
     try:
-        event_id = str(uuid.UUID(str(raw_id)))
+        if isinstance(raw_id, str) and _CANONICAL_UUID.match(raw_id):
+            event_id = raw_id
+        else:
+            event_id = str(uuid.UUID(str(raw_id)))
     except ValueError as exc:
         raise Rejected(f"{A.EVENT_ID} {str(raw_id)[:64]!r} is not a UUID") from exc
 
