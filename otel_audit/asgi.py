@@ -140,13 +140,14 @@ class AuditMiddleware:
                 forwarded.append(bytes(value).decode("latin-1"))
         client = scope.get("client")
         peer = str(client[0]) if client else None
+        # a missing resolver costs no coroutine: this runs on every request
         return AuditContext(
-            user_id=await _resolve(self.user_resolver, scope),
-            tenant_id=await _resolve(self.tenant_resolver, scope),
+            user_id=await _resolve(self.user_resolver, scope) if self.user_resolver else None,
+            tenant_id=await _resolve(self.tenant_resolver, scope) if self.tenant_resolver else None,
             actor_type=self.actor_type,
             ip_address=self.proxies.client_ip(peer, forwarded) if forwarded else peer,
             user_agent=user_agent,
-            session_id=await _resolve(self.session_resolver, scope),
+            session_id=await _resolve(self.session_resolver, scope) if self.session_resolver else None,
             http_method=scope.get("method"),
             route_resolver=partial(_http_route, scope, root_path, raw_path),
         )
@@ -197,6 +198,8 @@ async def _resolve(resolver: Resolver | None, scope: Scope) -> str | None:
         return None
     try:
         value = resolver(scope)
+        if type(value) is str:  # the common, synchronous case: no awaitable check
+            return value
         if inspect.isawaitable(value):
             value = await value
     except Exception as exc:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from os import urandom
 from time import time_ns
 from typing import Any
-from uuid import uuid4
 
 from opentelemetry._logs import SeverityNumber
 
@@ -46,6 +46,17 @@ def stats() -> EmitterStats:
     return replace(_stats)
 
 
+def new_event_id() -> str:
+    """A random (version 4) UUID in canonical text: ``str(uuid.uuid4())`` at a third of the cost
+    (this runs on every audited request)."""
+    h = urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+#: the RFC 4122 variant bits (10xx) over the random nibble's low two bits
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
 def record(
     action: str,
     resource_type: str,
@@ -70,7 +81,7 @@ def record(
         if not action or not resource_type:
             raise ValueError("record() needs a non-empty action and resource_type")
         pipeline = STATE.pipeline
-        event_id = str(uuid4())
+        event_id = new_event_id()
         out: dict[str, Any] = {
             attr.EVENT_ID: event_id,
             attr.ACTION: action,
