@@ -2,7 +2,7 @@
 `otel-audit serve` on chDB; events/s acknowledged (and queryable), p50/p99 export latency, and
 the receiver process's CPU seconds per 100 k events, against the parse and engine ceilings.
 
-    python -m bench.ingest [--events 1000000] [--concurrency 4] [--decoder auto|python|engine]
+    python -m bench.ingest [--events 1000000] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -44,14 +44,12 @@ def run_load(serve: Serve, args: list[str]) -> tuple[dict[str, Any], float, floa
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=1_000_000)
-    p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--decoder", default=None, help="ingest.decoder of the receiver (default: its own)")
+    # requests in flight at once: many exporters (a fleet of app instances) sending to one receiver
+    p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--baseline-events", type=int, default=204_800)
     args = p.parse_args(argv)
     requests = max(1, args.events // RECORDS_PER_REQUEST)
-    config: dict[str, Any] = {"ingest": {"decoder": args.decoder}} if args.decoder else {}
-
-    with Serve(config=config) as serve:
+    with Serve() as serve:
         # warm up: first inserts create parts and load code paths
         run_load(serve, ["--requests", "4", "--concurrency", "2"])
         warm = serve.metric("otel_audit_accepted_events_total")
@@ -65,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     events = load["events_acked"]
     per_cpu = events / cpu if cpu else 0.0
     result = {
+        "concurrency": args.concurrency,
         "events": events,
         "accepted": accepted,
         "errors": load["errors"],

@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{args.rows:,} events, 50 tenants, 12 months (generated in {ds['generate_seconds']:.1f} s)",
         )
     ]
+    rows.append(
+        ("engine floor: SELECT 1 p50", f"{ds['select_1_p50_ms']:.1f} ms (store direct, same process)")
+    )
+    result["select_1_p50_ms"] = ds["select_1_p50_ms"]
     for name, api in searches.items():
         direct = ds["direct"][name]
         target = (
