@@ -169,6 +169,23 @@ class Serve:
         t = self.ps.cpu_times()
         return t.user + t.system
 
+    def thread_cpu(self) -> dict[str, float]:
+        """CPU seconds per thread kind (Linux /proc): Python threads are all named "python";
+        the engine's are MergeMutate (background merges), ThreadPool (query work), …"""
+        out: dict[str, float] = {}
+        task_dir = Path(f"/proc/{self.ps.pid}/task")
+        if not task_dir.is_dir():
+            return out
+        tick = os.sysconf("SC_CLK_TCK")
+        for task in task_dir.iterdir():
+            try:
+                name = (task / "comm").read_text().strip().rstrip("0123456789_") or "?"
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
+
     def rss_mb(self) -> float:
         return self.ps.memory_info().rss / 2**20
 

@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # warm up: first inserts create parts and load code paths
         run_load(serve, ["--requests", "4", "--concurrency", "2"])
         warm = serve.metric("otel_audit_accepted_events_total")
+        threads0 = serve.thread_cpu()
         load, cpu, _ = run_load(serve, ["--requests", str(requests), "--concurrency", str(args.concurrency)])
+        threads1 = serve.thread_cpu()
         accepted = serve.metric("otel_audit_accepted_events_total") - warm
         rss = serve.rss_mb()
         page = httpx.get(f"{serve.admin_url}/api/events", params={"limit": 1}, timeout=30).json()
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     base = run_python("bench.baselines", "ingest", "--events", str(args.baseline_events))
 
     events = load["events_acked"]
+    by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0.005}
     per_cpu = events / cpu if cpu else 0.0
     result = {
         "concurrency": args.concurrency,
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu_s_per_100k": cpu / events * 100_000 if events else None,
         "events_per_cpu_s": per_cpu,
         "receiver_rss_mb": rss,
+        "cpu_us_per_event_by_thread": {k: v / events * 1e6 for k, v in by_thread.items()} if events else {},
         "target_per_cpu_s": TARGET_PER_CPU_S,
         "baseline": base,
     }
@@ -90,6 +94,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{per_cpu:,.0f}  target {TARGET_PER_CPU_S:,}: {verdict(per_cpu, TARGET_PER_CPU_S)}",
         ),
         ("receiver RSS after", f"{rss:.0f} MB"),
+        (
+            "receiver CPU by thread",
+            ", ".join(
+                f"{k} {v / events * 1e6:.1f} µs/event"
+                for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])
+            )
+            if events
+            else "",
+        ),
         (
             "baseline: proto parse only",
             f"{base['proto_parse_per_cpu_s']:,.0f}/CPU-s (ratio {per_cpu / base['proto_parse_per_cpu_s']:.2f})",
