@@ -25,7 +25,7 @@ import psutil
 from bench.common import median
 from receiver.filters import EventFilter
 from receiver.formats import csv_lines
-from receiver.model import row_to_api
+from receiver.model import CSV_COLUMNS, row_to_api
 from receiver.store import sql
 from receiver.store.chdb_store import ChdbStore
 from receiver.store.synthetic import SyntheticSpec
@@ -59,7 +59,7 @@ def window_for(store: ChdbStore, rows: int, total: int) -> tuple[str, int]:
 
 
 def export_engine(store: ChdbStore, flt: EventFilter, out: Path) -> float:
-    stmt = sql.stream_all(store.database, flt)
+    stmt = sql.export_rows(store.database, flt, CSV_COLUMNS)
     t0 = time.perf_counter()
     store._writer.query(  # noqa: SLF001 - the bench measures the engine directly
         f"{stmt.sql} INTO OUTFILE '{out}' TRUNCATE FORMAT CSV", "CSV", params=store._bind(stmt)
