@@ -24,6 +24,8 @@ class SyntheticSpec:
     addresses: int = 200_000
     end: dt.datetime = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     seed: int = 1
+    #: created_at + hot_days = hot_until (the partition key): the retention default
+    hot_days: int = 90
 
 
 def insert_statement(database: str, spec: SyntheticSpec, offset: int = 0) -> Statement:
@@ -33,7 +35,7 @@ def insert_statement(database: str, spec: SyntheticSpec, offset: int = 0) -> Sta
 INSERT INTO {db}.{EVENTS_TABLE}
     (id, tenant_id, user_id, actor_type, action, outcome, resource_type, resource_id, event_name,
      changes, ip_address, user_agent, created_at, received_at, service_name, trace_id, span_id,
-     session_id, http_method, http_route, http_status, reason, attributes, retain_until)
+     session_id, http_method, http_route, http_status, reason, attributes, retain_until, hot_until)
 SELECT
     reinterpretAsUUID(reverse(unhex(lower(hex(sipHash128(k, {{seed:UInt64}})))))) AS id,
     concat('tenant-', leftPad(toString(k % {{tenants:UInt32}}), 2, '0')) AS tenant_id,
@@ -61,7 +63,8 @@ SELECT
     toUInt16(if(outcome = 'success', 200, 403)) AS http_status,
     if(k % 500 = 7, 'customer refund approved by support', '') AS reason,
     map('ticket', concat('INC-', toString(k % 10007))) AS attributes,
-    toDate(created_at) + 3650 AS retain_until
+    toDate(created_at) + 3650 AS retain_until,
+    toDate(created_at) + {{hot_days:UInt32}} AS hot_until
 FROM (SELECT number + {{offset:UInt64}} AS k FROM numbers({{rows:UInt64}}))
 """
     end_us = int(spec.end.timestamp() * 1_000_000)
@@ -75,5 +78,6 @@ FROM (SELECT number + {{offset:UInt64}} AS k FROM numbers({{rows:UInt64}}))
         "span_us": spec.days * 86_400 * 1_000_000,
         "offset": offset,
         "rows": spec.rows,
+        "hot_days": spec.hot_days,
     }
     return Statement(sql, params)
