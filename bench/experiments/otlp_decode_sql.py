@@ -318,6 +318,7 @@ SELECT
     toDate32(created_at) + if(has({{retain_keys:Array(String)}}, tenant_id),
         {{retain_values:Array(UInt32)}}[indexOf({{retain_keys:Array(String)}}, tenant_id)],
         {{retain_default:UInt32}}) AS retain_until,
+    retain_until AS hot_until,
     _req,
     _idx,
     toUInt8(audit) AS _audit,
