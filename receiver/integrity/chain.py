@@ -42,6 +42,12 @@ def chain_id_for(tenant_id: str, instance_id: str) -> str:
     return f"{tenant_id}{CHAIN_SEPARATOR}{instance_id}"
 
 
+#: below this many rows a batch's digests are computed here (pyarrow + hashlib) rather than by
+#: the engine: measured on chDB, 1 row 0.9 vs 14 ms, 512 rows 2.6 vs 10.8 ms, 8192 rows 25.6 vs
+#: 28.9 ms — the engine's per-query cost only pays off on very large group commits
+ENGINE_DIGEST_MIN_ROWS = 32768
+
+
 def link(prev_hash: bytes, digest: bytes) -> bytes:
     """One step of the chain (the reference definition); ``digest`` = SHA-256(canonical(row))."""
     return hashlib.sha256(prev_hash + digest).digest()
@@ -120,7 +126,10 @@ class Chainer:
         table = table.append_column("chain_id", chain_col.cast(pa.string())).append_column(
             "seq", pa.array(seq, pa.uint64())
         )
-        engine = getattr(self._store, "event_digests", None)
+        # same bytes either way (tests/receiver/test_integrity_engines.py)
+        engine = (
+            getattr(self._store, "event_digests", None) if table.num_rows >= ENGINE_DIGEST_MIN_ROWS else None
+        )
         digests = engine(table) if engine is not None else None
         if digests is None:
             digests = event_digests(table)
