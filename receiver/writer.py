@@ -60,6 +60,7 @@ class GroupCommitWriter:
         self._queued_bytes = 0
         self._max_batch_rows = max_batch_rows
         self._linger = linger_seconds
+        self._last_group_size = 0
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._cond = threading.Condition()
@@ -112,8 +113,11 @@ class GroupCommitWriter:
                     self._cond.wait()
                 if not self._queue:
                     return []
-            if self._linger:
-                time.sleep(self._linger)  # let concurrent requests join this commit
+            # Linger only when requests have been arriving together (the last commit took more
+            # than one): then a few ms lets the next ones join one insert; a lone request (an
+            # idle receiver, an admin read's trail event) is committed at once.
+            if self._linger and self._last_group_size > 1:
+                time.sleep(self._linger)
             group: list[_Pending] = []
             rows = 0
             with self._cond:
@@ -129,6 +133,7 @@ class GroupCommitWriter:
                 self._queued_rows -= rows
                 self._metrics.queue_depth.set(self._queued_rows)
             if group:
+                self._last_group_size = len(group)
                 return group
 
     def _loop(self) -> None:
