@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any
 
-from otel_audit.context import AuditContext, reset_context, set_context
+from otel_audit.context import AuditContext, current_context, reset_context, set_context
 from otel_audit.proxies import TrustedProxies
-from otel_audit.recorder import note_error, record
+from otel_audit.recorder import note_error, record_request
 from otel_audit.routes import SensitiveRoute, outcome_for_status, parse_sensitive_routes
 
 Scope = MutableMapping[str, Any]
@@ -43,8 +43,13 @@ def get_header(scope: Scope, name: str) -> str | None:
 def header_resolver(name: str) -> Resolver:
     """A resolver reading request header ``name`` (e.g. set by an authenticating gateway)."""
 
+    key = name.lower().encode("latin-1")  # once, not per request
+
     def resolve(scope: Scope) -> str | None:
-        return get_header(scope, name) or None
+        for header, value in scope.get("headers") or ():
+            if header.lower() == key:
+                return bytes(value).decode("latin-1") or None
+        return None
 
     resolve.__qualname__ = f"header_resolver({name!r})"
     return resolve
@@ -113,19 +118,13 @@ class AuditMiddleware:
             if not self.rules:
                 await self.app(scope, receive, send)
                 return
-            status: list[int] = []
-
-            async def capture_status(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status.append(int(message["status"]))
-                await send(message)
-
+            capture = _StatusCapture(send)
             try:
-                await self.app(scope, receive, capture_status)
+                await self.app(scope, receive, capture)
             except Exception as exc:
-                await self._audit(scope, context, root_path, raw_path, status[0] if status else None, exc)
+                await self._audit(scope, context, root_path, raw_path, capture.status, exc)
                 raise
-            await self._audit(scope, context, root_path, raw_path, status[0] if status else None, None)
+            await self._audit(scope, context, root_path, raw_path, capture.status, None)
         finally:
             reset_context(token)
 
@@ -140,14 +139,24 @@ class AuditMiddleware:
                 forwarded.append(bytes(value).decode("latin-1"))
         client = scope.get("client")
         peer = str(client[0]) if client else None
-        # a missing resolver costs no coroutine: this runs on every request
+        # this runs on every request: a missing or synchronous resolver costs no coroutine
+        user_id = _call(self.user_resolver, scope)
+        if user_id is not None and type(user_id) is not str:
+            user_id = await _settle(user_id)
+        tenant_id = _call(self.tenant_resolver, scope)
+        if tenant_id is not None and type(tenant_id) is not str:
+            tenant_id = await _settle(tenant_id)
+        ip_address = self.proxies.client_ip(peer, forwarded) if forwarded else peer
+        session_id = _call(self.session_resolver, scope)
+        if session_id is not None and type(session_id) is not str:
+            session_id = await _settle(session_id)
         return AuditContext(
-            user_id=await _resolve(self.user_resolver, scope) if self.user_resolver else None,
-            tenant_id=await _resolve(self.tenant_resolver, scope) if self.tenant_resolver else None,
+            user_id=user_id,
+            tenant_id=tenant_id,
             actor_type=self.actor_type,
-            ip_address=self.proxies.client_ip(peer, forwarded) if forwarded else peer,
+            ip_address=ip_address,
             user_agent=user_agent,
-            session_id=await _resolve(self.session_resolver, scope) if self.session_resolver else None,
+            session_id=session_id,
             http_method=scope.get("method"),
             route_resolver=partial(_http_route, scope, root_path, raw_path),
         )
@@ -172,34 +181,66 @@ class AuditMiddleware:
                     break
             else:
                 return
+            route = template or raw_path
             user_id = context.user_id
             if user_id is None:
                 user_id = await _resolve(self.user_resolver, scope)
             tenant_id = context.tenant_id
             if tenant_id is None:
                 tenant_id = await _resolve(self.tenant_resolver, scope)
-            record(
-                action=rule.action_for(method),
-                resource_type=rule.resource_type,
-                resource_id=resource_id,
-                outcome=outcome_for_status(status, raised=exc is not None),
-                reason=f"unhandled {type(exc).__name__}" if exc is not None else None,
-                user_id=user_id,
-                tenant_id=tenant_id,
-                http_route=template or raw_path,
-                http_status=status if status is not None else (500 if exc is not None else None),
+            record_request(
+                rule.action_for(method),
+                rule.resource_type,
+                resource_id if isinstance(resource_id, str) else str(resource_id),
+                outcome_for_status(status, raised=exc is not None),
+                f"unhandled {type(exc).__name__}" if exc is not None else None,
+                user_id,
+                tenant_id,
+                route,
+                status if status is not None else (500 if exc is not None else None),
+                # the request's own context (not one a handler left behind): its resolver's answer
+                route if current_context().route_resolver is context.route_resolver else None,
             )
         except Exception as error:  # auditing must not turn a response into an error
             note_error(error)
 
 
+class _StatusCapture:
+    """The send wrapper of an audited request: keeps the first response status."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and self.status is None:
+            self.status = int(message["status"])
+        await self.send(message)
+
+
 async def _resolve(resolver: Resolver | None, scope: Scope) -> str | None:
+    value = _call(resolver, scope)
+    if value is None or type(value) is str:
+        return value
+    return await _settle(value)
+
+
+def _call(resolver: Resolver | None, scope: Scope) -> Any:
+    """The resolver's raw answer; ``None`` without a resolver or when it raised (counted)."""
     if resolver is None:
         return None
     try:
-        value = resolver(scope)
-        if type(value) is str:  # the common, synchronous case: no awaitable check
-            return value
+        return resolver(scope)
+    except Exception as exc:
+        note_error(exc)
+        return None
+
+
+async def _settle(value: Any) -> str | None:
+    """A resolver's answer that is not a ``str``: awaited if awaitable, then as text."""
+    try:
         if inspect.isawaitable(value):
             value = await value
     except Exception as exc:
