@@ -99,15 +99,13 @@ def record(
             raise ValueError("record() needs a non-empty action and resource_type")
         pipeline = STATE.pipeline
         event_id = new_event_id()
-        out: dict[str, Any] = {
-            attr.EVENT_ID: event_id,
-            attr.ACTION: action,
-            attr.RESOURCE_TYPE: resource_type,
-            attr.RESOURCE_ID: resource_id if isinstance(resource_id, str) else str(resource_id),
-            attr.OUTCOME: outcome,
-            attr.USER_ID: "",
-            attr.ACTOR_TYPE: attr.DEFAULT_ACTOR_TYPE,
-        }
+        out = _base_attributes(
+            event_id,
+            action,
+            resource_type,
+            resource_id if isinstance(resource_id, str) else str(resource_id),
+            outcome,
+        )
         current_context().write_attributes(out)
         if attributes:
             _apply_keywords(out, attributes, pipeline.redactor)
@@ -115,19 +113,41 @@ def record(
             diff = build_changes(before, after, changes, pipeline.redactor)
             if diff:
                 out[attr.CHANGES] = dumps(diff)
-        pipeline.logger.emit(
-            timestamp=time_ns(),
-            severity_number=_SEVERITY,
-            severity_text=_SEVERITY_TEXT,
-            body=reason,
-            attributes=out,
-            event_name=f"{attr.EVENT_NAME_PREFIX}{resource_type}.{action}",
-        )
-        _stats.emitted += 1
-        return event_id
+        return _emit(pipeline, out, event_id, resource_type, action, reason)
     except Exception as exc:  # never raise into the application
         note_error(exc)
         return ""
+
+
+def _base_attributes(
+    event_id: str, action: str, resource_type: str, resource_id: str, outcome: str
+) -> dict[str, Any]:
+    """The attributes every event starts with, in wire order (context and keywords follow)."""
+    return {
+        attr.EVENT_ID: event_id,
+        attr.ACTION: action,
+        attr.RESOURCE_TYPE: resource_type,
+        attr.RESOURCE_ID: resource_id,
+        attr.OUTCOME: outcome,
+        attr.USER_ID: "",
+        attr.ACTOR_TYPE: attr.DEFAULT_ACTOR_TYPE,
+    }
+
+
+def _emit(
+    pipeline: Any, out: dict[str, Any], event_id: str, resource_type: str, action: str, reason: str | None
+) -> str:
+    """Hand one event to the SDK (the batch processor only enqueues it) and count it."""
+    pipeline.logger.emit(
+        timestamp=time_ns(),
+        severity_number=_SEVERITY,
+        severity_text=_SEVERITY_TEXT,
+        body=reason,
+        attributes=out,
+        event_name=f"{attr.EVENT_NAME_PREFIX}{resource_type}.{action}",
+    )
+    _stats.emitted += 1
+    return event_id
 
 
 def _apply_keywords(out: dict[str, Any], keywords: Mapping[str, Any], redactor: Redactor) -> None:
@@ -166,15 +186,7 @@ def record_request(
         if not action or not resource_type:
             raise ValueError("record() needs a non-empty action and resource_type")
         event_id = new_event_id()
-        out: dict[str, Any] = {
-            attr.EVENT_ID: event_id,
-            attr.ACTION: action,
-            attr.RESOURCE_TYPE: resource_type,
-            attr.RESOURCE_ID: resource_id,
-            attr.OUTCOME: outcome,
-            attr.USER_ID: "",
-            attr.ACTOR_TYPE: attr.DEFAULT_ACTOR_TYPE,
-        }
+        out = _base_attributes(event_id, action, resource_type, resource_id, outcome)
         _current.get().write_attributes(out, context_route)
         if user_id is not None:
             out[attr.USER_ID] = user_id
@@ -183,16 +195,7 @@ def record_request(
         out[attr.HTTP_ROUTE] = http_route
         if http_status is not None:
             out[attr.HTTP_STATUS] = http_status
-        STATE.pipeline.logger.emit(
-            timestamp=time_ns(),
-            severity_number=_SEVERITY,
-            severity_text=_SEVERITY_TEXT,
-            body=reason,
-            attributes=out,
-            event_name=f"{attr.EVENT_NAME_PREFIX}{resource_type}.{action}",
-        )
-        _stats.emitted += 1
-        return event_id
+        return _emit(STATE.pipeline, out, event_id, resource_type, action, reason)
     except Exception as exc:  # never raise into the application
         note_error(exc)
         return ""
