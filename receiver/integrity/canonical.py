@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -89,25 +90,47 @@ def canonical(row: Mapping[str, Any]) -> bytes:
 
 # -- the column-wise twin ---------------------------------------------------------------------
 
+#: ``"<n>:"`` for every length below this, looked up instead of formatted (a field is nearly
+#: always shorter; a batch with a longer one formats that field's headers with a cast)
+_HEADER_LOOKUP_SIZE = 1 << 16
+_HEADERS = pa.array([f"{n}:" for n in range(_HEADER_LOOKUP_SIZE)], pa.string())
 
-def _fields_of(values: pa.Array) -> pa.Array:
-    """``<len>:<bytes>`` for each element of a string array (lengths count UTF-8 bytes)."""
-    return pc.binary_join_element_wise(pc.cast(pc.binary_length(values), pa.string()), values, ":")
+
+def _headers(values: pa.Array) -> pa.Array:
+    """``<len>:`` for each element of a string array (lengths count UTF-8 bytes)."""
+    lengths = pc.binary_length(values)
+    longest = pc.max(lengths).as_py()
+    if longest is not None and longest < _HEADER_LOOKUP_SIZE:
+        return _HEADERS.take(lengths)
+    return pc.binary_join_element_wise(pc.cast(lengths, pa.string()), ":", "")
+
+
+def _offsets(array: pa.Array) -> np.ndarray:
+    """The value offsets of a string, binary or list-like array, as numpy (zero-copy)."""
+    wide = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    dtype = np.int64 if wide else np.int32
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array) + 1]
 
 
 def _attributes_text(column: pa.Array) -> pa.Array:
-    """Per row: ``len:key len:value`` for each entry in stored order, concatenated."""
+    """Per row: ``len:key len:value`` for each entry in stored order, concatenated.
+
+    The entries of all rows are encoded in one pass; since a row's entries are consecutive,
+    its text is then one byte range of that buffer, so the rows are cut out by offsets alone."""
     maps = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    offsets = maps.offsets  # a null map has an empty range, so it encodes like {}
-    start = offsets[0].as_py()
-    count = offsets[-1].as_py() - start
+    map_offsets = _offsets(maps)  # a null map has an empty range, so it encodes like {}
+    start = int(map_offsets[0])
+    count = int(map_offsets[-1]) - start
+    if count == 0:
+        return pa.array([""] * len(maps), pa.string())
     # .keys/.items ignore a slice's offset: cut the entries of this slice out by hand
     keys = maps.keys.slice(start, count)
     items = maps.items.slice(start, count)
-    if start:
-        offsets = pc.subtract(offsets, start)
-    entries = pc.binary_join_element_wise(_fields_of(keys), _fields_of(items), "")
-    return pc.binary_join(pa.ListArray.from_arrays(offsets, entries), "")
+    entries = pc.binary_join_element_wise(_headers(keys), keys, _headers(items), items, "")
+    row_offsets = _offsets(entries)[map_offsets - start]
+    text_type = pa.large_string() if row_offsets.dtype == np.int64 else pa.string()
+    data = entries.buffers()[2]
+    return pa.Array.from_buffers(text_type, len(maps), [None, pa.py_buffer(row_offsets.tobytes()), data])
 
 
 def _column_text(name: str, column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -125,9 +148,12 @@ def _column_text(name: str, column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def canonical_column(table: pa.Table) -> pa.Array:
     """canonical() of every row of ``table``, as one binary array, without a Python loop."""
-    parts = [_fields_of(_column_text(name, table.column(name))) for name in FIELDS]
-    joined = pc.binary_join_element_wise(pa.scalar(PREFIX.decode("ascii")), *parts, "")
-    return joined.cast(pa.binary())
+    parts: list[pa.Array | pa.Scalar] = [pa.scalar(PREFIX.decode("ascii"))]
+    for name in FIELDS:
+        text = _column_text(name, table.column(name))
+        parts += (_headers(text), text)
+    # one join of every header and value: a row's fields are written once, in place
+    return pc.binary_join_element_wise(*parts, "").cast(pa.binary())
 
 
 def event_digest(row: Mapping[str, Any]) -> bytes:
@@ -136,6 +162,12 @@ def event_digest(row: Mapping[str, Any]) -> bytes:
 
 
 def event_digests(table: pa.Table) -> list[bytes]:
-    """SHA-256 of canonical() for every row of ``table`` (column-wise encoding, then hashlib)."""
+    """SHA-256 of canonical() for every row of ``table`` (column-wise encoding, then hashlib
+    over slices of the one buffer, with no Python bytes object per row)."""
+    encoded = canonical_column(table)
+    if len(encoded) == 0:
+        return []
+    bounds = _offsets(encoded).tolist()
+    data = memoryview(encoded.buffers()[2])
     sha256 = hashlib.sha256
-    return [sha256(data).digest() for data in canonical_column(table).to_pylist()]
+    return [sha256(data[bounds[i] : bounds[i + 1]]).digest() for i in range(len(encoded))]

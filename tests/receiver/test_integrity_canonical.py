@@ -120,6 +120,26 @@ def test_column_wise_equals_reference(rows, cut):
     assert event_digests(table) == [event_digest(r) for r in table.to_pylist()]
 
 
+def test_column_wise_long_fields_empty_maps_and_wide_strings():
+    """Past the header lookup (a field over 64 KiB), rows without attributes, and large_string
+    columns (what some readers hand back) encode like the reference."""
+    long_reason = "x" * 70_000
+    events = [
+        event(id=str(uuid.uuid4()), reason=long_reason, attributes={"k": "v" * 70_000}),
+        event(id=str(uuid.uuid4()), attributes={}),
+    ]
+    table = chained(events)
+    expected = [canonical(r) for r in table.to_pylist()]
+    assert canonical_column(table).to_pylist() == expected
+    empty = chained([event(id=str(uuid.uuid4()), attributes={}) for _ in range(3)])
+    assert canonical_column(empty).to_pylist() == [canonical(r) for r in empty.to_pylist()]
+    wide = table.set_column(
+        table.schema.get_field_index("user_id"), "user_id", table.column("user_id").cast(pa.large_string())
+    )
+    assert canonical_column(wide).to_pylist() == expected
+    assert event_digests(wide) == [event_digest(r) for r in table.to_pylist()]
+
+
 def test_engine_expression_equals_reference(store):
     events = [
         event(
