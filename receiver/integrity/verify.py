@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from receiver.integrity.canonical import canonical_column
+from receiver.integrity.canonical import event_digests
 from receiver.integrity.chain import GENESIS
 from receiver.integrity.checkpoints import Checkpoint, read_directory
 
@@ -166,7 +166,7 @@ class _Scan:
         if self.damage is not None or batch.num_rows == 0:
             return
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-        canon = canonical_column(table).to_pylist()
+        digests = event_digests(table)
         seqs = table.column("seq").to_pylist()
         prevs = table.column("prev_hash").to_pylist()
         hashes = table.column("hash").to_pylist()
@@ -187,7 +187,7 @@ class _Scan:
                 else:
                     self._fail(seq, "modified", "prev_hash does not match the previous row's hash")
                 return
-            if sha256(prev + sha256(canon[i]).digest()).digest() != hashes[i]:
+            if sha256(prev + digests[i]).digest() != hashes[i]:
                 self._fail(seq, "modified", "the row's content does not match its hash")
                 return
             cp = self.sealed.get(seq)
