@@ -136,17 +136,35 @@ class Retention(_Frozen):
 
 
 class Ingest(_Frozen):
-    """OTLP intake limits and back-pressure (README "Limits")."""
+    """OTLP intake limits, back-pressure and durability (README "Limits", "Durability")."""
+
+    #: when an export is acknowledged: ``journal`` once its validated rows are fsync'd in the
+    #: receiver's local journal (the store gets them within ``commit_interval_seconds``, in big
+    #: batches; a store outage is absorbed until the journal is full); ``store`` once the store
+    #: inserted them (a group commit per handful of requests, refused at once when the store is down)
+    ack: Literal["journal", "store"] = "journal"
+    #: the journal directory; default ``<data dir>/journal`` for chDB, ``./otel-audit-journal``
+    #: for a ClickHouse server store. One receiver process per directory (locked).
+    journal_dir: str | None = None
+    #: journal size on disk (events acknowledged, not yet in the store) before requests are refused
+    #: with UNAVAILABLE / 503; the same events are held in memory as Arrow tables for the commit
+    journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    #: journal segment file size (a segment is deleted once all its events are in the store)
+    journal_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: with the journal: how long acknowledged events may wait to be batched into one store insert
+    commit_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    #: largest store insert, in events
+    max_batch_rows: int = Field(default=100_000, ge=1)
 
     #: largest gRPC message, after gzip inflation (gRPC's own default)
     grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
     #: largest OTLP/HTTP body, before and after gzip inflation (the Collector's default)
     http_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024**3)
-    #: events waiting for the store before requests are refused with UNAVAILABLE / 503
+    #: (``ack: store``) events waiting for the store before requests are refused with UNAVAILABLE / 503
     max_queue_rows: int = Field(default=200_000, ge=1)
     #: memory those waiting events may take (Arrow bytes) before the same push-back
     max_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
-    #: how long a request waits for its group commit before it is told to retry; below the OTel
+    #: (``ack: store``) how long a request waits for its group commit before it is told to retry; below the OTel
     #: SDKs' 10 s export timeout, so clients hear UNAVAILABLE rather than give up on their own
     commit_timeout_seconds: float = Field(default=8.0, gt=0)
 
@@ -281,9 +299,14 @@ def load_config(path: str | Path | None = None, **overrides: object) -> Config:
         if value is not None:
             listen[key] = value
     data["listen"] = listen
+    ack = overrides.pop("ack", None)
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
+    if ack is not None:  # --ack: the one ingest setting with a flag
+        ingest = data.get("ingest") or {}
+        if isinstance(ingest, dict):
+            data["ingest"] = {**ingest, "ack": ack}
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -1,7 +1,9 @@
 """The consumer both OTLP transports hand their decoded request to (the Collector's shape:
-thin transports, one consumer). Authenticates, runs the pipeline, waits for the group commit
-and answers with OTLP partial success; failures are raised as :mod:`receiver.transport.errors`
-kinds, which each transport maps to its status codes."""
+thin transports, one consumer). Authenticates, runs the pipeline, hands the rows to the writer
+and waits until they are durable — fsync'd in the journal (``ingest.ack: journal``) or inserted
+by the group commit (``ingest.ack: store``) — then answers with OTLP partial success; failures
+are raised as :mod:`receiver.transport.errors` kinds, which each transport maps to its status
+codes."""
 
 from __future__ import annotations
 
@@ -16,17 +18,18 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from receiver import pipeline
 from receiver.config import Config
+from receiver.journal import JournalError
 from receiver.pipeline.auth import IngestAuthenticator, IngestIdentity, Unauthenticated
 from receiver.store.base import StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import ExportError, RetryLater, Unauthorized
-from receiver.writer import GroupCommitWriter, Overloaded
+from receiver.writer import EventWriter, Overloaded
 
 log = logging.getLogger("otel_audit.receiver")
 
 
 class IngestConsumer:
-    def __init__(self, config: Config, writer: GroupCommitWriter, metrics: ReceiverMetrics) -> None:
+    def __init__(self, config: Config, writer: EventWriter, metrics: ReceiverMetrics) -> None:
         self._auth = IngestAuthenticator((t.token, t.tenant) for t in config.ingest_tokens)
         self._retention = config.retention
         self._commit_timeout = config.ingest.commit_timeout_seconds
@@ -53,8 +56,8 @@ class IngestConsumer:
     def ingest(
         self, request: ExportLogsServiceRequest, identity: IngestIdentity, transport: str
     ) -> pipeline.PipelineResult:
-        """Pipeline + group commit for an already authenticated request; returns once its rows
-        are durable. The receiver's own audit events (reads of the audit log) come in here too."""
+        """Pipeline + writer for an already authenticated request; returns once its rows are
+        durable. The receiver's own audit events (reads of the audit log) come in here too."""
         result = pipeline.run(request, identity, self._retain_days, self._hot_days)
         m = self.metrics
         m.received.labels(transport).inc(result.received)
@@ -64,7 +67,7 @@ class IngestConsumer:
         if result.accepted:
             try:
                 pending = self._writer.submit(result.table)
-                commit = pending.result(timeout=self._commit_timeout)
+                pending.result(timeout=self._commit_timeout)
             except FutureTimeout as exc:
                 # Not yet taken by the writer: withdraw it, so the client's retry is the only copy.
                 # Already being written: the retry is absorbed by the idempotency check.
@@ -75,6 +78,11 @@ class IngestConsumer:
             except Overloaded as exc:
                 raise RetryLater(
                     f"receiver overloaded ({exc}); retry later", retry_after=1.0, reason="overloaded"
+                ) from exc
+            except JournalError as exc:
+                log.error("journal append failed: %s", str(exc)[:500])
+                raise RetryLater(
+                    "audit journal failed to write; retry later", retry_after=5.0, reason="journal_error"
                 ) from exc
             except StoreUnavailable as exc:
                 raise RetryLater(
@@ -87,8 +95,6 @@ class IngestConsumer:
                 raise RetryLater(
                     "audit store failed to write; retry later", retry_after=5.0, reason="store_error"
                 ) from exc
-            m.accepted.inc(commit.inserted)
-            m.duplicates.inc(commit.duplicates)
         return result
 
     def consume(

@@ -1,7 +1,9 @@
 """``otel-audit serve``: one process owning the store, with every listener around it.
 
-Start order: store → writer → OTLP consumer → gRPC and HTTP listeners → admin HTTP listener.
-Stop order is the reverse, so every acknowledged request's rows are in the store and every
+Start order: store → writer (with ``ingest.ack: journal``, the journal: locked, recovered,
+its leftovers queued for the store first) → OTLP consumer → gRPC and HTTP listeners → admin
+HTTP listener. Stop order is the reverse, so every acknowledged request's rows are in the store
+(or, if the store cannot take them in time, still in the journal for the next start) and every
 queued one is either stored or refused before the store closes.
 """
 
@@ -12,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,13 +26,15 @@ from receiver.config import Config, split_host_port
 from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
+from receiver.journal import Journal
 from receiver.retention.scheduler import RetentionScheduler, build_retention
 from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store
+from receiver.store.sql import DEFAULT_DATABASE
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.otlp_grpc import GrpcReceiver
 from receiver.transport.otlp_http import build_otlp_http_app
-from receiver.writer import GroupCommitWriter
+from receiver.writer import EventWriter, GroupCommitWriter, JournalWriter
 
 log = logging.getLogger("otel_audit.receiver")
 
@@ -42,7 +47,7 @@ class Receiver:
     grpc_port: int = 0
     http_port: int = 0
     admin_port: int = 0
-    _writer: GroupCommitWriter | None = None
+    _writer: EventWriter | None = None
     _grpc: GrpcReceiver | None = None
     _http: uvicorn.Server | None = None
     _http_thread: threading.Thread | None = None
@@ -60,13 +65,30 @@ class Receiver:
             self.store = open_store(self.config.store)
         integrity = resolve(self.config.integrity, self.store)
         limits = self.config.ingest
-        self._writer = GroupCommitWriter(
-            self.store,
-            self.metrics,
-            chainer=Chainer(self.store, integrity.instance_id),
-            max_queue_rows=limits.max_queue_rows,
-            max_queue_bytes=limits.max_queue_bytes,
-        )
+        chainer = Chainer(self.store, integrity.instance_id)
+        if limits.ack == "journal":
+            journal = Journal(
+                journal_dir(self.config, self.store),
+                max_bytes=limits.journal_max_bytes,
+                segment_bytes=limits.journal_segment_bytes,
+            )
+            self._writer = JournalWriter(
+                self.store,
+                self.metrics,
+                journal,
+                chainer=chainer,
+                max_batch_rows=limits.max_batch_rows,
+                interval_seconds=limits.commit_interval_seconds,
+            )
+        else:
+            self._writer = GroupCommitWriter(
+                self.store,
+                self.metrics,
+                chainer=chainer,
+                max_queue_rows=limits.max_queue_rows,
+                max_queue_bytes=limits.max_queue_bytes,
+                max_batch_rows=limits.max_batch_rows,
+            )
         self._checkpoints = CheckpointScheduler(
             self.store, integrity, self.config.integrity.checkpoint_interval
         )
@@ -104,6 +126,11 @@ class Receiver:
         )
         self._scheduler = RetentionScheduler(self.retention, self.config.retention.interval_seconds)
         self._scheduler.start()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every acknowledged event is in the store (a no-op with ``ack: store``)."""
+        flush = getattr(self._writer, "flush", None)
+        return flush(timeout) if flush is not None else True
 
     def stop(self) -> None:
         """Stop listening, finish queued commits, close the store."""
@@ -146,6 +173,19 @@ class Receiver:
         stop.wait()
         log.info("stopping")
         self.stop()
+
+
+def journal_dir(config: Config, store: AuditStore) -> Path:
+    """``ingest.journal_dir``, else ``<data dir>/journal`` for chDB (``…/journal/<database>``
+    for a database other than the default), else ``./otel-audit-journal``."""
+    if config.ingest.journal_dir:
+        return Path(config.ingest.journal_dir)
+    path = getattr(store, "path", None)
+    if not path:
+        return Path.cwd() / "otel-audit-journal"
+    database = getattr(store, "database", DEFAULT_DATABASE)
+    base = Path(path) / "journal"
+    return base if database == DEFAULT_DATABASE else base / database
 
 
 def _serve_asgi(app: object, listen: str, what: str) -> tuple[uvicorn.Server, threading.Thread, int]:

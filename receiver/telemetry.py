@@ -48,6 +48,9 @@ class ReceiverMetrics:
             registry=r,
         )
         self.queue_depth = Gauge("otel_audit_writer_queue_rows", "Rows waiting for the store", registry=r)
+        self.journal_bytes = Gauge(
+            "otel_audit_journal_bytes", "Bytes of journal segments on disk (ingest.ack: journal)", registry=r
+        )
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

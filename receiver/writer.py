@@ -1,37 +1,56 @@
-"""Group commit: many export requests, one store insert, each request acknowledged only once
-its rows are in the store.
+"""Writers: the stage between the pipeline and the store. Both take a request's Arrow table
+(:meth:`submit`) and commit many requests' rows with one store insert (:class:`StoreCommitter`:
+drop ids already stored or repeated, assign the tamper-evidence chain, insert).
 
-Requests hand an Arrow table to :meth:`GroupCommitWriter.submit` and wait on the returned
-future. One writer thread takes everything queued, drops ids already stored or repeated in the
-group (clients retry), inserts once and completes every future. The queue is bounded in rows:
-past the bound ``submit`` raises :class:`Overloaded` at once, so memory stays flat and clients
-are told to retry later.
+- :class:`GroupCommitWriter` (``ingest.ack: store``): a request is acknowledged once its rows
+  are in the store. One writer thread takes everything queued, commits it and completes every
+  future. The queue is bounded in rows and bytes: past the bound ``submit`` raises
+  :class:`Overloaded` at once, so memory stays flat and clients are told to retry later.
+- :class:`JournalWriter` (``ingest.ack: journal``): a request is acknowledged once its rows are
+  fsync'd in the local journal (:mod:`receiver.journal`); a commit thread moves what the journal
+  holds to the store in big batches, retries a failed insert with backoff while the journal has
+  room, replays what a previous process left at start and drains the journal at shutdown.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from receiver.integrity.chain import Chainer
+from receiver.journal import Entry, Journal, JournalFull
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 
+log = logging.getLogger("otel_audit.receiver")
+
 
 class Overloaded(Exception):
-    """The writer queue is full: retry later."""
+    """The writer queue (or the journal) is full: retry later."""
 
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
     inserted: int
     duplicates: int
+
+
+class EventWriter(Protocol):
+    """What the ingest consumer needs of a writer: ``submit`` returns a future that completes
+    when the rows are durable (in the store, or in the journal), and raises
+    :class:`Overloaded` / :class:`StoreUnavailable` for push-back."""
+
+    def submit(self, table: pa.Table) -> Future[CommitResult]: ...
+
+    def close(self, timeout: float = 30.0) -> None: ...
 
 
 @dataclass(slots=True)
@@ -52,8 +71,7 @@ class GroupCommitWriter:
         linger_seconds: float = 0.005,
         chainer: Chainer | None = None,
     ) -> None:
-        self._store = store
-        self._chainer = chainer
+        self._committer = StoreCommitter(store, metrics, chainer)
         self._metrics = metrics
         self._max_queue_rows = max_queue_rows
         self._max_queue_bytes = max_queue_bytes
@@ -151,7 +169,20 @@ class GroupCommitWriter:
                 item.future.set_result(result)
 
     def _commit(self, group: list[_Pending]) -> list[CommitResult]:
-        combined = pa.concat_tables([item.table for item in group])
+        return self._committer.commit([item.table for item in group])
+
+
+class StoreCommitter:
+    """Dedupe, chain and insert a group of tables; used by one writer thread only."""
+
+    def __init__(self, store: AuditStore, metrics: ReceiverMetrics, chainer: Chainer | None) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._chainer = chainer
+
+    def commit(self, tables: list[pa.Table]) -> list[CommitResult]:
+        """One insert for all ``tables``; each table's count of new and duplicate rows."""
+        combined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         ids = combined.column("id").to_pylist()
         tenants = pc.unique(combined.column("tenant_id")).to_pylist()
         stored = self._store.existing_ids(tenants, ids)
@@ -159,30 +190,188 @@ class GroupCommitWriter:
         keep_mask: list[bool] = []
         results: list[CommitResult] = []
         offset = 0
-        for item in group:
+        for table in tables:
             kept = 0
-            for event_id in ids[offset : offset + item.table.num_rows]:
+            for event_id in ids[offset : offset + table.num_rows]:
                 fresh = event_id not in seen
                 keep_mask.append(fresh)
                 if fresh:
                     seen.add(event_id)
                     kept += 1
-            results.append(CommitResult(kept, item.table.num_rows - kept))
-            offset += item.table.num_rows
+            results.append(CommitResult(kept, table.num_rows - kept))
+            offset += table.num_rows
         to_insert = combined.filter(pa.array(keep_mask)) if not all(keep_mask) else combined
         new_heads = None
         if self._chainer is not None and to_insert.num_rows:
             # the one writer thread orders every chain: seq and hashes follow the dedupe
             to_insert, new_heads = self._chainer.assign(to_insert)
         started = time.perf_counter()
-        try:
-            self._store.insert(to_insert)
-        except BaseException:
-            if self._chainer is not None:
-                self._chainer.invalidate()
-            raise
+        if to_insert.num_rows:
+            try:
+                self._store.insert(to_insert)
+            except BaseException:
+                if self._chainer is not None:
+                    self._chainer.invalidate()
+                raise
         if new_heads:
             self._chainer.advance(new_heads)  # type: ignore[union-attr]
-        self._metrics.insert_latency.observe(time.perf_counter() - started)
-        self._metrics.insert_rows.observe(to_insert.num_rows)
+        m = self._metrics
+        m.insert_latency.observe(time.perf_counter() - started)
+        m.insert_rows.observe(to_insert.num_rows)
+        m.accepted.inc(sum(r.inserted for r in results))
+        m.duplicates.inc(sum(r.duplicates for r in results))
         return results
+
+
+class JournalWriter:
+    """Acknowledge on the journal's fsync; commit to the store behind it, in big batches."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        metrics: ReceiverMetrics,
+        journal: Journal,
+        *,
+        max_batch_rows: int = 100_000,
+        interval_seconds: float = 0.2,
+        chainer: Chainer | None = None,
+        retry_seconds: tuple[float, float] = (0.25, 10.0),
+    ) -> None:
+        self._committer = StoreCommitter(store, metrics, chainer)
+        self._metrics = metrics
+        self._journal = journal
+        self._max_batch_rows = max_batch_rows
+        self._interval = interval_seconds
+        self._retry_first, self._retry_max = retry_seconds
+        self._pending: deque[Entry] = deque()
+        self._pending_rows = 0
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # new entries, shutdown
+        self._drained = threading.Condition(lock)  # the store caught up (flush)
+        self._closed = False
+        self._abandoned = False
+        self._committing = False
+        # open (lock + recover) before the first request: replayed records commit first
+        recovered = journal.open()
+        with self._cond:
+            for entry in recovered:
+                self._add(entry)
+        self._thread = threading.Thread(target=self._loop, name="otel-audit-journal-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, table: pa.Table) -> Future[CommitResult]:
+        """Append to the journal (blocking until fsync'd); the returned future is done.
+        Its result counts the rows as new: duplicates are only known at commit."""
+        future: Future[CommitResult] = Future()
+        if table.num_rows == 0:
+            future.set_result(CommitResult(0, 0))
+            return future
+        if self._closed:
+            raise StoreUnavailable("receiver is shutting down")
+        try:
+            entry = self._journal.append(table)
+        except JournalFull as exc:
+            raise Overloaded(str(exc)) from exc
+        with self._cond:
+            self._add(entry)
+        future.set_result(CommitResult(table.num_rows, 0))
+        return future
+
+    def _add(self, entry: Entry) -> None:
+        """Holds _cond."""
+        self._pending.append(entry)
+        self._pending_rows += entry.table.num_rows
+        self._metrics.queue_depth.set(self._pending_rows)
+        self._metrics.journal_bytes.set(self._journal.bytes_on_disk)
+        if len(self._pending) == 1 or self._pending_rows >= self._max_batch_rows:
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything acknowledged so far is in the store (tests, tools)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._pending or self._committing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._drained.wait(left)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking requests, drain the journal into the store, release the journal. What the
+        store did not take within ``timeout`` stays in the journal for the next start."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._cond:
+                self._abandoned = True
+                self._cond.notify_all()
+            self._thread.join(5)
+            log.warning(
+                "%d journal records not committed at shutdown; they replay at next start", len(self._pending)
+            )
+        self._journal.close()
+
+    def _take(self) -> list[Entry]:
+        """The next batch: at most max_batch_rows, once the oldest entry waited ``interval``
+        (at once when the batch is full or at shutdown)."""
+        with self._cond:
+            while True:
+                if self._abandoned:
+                    return []
+                if not self._pending:
+                    self._drained.notify_all()
+                    if self._closed:
+                        return []
+                    self._cond.wait()
+                    continue
+                due = self._pending[0].appended_at + self._interval
+                now = time.monotonic()
+                if self._closed or self._pending_rows >= self._max_batch_rows or now >= due:
+                    break
+                self._cond.wait(due - now)
+            batch: list[Entry] = []
+            rows = 0
+            while self._pending and (
+                not batch or rows + self._pending[0].table.num_rows <= self._max_batch_rows
+            ):
+                entry = self._pending.popleft()
+                batch.append(entry)
+                rows += entry.table.num_rows
+            self._pending_rows -= rows
+            self._committing = True
+            return batch
+
+    def _loop(self) -> None:
+        delay = self._retry_first
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            try:
+                self._committer.commit([entry.table for entry in batch])
+            except Exception as exc:  # noqa: BLE001 - the entries stay in the journal: retry
+                log.error(
+                    "store insert of %d journal records failed (retrying in %.1f s): %s",
+                    len(batch),
+                    delay,
+                    str(exc)[:500],
+                )
+                with self._cond:
+                    self._pending.extendleft(reversed(batch))
+                    self._pending_rows += sum(e.table.num_rows for e in batch)
+                    self._committing = False
+                    self._cond.wait_for(lambda: self._abandoned, delay)
+                delay = min(delay * 2, self._retry_max)
+                continue
+            delay = self._retry_first
+            self._journal.committed(batch)
+            with self._cond:
+                self._committing = False
+                self._metrics.queue_depth.set(self._pending_rows)
+                self._metrics.journal_bytes.set(self._journal.bytes_on_disk)
+                if not self._pending:
+                    self._drained.notify_all()

@@ -43,6 +43,9 @@ def store(chdb_root: Path) -> Iterator[ChdbStore]:
 
 
 def start_receiver(store: ChdbStore, **config: object) -> Receiver:
+    """In-process receiver; acknowledges once in the store (``ack="store"``) unless told
+    otherwise, so a test can query right after an export."""
+    config.setdefault("ack", "store")
     cfg = load_config(
         None, grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", admin_listen="127.0.0.1:0", **config
     )
@@ -59,11 +62,18 @@ def receiver(store: ChdbStore) -> Iterator[Receiver]:
 
 
 class ServeProcess:
-    """`otel-audit serve` in a subprocess, on its own data directory and free ports."""
+    """`otel-audit serve` in a subprocess, on its own data directory and free ports.
+    Acknowledges once in the store (``--ack store``) unless ``ack`` says otherwise (None: the
+    product default, the journal), so a test can query right after an export."""
 
     def __init__(
-        self, data_dir: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        ack: str | None = "store",
     ) -> None:
+        self.ack = ack
         self.data_dir = data_dir
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -94,6 +104,7 @@ class ServeProcess:
             f"127.0.0.1:{self.http_port}",
             "--admin-listen",
             f"127.0.0.1:{self.admin_port}",
+            *(("--ack", self.ack) if self.ack else ()),
             *self.extra_args,
         ]
         env = dict(os.environ, PYTHONPATH=str(REPO), **(self.env or {}))

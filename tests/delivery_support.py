@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def start_receiver(store: object, **config: object) -> Receiver:
-    """An in-process receiver on free loopback ports over ``store``, with config overrides."""
+    """An in-process receiver on free loopback ports over ``store``, with config overrides;
+    acknowledges once in the store (``ack="store"``) unless told otherwise."""
+    config.setdefault("ack", "store")
     listen = {"grpc_listen": "127.0.0.1:0", "http_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0"}
     cfg = load_config(None, **{**listen, **config})
     receiver = Receiver(cfg, store=store)  # type: ignore[arg-type]

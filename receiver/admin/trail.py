@@ -3,9 +3,11 @@ view and export through the admin API is itself an audit event, ``audit.audit_lo
 ``audit.audit_log.export``, with the admin token's name as the actor.
 
 The events are built as OTLP log records and handed to the same ingest path as any emitter's
-(pipeline → group commit → store), so they are validated, enriched and stored exactly alike.
-Recording is fail-closed: the API answers only once the event is durable, and refuses (503)
-when it cannot be recorded.
+(pipeline → writer → store), so they are validated, enriched and stored exactly alike.
+Recording is fail-closed: the API answers only once the event is durable — fsync'd in the
+receiver's journal with ``ingest.ack: journal`` (the default; it reaches the store within the
+commit interval), inserted in the store with ``ingest.ack: store`` — and refuses (503) when it
+cannot be recorded (journal full or failing, store down in store mode).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ SERVICE_NAME = "otel-audit"
 #: where an all-tenant token's access lands when it read no tenant's rows
 SYSTEM_TENANT = "_otel_audit"
 
-#: (request, identity) → None once durable; raises when the event cannot be stored
+#: (request, identity) → None once durable (journal or store); raises when it cannot be recorded
 Ingest = Callable[[ExportLogsServiceRequest, IngestIdentity], object]
 
 

@@ -14,6 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grpc-listen", help="OTLP/gRPC address (default 127.0.0.1:4317)")
     p.add_argument("--http-listen", help="OTLP/HTTP address (default 127.0.0.1:4318)")
     p.add_argument("--admin-listen", help="admin API/UI address (default 127.0.0.1:8318)")
+    p.add_argument(
+        "--ack",
+        choices=("journal", "store"),
+        help="acknowledge exports once in the local journal (default) or once in the store (ingest.ack)",
+    )
     p.set_defaults(run=run)
 
 
@@ -29,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
             grpc_listen=args.grpc_listen,
             http_listen=args.http_listen,
             admin_listen=args.admin_listen,
+            ack=args.ack,
         )
         receiver = Receiver(config)
         receiver.start()
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"otel-audit serving: OTLP/gRPC {config.listen.grpc}, OTLP/HTTP http://{config.listen.http}, "
             f"admin http://{config.listen.admin} "
-            f"(store {config.store})",
+            f"(store {config.store}, acknowledged once in the {config.ingest.ack})",
             flush=True,
         )
         if config.sql_endpoint is not None:
