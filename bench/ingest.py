@@ -1,8 +1,12 @@
 """Bench 1, ingest: OTLP/gRPC requests of 512 records from a separate load-generator process into
 `otel-audit serve` on chDB; events/s acknowledged (and queryable), p50/p99 export latency, and
 the receiver process's CPU seconds per 100 k events, against the parse and engine ceilings.
+With ``--ack both`` (the default) the receiver runs twice in the same run, acknowledging once in
+its journal (``ingest.ack: journal``, the product default) and once in the store (``store``),
+and the ratio is reported. Throughput and CPU are measured until every acknowledged event is
+stored (the journal's commit thread included), the latency is the acknowledgement's.
 
-    python -m bench.ingest [--events 1000000] [--concurrency 16]
+    python -m bench.ingest [--events 1000000] [--concurrency 16] [--ack journal|store|both]
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from bench.common import RECORDS_PER_REQUEST, REPO, Serve, report, run_python, v
 TARGET_PER_CPU_S = 150_000
 
 
-def run_load(serve: Serve, args: list[str]) -> tuple[dict[str, Any], float, float]:
-    """Start the load generator, wait until it is ready, then measure the receiver's CPU over
-    exactly the sending window. Returns (loadgen result, receiver CPU seconds, wall seconds)."""
+def run_load(serve: Serve, args: list[str], warm: float = 0.0) -> tuple[dict[str, Any], float, float]:
+    """Start the load generator, wait until it is ready, then measure the receiver's CPU from the
+    first request until every acknowledged event is stored (``warm``: events stored before).
+    Returns (loadgen result, receiver CPU seconds, wall seconds)."""
     env_cmd = [sys.executable, "-m", "bench.loadgen", "--endpoint", serve.grpc_endpoint, *args]
     proc = subprocess.Popen(
         env_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env=None
@@ -36,9 +41,54 @@ def run_load(serve: Serve, args: list[str]) -> tuple[dict[str, Any], float, floa
     proc.stdin.write("go\n")
     proc.stdin.flush()
     result = json.loads(proc.stdout.readline())
+    wait_stored(serve, warm + result["events_acked"])
     cpu1, t1 = serve.cpu_seconds(), time.perf_counter()
     proc.wait(30)
     return result, cpu1 - cpu0, t1 - t0
+
+
+def wait_stored(serve: Serve, events: float, timeout: float = 600) -> None:
+    """Until the receiver's store holds ``events`` (journal mode commits behind the ack)."""
+    deadline = time.monotonic() + timeout
+    while serve.metric("otel_audit_accepted_events_total") < events:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the store did not catch up with {events:,.0f} acknowledged events")
+        time.sleep(0.05)
+
+
+def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
+    with Serve(config={"ingest": {"ack": ack}}) as serve:
+        # warm up: first inserts create parts and load code paths
+        run_load(serve, ["--requests", "4", "--concurrency", "2"])
+        warm = serve.metric("otel_audit_accepted_events_total")
+        threads0 = serve.thread_cpu()
+        load, cpu, wall = run_load(
+            serve, ["--requests", str(requests), "--concurrency", str(concurrency)], warm
+        )
+        threads1 = serve.thread_cpu()
+        accepted = serve.metric("otel_audit_accepted_events_total") - warm
+        commits = serve.metric("otel_audit_store_insert_rows_count")
+        rss = serve.rss_mb()
+        page = httpx.get(f"{serve.admin_url}/api/events", params={"limit": 1}, timeout=30).json()
+        queryable = bool(page.get("events"))
+    events = load["events_acked"]
+    by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0.005}
+    return {
+        "ack": ack,
+        "events": events,
+        "accepted": accepted,
+        "errors": load["errors"],
+        "queryable": queryable,
+        "events_per_s": events / wall,
+        "ack_events_per_s": events / load["wall_seconds"],
+        "p50_ms": load["p50_ms"],
+        "p99_ms": load["p99_ms"],
+        "cpu_s_per_100k": cpu / events * 100_000 if events else None,
+        "events_per_cpu_s": events / cpu if cpu else 0.0,
+        "store_commits": commits,
+        "receiver_rss_mb": rss,
+        "cpu_us_per_event_by_thread": {k: v / events * 1e6 for k, v in by_thread.items()} if events else {},
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -47,62 +97,63 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # requests in flight at once: many exporters (a fleet of app instances) sending to one receiver
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--baseline-events", type=int, default=204_800)
+    p.add_argument(
+        "--ack", choices=("journal", "store", "both"), default="both", help="ingest.ack of the receiver"
+    )
     args = p.parse_args(argv)
     requests = max(1, args.events // RECORDS_PER_REQUEST)
-    with Serve() as serve:
-        # warm up: first inserts create parts and load code paths
-        run_load(serve, ["--requests", "4", "--concurrency", "2"])
-        warm = serve.metric("otel_audit_accepted_events_total")
-        threads0 = serve.thread_cpu()
-        load, cpu, _ = run_load(serve, ["--requests", str(requests), "--concurrency", str(args.concurrency)])
-        threads1 = serve.thread_cpu()
-        accepted = serve.metric("otel_audit_accepted_events_total") - warm
-        rss = serve.rss_mb()
-        page = httpx.get(f"{serve.admin_url}/api/events", params={"limit": 1}, timeout=30).json()
-        queryable = bool(page.get("events"))
+    modes = ("journal", "store") if args.ack == "both" else (args.ack,)
+    runs = {ack: measure(ack, requests, args.concurrency) for ack in modes}
     base = run_python("bench.baselines", "ingest", "--events", str(args.baseline_events))
-
-    events = load["events_acked"]
-    by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0.005}
-    per_cpu = events / cpu if cpu else 0.0
+    first = runs[modes[0]]
+    per_cpu = first["events_per_cpu_s"]
     result = {
+        **first,
         "concurrency": args.concurrency,
-        "events": events,
-        "accepted": accepted,
-        "errors": load["errors"],
-        "queryable": queryable,
-        "events_per_s": events / load["wall_seconds"],
-        "p50_ms": load["p50_ms"],
-        "p99_ms": load["p99_ms"],
-        "cpu_s_per_100k": cpu / events * 100_000 if events else None,
-        "events_per_cpu_s": per_cpu,
-        "receiver_rss_mb": rss,
-        "cpu_us_per_event_by_thread": {k: v / events * 1e6 for k, v in by_thread.items()} if events else {},
         "target_per_cpu_s": TARGET_PER_CPU_S,
         "baseline": base,
+        "by_ack": runs,
     }
-    rows = [
-        (
-            "events acknowledged",
-            f"{events:,} ({load['errors']} errors, stored {accepted:,.0f}, queryable {queryable})",
-        ),
-        ("throughput, end to end", f"{result['events_per_s']:,.0f} events/s"),
-        ("export latency p50 / p99", f"{load['p50_ms']:.1f} ms / {load['p99_ms']:.1f} ms"),
-        ("receiver CPU per 100k events", f"{result['cpu_s_per_100k']:.2f} s"),
-        (
-            "events per receiver CPU-second",
-            f"{per_cpu:,.0f}  target {TARGET_PER_CPU_S:,}: {verdict(per_cpu, TARGET_PER_CPU_S)}",
-        ),
-        ("receiver RSS after", f"{rss:.0f} MB"),
-        (
-            "receiver CPU by thread",
-            ", ".join(
-                f"{k} {v / events * 1e6:.1f} µs/event"
-                for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])
+    rows: list[tuple[str, str]] = []
+    for ack, r in runs.items():
+        events = r["events"]
+        rows += [
+            (
+                f"[ack={ack}] events acknowledged",
+                f"{events:,} ({r['errors']} errors, stored {r['accepted']:,.0f}, queryable {r['queryable']})",
+            ),
+            (
+                f"[ack={ack}] throughput, end to end",
+                f"{r['events_per_s']:,.0f} events/s stored ({r['ack_events_per_s']:,.0f}/s acknowledged), "
+                f"{r['store_commits']:,.0f} store commits",
+            ),
+            (f"[ack={ack}] export latency p50 / p99", f"{r['p50_ms']:.1f} ms / {r['p99_ms']:.1f} ms"),
+            (f"[ack={ack}] receiver CPU per 100k events", f"{r['cpu_s_per_100k']:.2f} s"),
+            (
+                f"[ack={ack}] events per receiver CPU-second",
+                f"{r['events_per_cpu_s']:,.0f}  target {TARGET_PER_CPU_S:,}: "
+                f"{verdict(r['events_per_cpu_s'], TARGET_PER_CPU_S)}",
+            ),
+            (f"[ack={ack}] receiver RSS after", f"{r['receiver_rss_mb']:.0f} MB"),
+            (
+                f"[ack={ack}] receiver CPU by thread",
+                ", ".join(
+                    f"{k} {v:.1f} µs/event"
+                    for k, v in sorted(r["cpu_us_per_event_by_thread"].items(), key=lambda kv: -kv[1])
+                ),
+            ),
+        ]
+    if len(runs) == 2:
+        j, st = runs["journal"], runs["store"]
+        rows.append(
+            (
+                "journal / store",
+                f"events/CPU-s {j['events_per_cpu_s'] / st['events_per_cpu_s']:.2f}, "
+                f"events/s {j['events_per_s'] / st['events_per_s']:.2f}, "
+                f"p50 latency {j['p50_ms'] / st['p50_ms']:.2f}, p99 {j['p99_ms'] / st['p99_ms']:.2f}",
             )
-            if events
-            else "",
-        ),
+        )
+    rows += [
         (
             "baseline: proto parse only",
             f"{base['proto_parse_per_cpu_s']:,.0f}/CPU-s (ratio {per_cpu / base['proto_parse_per_cpu_s']:.2f})",

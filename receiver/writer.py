@@ -251,6 +251,7 @@ class JournalWriter:
         self._closed = False
         self._abandoned = False
         self._committing = False
+        self._flushing = 0
         # open (lock + recover) before the first request: replayed records commit first
         recovered = journal.open()
         with self._cond:
@@ -290,12 +291,16 @@ class JournalWriter:
         """Wait until everything acknowledged so far is in the store (tests, tools)."""
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._flushing += 1  # commit now, without the interval's wait
             self._cond.notify_all()
-            while self._pending or self._committing:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._drained.wait(left)
+            try:
+                while self._pending or self._committing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._drained.wait(left)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = 30.0) -> None:
@@ -330,13 +335,19 @@ class JournalWriter:
                     continue
                 due = self._pending[0].appended_at + self._interval
                 now = time.monotonic()
-                if self._closed or self._pending_rows >= self._max_batch_rows or now >= due:
+                if self._closed or self._flushing or self._pending_rows >= self._max_batch_rows or now >= due:
                     break
                 self._cond.wait(due - now)
             batch: list[Entry] = []
             rows = 0
+            schema = self._pending[0].table.schema
+            # a batch never mixes schemas: records replayed from an older version go on their own
             while self._pending and (
-                not batch or rows + self._pending[0].table.num_rows <= self._max_batch_rows
+                not batch
+                or (
+                    rows + self._pending[0].table.num_rows <= self._max_batch_rows
+                    and self._pending[0].table.schema.equals(schema)
+                )
             ):
                 entry = self._pending.popleft()
                 batch.append(entry)
