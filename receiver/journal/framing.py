@@ -8,8 +8,9 @@ one request's validated, enriched table::
 The CRC covers the payload and then the length, seq and rows fields, so a record is accepted only
 if every byte of it arrived. Records are appended and never rewritten: after a crash (kill -9,
 power loss) the only damage is a torn tail — a partial header, a short payload or a CRC mismatch
-at the end of the last segment. :func:`scan` stops at the first damaged record and reports where
-the valid bytes end; the journal truncates the file there.
+at the end of the last segment. :func:`scan` skips a damaged record (resuming at the next record
+header, so damage inside a file loses only that record) and reports where the last intact record
+ends; the journal truncates the file there.
 """
 
 from __future__ import annotations
@@ -61,45 +62,53 @@ class Record:
 @dataclass(frozen=True, slots=True)
 class Scan:
     records: list[Record]
-    #: where the valid records end; equal to the file size unless the tail is damaged
+    #: where the last intact record ends; equal to the file size unless something is damaged
     valid_end: int
     file_size: int
-    #: why the scan stopped early ("" when it read to the end)
+    #: what was skipped ("" when every byte belonged to an intact record)
     damage: str = ""
 
 
 def scan(path: Path) -> Scan:
-    """Every intact record of a segment, in order, up to the first damaged one."""
+    """Every intact record of a segment, in order. A damaged record is skipped by searching for
+    the next record header after it (a torn tail has none: the scan ends there)."""
     data = path.read_bytes()
     buf = pa.py_buffer(data)
     size = len(data)
     records: list[Record] = []
     pos = 0
-    damage = ""
+    valid_end = 0
+    damage: list[str] = []
     while pos < size:
-        if size - pos < HEADER_SIZE:
-            damage = f"partial header at byte {pos}"
+        problem, record = _read_record(data, buf, pos)
+        if record is not None:
+            records.append(record)
+            pos = valid_end = record.offset + record.size
+            continue
+        damage.append(problem)
+        pos = data.find(MAGIC, pos + 1)
+        if pos < 0:
             break
-        magic, length, seq, rows, crc = _HEADER.unpack_from(data, pos)
-        if magic != MAGIC or length > MAX_PAYLOAD:
-            damage = f"no record header at byte {pos}"
-            break
-        start = pos + HEADER_SIZE
-        if start + length > size:
-            damage = f"record at byte {pos} is cut short ({size - start} of {length} payload bytes)"
-            break
-        payload = buf.slice(start, length)
-        if zlib.crc32(_FIELDS.pack(length, seq, rows), zlib.crc32(memoryview(payload))) != crc:
-            damage = f"record at byte {pos} fails its CRC"
-            break
-        try:
-            table = pa.ipc.open_stream(payload).read_all()
-        except (pa.ArrowInvalid, OSError) as exc:
-            damage = f"record at byte {pos} is not an Arrow stream: {exc}"
-            break
-        if table.num_rows != rows:
-            damage = f"record at byte {pos} holds {table.num_rows} rows, its header says {rows}"
-            break
-        records.append(Record(seq, rows, pos, HEADER_SIZE + length, table))
-        pos = start + length
-    return Scan(records, pos, size, damage)
+    return Scan(records, valid_end, size, "; ".join(damage))
+
+
+def _read_record(data: bytes, buf: pa.Buffer, pos: int) -> tuple[str, Record | None]:
+    size = len(data)
+    if size - pos < HEADER_SIZE:
+        return f"partial header at byte {pos}", None
+    magic, length, seq, rows, crc = _HEADER.unpack_from(data, pos)
+    if magic != MAGIC or length > MAX_PAYLOAD:
+        return f"no record header at byte {pos}", None
+    start = pos + HEADER_SIZE
+    if start + length > size:
+        return f"record at byte {pos} is cut short ({size - start} of {length} payload bytes)", None
+    payload = buf.slice(start, length)
+    if zlib.crc32(_FIELDS.pack(length, seq, rows), zlib.crc32(memoryview(payload))) != crc:
+        return f"record at byte {pos} fails its CRC", None
+    try:
+        table = pa.ipc.open_stream(payload).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        return f"record at byte {pos} is not an Arrow stream: {exc}", None
+    if table.num_rows != rows:
+        return f"record at byte {pos} holds {table.num_rows} rows, its header says {rows}", None
+    return "", Record(seq, rows, pos, HEADER_SIZE + length, table)

@@ -104,12 +104,8 @@ class Journal:
             last = max(last, number)
             scan = framing.scan(path)
             if scan.damage:
-                log.warning(
-                    "journal segment %s: %s; skipping its last %d bytes",
-                    path.name,
-                    scan.damage,
-                    scan.file_size - scan.valid_end,
-                )
+                log.warning("journal segment %s: skipped damage: %s", path.name, scan.damage)
+            if scan.valid_end < scan.file_size:
                 os.truncate(path, scan.valid_end)
             if not scan.records:
                 path.unlink()

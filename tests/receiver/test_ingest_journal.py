@@ -56,19 +56,18 @@ def test_framing_torn_tail_and_damage_are_skipped_and_truncated(tmp_path: Path):
     assert entry.seq == 5 and entry.segment == 2
     journal.close()
 
-    # a flipped payload byte fails the CRC; a partial header is garbage at the end
+    # a flipped payload byte fails the CRC: that record is skipped, the ones after it are kept;
+    # a partial header is garbage at the end
     data = bytearray(segment.read_bytes())
-    data[3 * record_size + framing.HEADER_SIZE + 40] ^= 0xFF
+    data[1 * record_size + framing.HEADER_SIZE + 40] ^= 0xFF
     segment.write_bytes(bytes(data))
     with open(sorted(tmp_path.glob("*.seg"))[-1], "ab") as f:
         f.write(framing.MAGIC + b"\x01\x02")
     journal = Journal(tmp_path)
     recovered = journal.open()
-    assert _ids(recovered) == [f"r{k}-{i}" for k in range(3) for i in range(10)] + [
-        "after-0",
-        "after-1",
-        "after-2",
-    ]
+    kept = [f"r{k}-{i}" for k in (0, 2, 3) for i in range(10)]
+    assert _ids(recovered) == [*kept, "after-0", "after-1", "after-2"]
+    assert segment.stat().st_size == 4 * record_size  # inner damage: the records after it count
     # committed entries free their segments; only the fresh current one is left
     journal.committed(recovered)
     assert [p.name for p in sorted(tmp_path.glob("*.seg"))] == [f"{3:020d}.seg"]
