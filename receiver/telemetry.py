@@ -48,6 +48,11 @@ class ReceiverMetrics:
             registry=r,
         )
         self.queue_depth = Gauge("otel_audit_writer_queue_rows", "Rows waiting for the store", registry=r)
+        self.store_errors = Counter(
+            "otel_audit_store_commit_errors",
+            "Failed store commits retried from the journal (ingest.ack: journal)",
+            registry=r,
+        )
         self.journal_bytes = Gauge(
             "otel_audit_journal_bytes", "Bytes of journal segments on disk (ingest.ack: journal)", registry=r
         )

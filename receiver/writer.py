@@ -365,6 +365,7 @@ class JournalWriter:
             try:
                 self._committer.commit([entry.table for entry in batch])
             except Exception as exc:  # noqa: BLE001 - the entries stay in the journal: retry
+                self._metrics.store_errors.inc()
                 log.error(
                     "store insert of %d journal records failed (retrying in %.1f s): %s",
                     len(batch),

@@ -148,8 +148,8 @@ class ServeProcess:
 def serve_process(tmp_path: Path) -> Iterator[ServeProcess]:
     procs: list[ServeProcess] = []
 
-    def make(extra_args: tuple[str, ...] = ()) -> ServeProcess:
-        p = ServeProcess(tmp_path / "data", extra_args)
+    def make(extra_args: tuple[str, ...] = (), ack: str | None = "store") -> ServeProcess:
+        p = ServeProcess(tmp_path / "data", extra_args, ack=ack)
         procs.append(p)
         return p
 

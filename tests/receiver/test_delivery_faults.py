@@ -56,8 +56,9 @@ def assert_exactly_once(data_dir: Path, emitted: list[str]) -> None:
     assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout + verify.stderr
 
 
-def test_receiver_killed_mid_stream_then_restarted(serve_process, tmp_path):
-    serve = serve_process().start()
+@pytest.mark.parametrize("ack", ["store", "journal"])
+def test_receiver_killed_mid_stream_then_restarted(serve_process, tmp_path, ack):
+    serve = serve_process(ack=ack).start()
     ids = tmp_path / "ids.txt"
     app = run_app(
         f"http://{serve.grpc_endpoint}",

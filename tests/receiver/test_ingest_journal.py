@@ -280,3 +280,33 @@ def test_kill_9_after_acknowledged_exports_then_restart_stores_each_once(tmp_pat
     verified = run_cli("verify", "--store", f"chdb://{tmp_path / 'data'}")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "acme: 80 events" in verified.stdout and "intact" in verified.stdout
+
+
+def test_real_store_write_fault_is_absorbed_by_the_journal(tmp_path: Path):
+    from conftest import ServeProcess
+    from delivery_support import stored_ids
+    from test_delivery_faults import _break_table, _mend_table
+    from test_integrity_cli import run_cli
+
+    serve = ServeProcess(tmp_path / "data", ack="journal")
+    try:
+        serve.start()
+        acked = _send(serve.grpc_endpoint, "before", 5)
+        assert _wait_metric(serve, "otel_audit_accepted_events_total", 5) == 5
+        table_dir, aside = _break_table(serve.data_dir)  # the engine cannot write a new part
+        try:
+            for k in range(3):  # acknowledged all the same: they are in the journal
+                acked += _send(serve.grpc_endpoint, f"during{k}", 10)
+            assert _wait_metric(serve, "otel_audit_store_commit_errors_total", 2) >= 2
+            assert _metric(serve, "otel_audit_writer_queue_rows") == 30
+        finally:
+            _mend_table(table_dir, aside)
+        assert _wait_metric(serve, "otel_audit_accepted_events_total", 35) == 35
+        assert serve.stop() == 0
+    finally:
+        serve.stop()
+    assert sorted(stored_ids(tmp_path / "data")) == sorted(acked)
+    verified = run_cli("verify", "--store", f"chdb://{tmp_path / 'data'}")
+    assert verified.returncode == 0 and "acme: 35 events" in verified.stdout, (
+        verified.stdout + verified.stderr
+    )
