@@ -128,6 +128,38 @@ def events_to_table(events: Iterable[AuditEvent]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+#: The columns :func:`receiver.pipeline.validate.to_row` gives for one record, in this order
+#: (``created_at`` as integer microseconds since the epoch); enrich adds the other four.
+RECORD_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COLUMNS if c not in ("received_at", "service_name", "retain_until", "hot_until")
+)
+
+
+def rows_to_table(
+    rows: list[tuple[Any, ...]],
+    *,
+    received_at_us: int,
+    service_names: list[str],
+    retain_until: list[int],
+    hot_until: list[int],
+) -> pa.Table:
+    """The pipeline's table: ``rows`` in RECORD_COLUMNS order, transposed once, plus the enriched
+    columns (timestamps as integer microseconds, dates as day numbers)."""
+    if not rows:
+        return ARROW_SCHEMA.empty_table()
+    data: dict[str, Any] = dict(zip(RECORD_COLUMNS, zip(*rows, strict=True), strict=True))
+    data["service_name"] = service_names
+    data["retain_until"] = retain_until
+    data["hot_until"] = hot_until
+    arrays = [
+        pa.repeat(pa.scalar(received_at_us, type=_TS), len(rows))
+        if f.name == "received_at"
+        else pa.array(data[f.name], type=f.type)
+        for f in ARROW_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
 def iso_utc(value: dt.datetime | None) -> str | None:
     """ISO 8601 UTC with microseconds, ``2026-11-26T06:46:47.494864Z`` (SPEC section 5)."""
     if value is None:

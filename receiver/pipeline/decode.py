@@ -1,11 +1,12 @@
-"""Stage 1: an OTLP ExportLogsServiceRequest → flat records with their resource's service name.
+"""Stage 1: an OTLP ExportLogsServiceRequest → its records, batch by batch, with their resource's
+service name.
 
 Also the one place that turns OTLP ``AnyValue`` into Python values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,8 @@ class FlatRecord:
     service_name: str
 
 
-def flatten(request: ExportLogsServiceRequest) -> Iterator[FlatRecord]:
-    index = 0
+def batches(request: ExportLogsServiceRequest) -> Iterator[tuple[str, Sequence[LogRecord]]]:
+    """(service name, records) per scope, in request order: the resource is read once a batch."""
     for resource_logs in request.resource_logs:
         service_name = ""
         for kv in resource_logs.resource.attributes:
@@ -37,13 +38,30 @@ def flatten(request: ExportLogsServiceRequest) -> Iterator[FlatRecord]:
                 service_name = kv.value.string_value
                 break
         for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                yield FlatRecord(index, record, service_name)
-                index += 1
+            yield service_name, scope_logs.log_records
+
+
+def flatten(request: ExportLogsServiceRequest) -> Iterator[FlatRecord]:
+    index = 0
+    for service_name, records in batches(request):
+        for record in records:
+            yield FlatRecord(index, record, service_name)
+            index += 1
 
 
 def count_records(request: ExportLogsServiceRequest) -> int:
     return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+
+
+def attribute_values(record: LogRecord) -> dict[str, Any]:
+    """The record's attributes as {key: value}; a repeated key keeps its first place and its last
+    value (what assigning them in order gives)."""
+    values: dict[str, Any] = {}
+    for kv in record.attributes:
+        value = kv.value
+        # nearly every value is a non-empty string: one read, no oneof dispatch
+        values[kv.key] = value.string_value or any_value(value)
+    return values
 
 
 def any_value(value: AnyValue, depth: int = 0) -> Any:

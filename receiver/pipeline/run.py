@@ -9,15 +9,18 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from receiver.model import AuditEvent, events_to_table
+from receiver.model import RECORD_COLUMNS, rows_to_table
+from receiver.pipeline import enrich
 from receiver.pipeline.auth import IngestIdentity
-from receiver.pipeline.decode import flatten
-from receiver.pipeline.enrich import RetainDays, enrich
+from receiver.pipeline.decode import batches
+from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
-from receiver.pipeline.validate import Rejected, to_event
+from receiver.pipeline.validate import Rejected, Row, to_row
 
 #: how many rejection reasons the partial-success message names
 MAX_REASONS_REPORTED = 5
+_TENANT = RECORD_COLUMNS.index("tenant_id")
+_CREATED = RECORD_COLUMNS.index("created_at")
 
 
 @dataclass
@@ -51,32 +54,40 @@ def run(
     retain_days: RetainDays,
     hot_days: RetainDays | None = None,
 ) -> PipelineResult:
-    now = dt.datetime.now(dt.timezone.utc)
-    events: list[AuditEvent] = []
-    result_counts = {"received": 0, "dropped": 0}
+    received_at = enrich.received_at_us(dt.datetime.now(dt.timezone.utc))
+    rows: list[Row] = []
+    services: list[str] = []
     reasons: list[str] = []
     by_reason: Counter[str] = Counter()
-    for flat in flatten(request):
-        result_counts["received"] += 1
-        name = audit_event_name(flat.record)
-        if name is None:
-            result_counts["dropped"] += 1
-            continue
-        try:
-            event = to_event(flat.record, name, identity)
-        except Rejected as exc:
-            reason = str(exc)
-            reasons.append(f"record {flat.index}: {reason}")
-            by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
-            continue
-        enrich(
-            event, service_name=flat.service_name, received_at=now, retain_days=retain_days, hot_days=hot_days
-        )
-        events.append(event)
+    received = dropped = 0
+    for raw_service, records in batches(request):
+        kept = len(rows)
+        for index, record in enumerate(records, received):
+            name = audit_event_name(record)
+            if name is None:
+                dropped += 1
+                continue
+            try:
+                rows.append(to_row(record, name, identity))
+            except Rejected as exc:
+                reason = str(exc)
+                reasons.append(f"record {index}: {reason}")
+                by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
+        received += len(records)
+        services += [enrich.service_name(raw_service)] * (len(rows) - kept)
+    tenants = [row[_TENANT] for row in rows]
+    created = [row[_CREATED] for row in rows]
+    retain_until, hot_until = enrich.retention_days(tenants, created, retain_days, hot_days)
     return PipelineResult(
-        table=events_to_table(events),
-        received=result_counts["received"],
-        dropped_non_audit=result_counts["dropped"],
+        table=rows_to_table(
+            rows,
+            received_at_us=received_at,
+            service_names=services,
+            retain_until=retain_until,
+            hot_until=hot_until,
+        ),
+        received=received,
+        dropped_non_audit=dropped,
         rejected=len(reasons),
         reasons=reasons,
         rejected_by_reason=by_reason,

@@ -1,8 +1,14 @@
-"""Stage 4: one audit log record → an :class:`AuditEvent`, or the reason it is rejected.
+"""Stage 4: one audit log record → its row (the columns of :data:`receiver.model.RECORD_COLUMNS`),
+or the reason it is rejected.
 
 Rejected records are reported through OTLP partial success; the rest of the request is kept.
 Limits (documented in the README): values longer than MAX_VALUE_CHARS are cut with a marker,
 attributes past MAX_ATTRIBUTES are dropped and counted in ``otel_audit.dropped_attributes``.
+
+Two paths give the same row. :func:`to_row` first tries the common shape (plain strings within
+their limits, a canonical UUID, at most MAX_ATTRIBUTES attributes) with a few checks per field;
+anything else — a value to convert, cut or reject — goes to :func:`_general_row`, which applies
+every rule in order, so rejection reasons and their precedence come from one place.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from typing import Any
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from otel_audit import attributes as A
-from receiver.model import AuditEvent
 from receiver.pipeline.auth import IngestIdentity
-from receiver.pipeline.decode import any_value
+from receiver.pipeline.changes import MAX_CHANGES_CHARS, InvalidChanges, canonical_changes
+from receiver.pipeline.decode import any_value, attribute_values
+
+__all__ = ["MAX_ATTRIBUTES", "MAX_CHANGES_CHARS", "MAX_VALUE_CHARS", "MAPPED", "Rejected", "Row", "to_row"]
 
 MAX_VALUE_CHARS = 16_384
-MAX_CHANGES_CHARS = 262_144
 MAX_ATTRIBUTES = 256
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -30,7 +37,10 @@ _MAX_TIME_NS = int((dt.datetime(2299, 12, 31, 23, 59, 59, tzinfo=_UTC) - _EPOCH)
 #: already in the form str(uuid.UUID(x)) gives: keep it as is
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _VERB = re.compile(r"^[a-z][a-z_]{0,63}$")
+#: a verb _VERB accepts that _text leaves unchanged (``$`` also matches before a final newline)
+_PLAIN_VERB = re.compile(r"[a-z][a-z_]{0,63}\Z")
 _TRUNCATED = "…[TRUNCATED]"
+_OUTCOMES = frozenset(A.OUTCOMES)
 
 #: attributes that fill their own column; the rest go to the ``attributes`` map
 MAPPED = frozenset(
@@ -54,6 +64,27 @@ MAPPED = frozenset(
         A.EVENT_NAME_ATTR,
     }
 )
+
+#: one record's columns, in the order of receiver.model.RECORD_COLUMNS
+Row = tuple[Any, ...]
+_ABSENT: Any = object()
+_NO_ATTRIBUTES: tuple[tuple[str, str], ...] = ()
+# module-level names: the fast path reads them as globals, not module attributes
+_EVENT_ID, _TENANT_ID, _USER_ID, _USER_ID_ALIAS = A.EVENT_ID, A.TENANT_ID, A.USER_ID, A.USER_ID_ALIAS
+_ACTOR_TYPE, _ACTION, _OUTCOME, _RESOURCE_TYPE = A.ACTOR_TYPE, A.ACTION, A.OUTCOME, A.RESOURCE_TYPE
+_RESOURCE_ID, _CHANGES, _CLIENT_ADDRESS, _USER_AGENT = (
+    A.RESOURCE_ID,
+    A.CHANGES,
+    A.CLIENT_ADDRESS,
+    A.USER_AGENT,
+)
+_SESSION_ID, _HTTP_METHOD, _HTTP_ROUTE, _HTTP_STATUS = (
+    A.SESSION_ID,
+    A.HTTP_METHOD,
+    A.HTTP_ROUTE,
+    A.HTTP_STATUS,
+)
+_DEFAULT_OUTCOME, _DEFAULT_ACTOR_TYPE = A.DEFAULT_OUTCOME, A.DEFAULT_ACTOR_TYPE
 
 
 class Rejected(ValueError):
@@ -83,38 +114,164 @@ def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
 
 
 def _changes(value: Any) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise Rejected(f"{A.CHANGES} is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise Rejected(f"{A.CHANGES} must be a JSON object of {{field: {{old, new}}}}")
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
-    if len(text) > MAX_CHANGES_CHARS:
-        raise Rejected(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
-    return text.replace("\x00", "\\u0000")
+    try:
+        return canonical_changes(value)
+    except InvalidChanges as exc:
+        raise Rejected(str(exc)) from exc
 
 
-def _time(record: LogRecord) -> dt.datetime:
+def _created_us(record: LogRecord) -> int:
+    """The event time in integer microseconds since the epoch (what the Arrow column holds)."""
     nanos = record.time_unix_nano or record.observed_time_unix_nano
     if nanos == 0:
         raise Rejected("time_unix_nano is 0 (the event time is required)")
     if nanos > _MAX_TIME_NS:
         raise Rejected("time_unix_nano is after 2299-12-31, outside the storable range")
-    return _EPOCH + dt.timedelta(microseconds=nanos // 1000)
+    return nanos // 1000
 
 
-def to_event(record: LogRecord, event_name: str, identity: IngestIdentity) -> AuditEvent:
+def _http_status(status: Any) -> int:
+    try:
+        http_status = int(status) if status not in (None, "") else 0
+    except (TypeError, ValueError):
+        http_status = 0
+    return http_status if 0 <= http_status <= 65535 else 0
+
+
+def _reason(record: LogRecord) -> str:
+    if not record.HasField("body"):
+        return ""
+    body = any_value(record.body)
+    return _text(body) if isinstance(body, str) else ""
+
+
+def to_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
+    """The record's columns, or :class:`Rejected` with the reason."""
+    if len(record.attributes) > MAX_ATTRIBUTES:
+        return _general_row(record, event_name, identity)
+    values = attribute_values(record)
+    get = values.get
+    # Each check below holds exactly when _general_row would take the value as it is; any
+    # other value (absent, not a string, too long, with NUL, to reject) goes the general way.
+    event_id = get(_EVENT_ID)
+    if type(event_id) is not str or not _CANONICAL_UUID.match(event_id):
+        return _general_row(record, event_name, identity)
+    claimed = get(_TENANT_ID)
+    tenant = identity.tenant
+    if tenant is None:
+        if type(claimed) is not str or not claimed or len(claimed) > 256 or "\x00" in claimed:
+            return _general_row(record, event_name, identity)
+        tenant = claimed
+    elif claimed is not None and not (
+        type(claimed) is str
+        and (not claimed or (claimed == tenant and len(claimed) <= 256 and "\x00" not in claimed))
+    ):
+        return _general_row(record, event_name, identity)
+    user_id = get(_USER_ID, _ABSENT)
+    if user_id is _ABSENT:
+        user_id = get(_USER_ID_ALIAS)
+    action = get(_ACTION)
+    outcome = get(_OUTCOME, "")
+    actor_type = get(_ACTOR_TYPE, "")
+    resource_type = get(_RESOURCE_TYPE)
+    if (
+        type(user_id) is not str
+        or len(user_id) > 1024
+        or "\x00" in user_id
+        or type(action) is not str
+        or not _PLAIN_VERB.match(action)
+        or type(outcome) is not str
+        or type(actor_type) is not str
+        or type(resource_type) is not str
+        or not resource_type
+        or len(resource_type) > 256
+        or "\x00" in resource_type
+    ):
+        return _general_row(record, event_name, identity)
+    if outcome not in _OUTCOMES:
+        if outcome:
+            return _general_row(record, event_name, identity)
+        outcome = _DEFAULT_OUTCOME
+    if not actor_type:
+        actor_type = _DEFAULT_ACTOR_TYPE
+    elif not _PLAIN_VERB.match(actor_type):
+        return _general_row(record, event_name, identity)
+    resource_id = get(_RESOURCE_ID, "")
+    ip_address = get(_CLIENT_ADDRESS, "")
+    user_agent = get(_USER_AGENT, "")
+    session_id = get(_SESSION_ID, "")
+    http_method = get(_HTTP_METHOD, "")
+    http_route = get(_HTTP_ROUTE, "")
+    if (
+        type(resource_id) is not str
+        or type(ip_address) is not str
+        or type(user_agent) is not str
+        or type(session_id) is not str
+        or type(http_method) is not str
+        or type(http_route) is not str
+        or len(resource_id) > 1024
+        or len(ip_address) > 64
+        or len(user_agent) > 1024
+        or len(session_id) > 256
+        or len(http_method) > 16
+        or len(http_route) > 1024
+        or len(event_name) > 256
+        or "\x00" in resource_id
+        or "\x00" in ip_address
+        or "\x00" in user_agent
+        or "\x00" in session_id
+        or "\x00" in http_method
+        or "\x00" in http_route
+        or "\x00" in event_name
+    ):
+        return _general_row(record, event_name, identity)
+    if values.keys() <= MAPPED:
+        extra: Any = _NO_ATTRIBUTES
+    else:
+        extra = []
+        for key, value in values.items():
+            if key not in MAPPED:
+                if len(key) > 256 or "\x00" in key:  # cut or cleaned keys may collide: general way
+                    return _general_row(record, event_name, identity)
+                extra.append((key, _text(value)))
+    status = get(_HTTP_STATUS)
+    if type(status) is not int or not 0 <= status <= 65535:
+        status = _http_status(status)
+    trace_id = record.trace_id
+    span_id = record.span_id
+    return (
+        event_id,
+        tenant,
+        user_id,
+        actor_type,
+        action,
+        outcome,
+        resource_type,
+        resource_id,
+        event_name,
+        _changes(get(_CHANGES)),
+        ip_address,
+        user_agent,
+        _created_us(record),
+        trace_id.hex() if len(trace_id) == 16 else "",
+        span_id.hex() if len(span_id) == 8 else "",
+        session_id,
+        http_method.upper(),
+        http_route,
+        status,
+        _reason(record),
+        extra,
+    )
+
+
+def _general_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
+    """Every rule, in the order that decides which reason a bad record gets."""
     attrs: dict[str, Any] = {}
     extra: dict[str, str] = {}
     dropped = 0
     for kv in record.attributes:
         key = kv.key
         value = kv.value
-        # string values are nearly all of them: skip any_value's dispatch for those
         decoded = value.string_value if value.WhichOneof("value") == "string_value" else any_value(value)
         if key in MAPPED:
             attrs[key] = decoded
@@ -168,35 +325,26 @@ def to_event(record: LogRecord, event_name: str, identity: IngestIdentity) -> Au
     if not resource_type:
         raise Rejected(f"{A.RESOURCE_TYPE} is missing")
 
-    status = attrs.get(A.HTTP_STATUS)
-    try:
-        http_status = int(status) if status not in (None, "") else 0
-    except (TypeError, ValueError):
-        http_status = 0
-    if not 0 <= http_status <= 65535:
-        http_status = 0
-    body = any_value(record.body) if record.HasField("body") else None
-
-    return AuditEvent(
-        id=event_id,
-        tenant_id=tenant,
-        user_id=user_id,
-        actor_type=actor_type,
-        action=action,
-        outcome=outcome,
-        resource_type=resource_type,
-        resource_id=_text(attrs.get(A.RESOURCE_ID), 1024),
-        event_name=_text(event_name, 256),
-        changes=_changes(attrs.get(A.CHANGES)),
-        ip_address=_text(attrs.get(A.CLIENT_ADDRESS), 64),
-        user_agent=_text(attrs.get(A.USER_AGENT), 1024),
-        created_at=_time(record),
-        trace_id=record.trace_id.hex() if len(record.trace_id) == 16 else "",
-        span_id=record.span_id.hex() if len(record.span_id) == 8 else "",
-        session_id=_text(attrs.get(A.SESSION_ID), 256),
-        http_method=_text(attrs.get(A.HTTP_METHOD), 16).upper(),
-        http_route=_text(attrs.get(A.HTTP_ROUTE), 1024),
-        http_status=http_status,
-        reason=_text(body) if isinstance(body, str) else "",
-        attributes=extra,
+    return (
+        event_id,
+        tenant,
+        user_id,
+        actor_type,
+        action,
+        outcome,
+        resource_type,
+        _text(attrs.get(A.RESOURCE_ID), 1024),
+        _text(event_name, 256),
+        _changes(attrs.get(A.CHANGES)),
+        _text(attrs.get(A.CLIENT_ADDRESS), 64),
+        _text(attrs.get(A.USER_AGENT), 1024),
+        _created_us(record),
+        record.trace_id.hex() if len(record.trace_id) == 16 else "",
+        record.span_id.hex() if len(record.span_id) == 8 else "",
+        _text(attrs.get(A.SESSION_ID), 256),
+        _text(attrs.get(A.HTTP_METHOD), 16).upper(),
+        _text(attrs.get(A.HTTP_ROUTE), 1024),
+        _http_status(attrs.get(A.HTTP_STATUS)),
+        _reason(record),
+        list(extra.items()),
     )
