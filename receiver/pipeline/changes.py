@@ -2,17 +2,17 @@
 spaces, non-ASCII kept), so equal diffs are equal text whatever the sender's formatting.
 
 The reference is the json module (``json.dumps(json.loads(text), sort_keys=True, …)``). orjson
-gives the same text several times faster for what it reads the same way: a JSON object whose
-numbers are all integers of up to 18 digits. Floats (orjson formats them differently: ``1e16``
-against ``1e+16``), longer integers (orjson turns those past 64 bits into floats) and anything
-orjson refuses (NaN, lone surrogates, nesting past 1024) take the json module's path, which also
+gives the same text several times faster for what it reads the same way: a JSON object without
+floats. orjson reads a float exactly where the text has a number with a fraction or an exponent
+(it formats some of those differently: ``0.00001`` against ``1e-05``) or an integer beyond 64
+bits (which the json module keeps as an integer); such objects, and anything orjson refuses
+(NaN, lone surrogates, nesting past 1024, invalid JSON), take the json module's path, which also
 decides every rejection. tests/receiver/test_pipeline_changes.py checks the equality.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from otel_audit import attributes as A
@@ -23,9 +23,6 @@ except ImportError:  # pragma: no cover - orjson is a dependency of the receiver
     orjson = None  # type: ignore[assignment]
 
 MAX_CHANGES_CHARS = 262_144
-#: a number with a fraction or an exponent, or of 19 digits or more (also matches inside
-#: strings: those texts just take the json module's path)
-_NOT_FOR_ORJSON = re.compile(r"\d(?:[.eE]|\d{18})")
 
 
 class InvalidChanges(ValueError):
@@ -36,18 +33,48 @@ def canonical_changes(value: Any) -> str:
     """The canonical text of a change set ("" for none), or :class:`InvalidChanges`."""
     if value is None or value == "":
         return ""
-    if type(value) is str and orjson is not None and _NOT_FOR_ORJSON.search(value) is None:
+    if type(value) is str and orjson is not None:
         try:
             parsed = orjson.loads(value)
         except orjson.JSONDecodeError:
             parsed = None  # the json module decides: it reads a few texts orjson refuses
-        if type(parsed) is dict:
+        if type(parsed) is dict and _floatless(parsed):
             # orjson escapes every control character, NUL included, as json does
             text = orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS).decode()
             if len(text) > MAX_CHANGES_CHARS:
                 raise InvalidChanges(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
             return text
     return stdlib_changes(value)
+
+
+def _floatless(parsed: dict[str, Any]) -> bool:
+    # the usual shape, {field: {"old": x, "new": y}}, without building a work list
+    for value in parsed.values():
+        kind = type(value)
+        if kind is dict:
+            for leaf in value.values():
+                leaf_kind = type(leaf)
+                if leaf_kind is float or (
+                    (leaf_kind is dict or leaf_kind is list) and not _deep_floatless(leaf)
+                ):
+                    return False
+        elif kind is float or (kind is list and not _deep_floatless(value)):
+            return False
+    return True
+
+
+def _deep_floatless(node: dict[str, Any] | list[Any]) -> bool:
+    todo: list[Any] = [node.values() if type(node) is dict else node]
+    while todo:
+        for value in todo.pop():
+            kind = type(value)
+            if kind is float:
+                return False
+            if kind is dict:
+                todo.append(value.values())
+            elif kind is list:
+                todo.append(value)
+    return True
 
 
 def stdlib_changes(value: Any) -> str:

@@ -41,6 +41,8 @@ _VERB = re.compile(r"^[a-z][a-z_]{0,63}$")
 _PLAIN_VERB = re.compile(r"[a-z][a-z_]{0,63}\Z")
 _TRUNCATED = "…[TRUNCATED]"
 _OUTCOMES = frozenset(A.OUTCOMES)
+#: the SPEC's verbs: plain (_PLAIN_VERB matches them), known without running the regex
+_KNOWN_VERBS = frozenset(A.ACTIONS + A.ACTOR_TYPES)
 
 #: attributes that fill their own column; the rest go to the ``attributes`` map
 MAPPED = frozenset(
@@ -139,8 +141,7 @@ def _http_status(status: Any) -> int:
 
 
 def _reason(record: LogRecord) -> str:
-    if not record.HasField("body"):
-        return ""
+    """The body, when it is a string: the human-readable reason."""
     body = any_value(record.body)
     return _text(body) if isinstance(body, str) else ""
 
@@ -154,39 +155,75 @@ def to_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
     # Each check below holds exactly when _general_row would take the value as it is; any
     # other value (absent, not a string, too long, with NUL, to reject) goes the general way.
     event_id = get(_EVENT_ID)
-    if type(event_id) is not str or not _CANONICAL_UUID.match(event_id):
-        return _general_row(record, event_name, identity)
-    claimed = get(_TENANT_ID)
-    tenant = identity.tenant
-    if tenant is None:
-        if type(claimed) is not str or not claimed or len(claimed) > 256 or "\x00" in claimed:
-            return _general_row(record, event_name, identity)
-        tenant = claimed
-    elif claimed is not None and not (
-        type(claimed) is str
-        and (not claimed or (claimed == tenant and len(claimed) <= 256 and "\x00" not in claimed))
-    ):
-        return _general_row(record, event_name, identity)
+    claimed = get(_TENANT_ID, "")
     user_id = get(_USER_ID, _ABSENT)
     if user_id is _ABSENT:
         user_id = get(_USER_ID_ALIAS)
     action = get(_ACTION)
     outcome = get(_OUTCOME, "")
     actor_type = get(_ACTOR_TYPE, "")
-    resource_type = get(_RESOURCE_TYPE)
+    resource_type = get(_RESOURCE_TYPE, "")
+    resource_id = get(_RESOURCE_ID, "")
+    ip_address = get(_CLIENT_ADDRESS, "")
+    user_agent = get(_USER_AGENT, "")
+    session_id = get(_SESSION_ID, "")
+    http_method = get(_HTTP_METHOD, "")
+    http_route = get(_HTTP_ROUTE, "")
+    try:  # one pass for "all strings, no NUL"; the total length spares most length checks
+        text = "".join(
+            (
+                event_id,
+                claimed,
+                user_id,
+                action,
+                outcome,
+                actor_type,
+                resource_type,
+                resource_id,
+                ip_address,
+                user_agent,
+                session_id,
+                http_method,
+                http_route,
+                event_name,
+            )
+        )
+    except TypeError:
+        return _general_row(record, event_name, identity)
+    size = len(text)
     if (
-        type(user_id) is not str
-        or len(user_id) > 1024
-        or "\x00" in user_id
-        or type(action) is not str
-        or not _PLAIN_VERB.match(action)
-        or type(outcome) is not str
-        or type(actor_type) is not str
-        or type(resource_type) is not str
+        "\x00" in text
+        or len(ip_address) > 64
+        or len(http_method) > 16
+        or (
+            size > 256
+            and (
+                len(claimed) > 256
+                or len(resource_type) > 256
+                or len(session_id) > 256
+                or len(event_name) > 256
+                or (
+                    size > 1024
+                    and (
+                        len(user_id) > 1024
+                        or len(resource_id) > 1024
+                        or len(user_agent) > 1024
+                        or len(http_route) > 1024
+                    )
+                )
+            )
+        )
+        or not _CANONICAL_UUID.match(event_id)
         or not resource_type
-        or len(resource_type) > 256
-        or "\x00" in resource_type
+        or (action not in _KNOWN_VERBS and not _PLAIN_VERB.match(action))
     ):
+        return _general_row(record, event_name, identity)
+    tenant = identity.tenant
+    if tenant is None:
+        if not claimed:
+            return _general_row(record, event_name, identity)
+        tenant = claimed
+    elif claimed and claimed != tenant:
         return _general_row(record, event_name, identity)
     if outcome not in _OUTCOMES:
         if outcome:
@@ -194,37 +231,11 @@ def to_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
         outcome = _DEFAULT_OUTCOME
     if not actor_type:
         actor_type = _DEFAULT_ACTOR_TYPE
-    elif not _PLAIN_VERB.match(actor_type):
+    elif actor_type not in _KNOWN_VERBS and not _PLAIN_VERB.match(actor_type):
         return _general_row(record, event_name, identity)
-    resource_id = get(_RESOURCE_ID, "")
-    ip_address = get(_CLIENT_ADDRESS, "")
-    user_agent = get(_USER_AGENT, "")
-    session_id = get(_SESSION_ID, "")
-    http_method = get(_HTTP_METHOD, "")
-    http_route = get(_HTTP_ROUTE, "")
-    if (
-        type(resource_id) is not str
-        or type(ip_address) is not str
-        or type(user_agent) is not str
-        or type(session_id) is not str
-        or type(http_method) is not str
-        or type(http_route) is not str
-        or len(resource_id) > 1024
-        or len(ip_address) > 64
-        or len(user_agent) > 1024
-        or len(session_id) > 256
-        or len(http_method) > 16
-        or len(http_route) > 1024
-        or len(event_name) > 256
-        or "\x00" in resource_id
-        or "\x00" in ip_address
-        or "\x00" in user_agent
-        or "\x00" in session_id
-        or "\x00" in http_method
-        or "\x00" in http_route
-        or "\x00" in event_name
-    ):
-        return _general_row(record, event_name, identity)
+    nanos = record.time_unix_nano or record.observed_time_unix_nano
+    if not 0 < nanos <= _MAX_TIME_NS:
+        return _general_row(record, event_name, identity)  # which gives the reason
     if values.keys() <= MAPPED:
         extra: Any = _NO_ATTRIBUTES
     else:
@@ -252,14 +263,14 @@ def to_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
         _changes(get(_CHANGES)),
         ip_address,
         user_agent,
-        _created_us(record),
+        nanos // 1000,
         trace_id.hex() if len(trace_id) == 16 else "",
         span_id.hex() if len(span_id) == 8 else "",
         session_id,
         http_method.upper(),
         http_route,
         status,
-        _reason(record),
+        _reason(record) if record.HasField("body") else "",
         extra,
     )
 
@@ -345,6 +356,6 @@ def _general_row(record: LogRecord, event_name: str, identity: IngestIdentity) -
         _text(attrs.get(A.HTTP_METHOD), 16).upper(),
         _text(attrs.get(A.HTTP_ROUTE), 1024),
         _http_status(attrs.get(A.HTTP_STATUS)),
-        _reason(record),
+        _reason(record) if record.HasField("body") else "",
         list(extra.items()),
     )
