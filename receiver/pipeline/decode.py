@@ -59,8 +59,9 @@ def attribute_values(record: LogRecord) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for kv in record.attributes:
         value = kv.value
-        # nearly every value is a non-empty string: one read, no oneof dispatch
-        values[kv.key] = value.string_value or any_value(value)
+        # nearly every value is a non-empty string, or else a non-zero integer (a oneof field
+        # reads as its default unless it is the one set): no oneof dispatch for those
+        values[kv.key] = value.string_value or value.int_value or any_value(value)
     return values
 
 

@@ -38,19 +38,20 @@ def retention_days(
 ) -> tuple[list[int], list[int]]:
     """(retain_until, hot_until) day numbers for each event: its creation day plus its tenant's
     ``retain_days`` / ``hot_days`` (without ``hot_days``, hot_until is retain_until)."""
+    days = [us // _US_PER_DAY for us in created_us]
     policies: dict[str, tuple[int, int]] = {}
-    retain: list[int] = []
-    hot: list[int] = []
-    for tenant, us in zip(tenants, created_us, strict=True):
-        policy = policies.get(tenant)
-        if policy is None:
-            keep = dt.timedelta(days=retain_days(tenant)).days
-            policy = policies[tenant] = (keep, dt.timedelta(days=hot_days(tenant)).days if hot_days else keep)
-        day = us // _US_PER_DAY
-        retain_until = day + policy[0]
-        hot_until = day + policy[1]
-        if not (_MIN_DAY <= retain_until <= _MAX_DAY and _MIN_DAY <= hot_until <= _MAX_DAY):
-            raise OverflowError("date value out of range")
-        retain.append(retain_until)
-        hot.append(hot_until)
+    for tenant in dict.fromkeys(tenants):
+        keep = dt.timedelta(days=retain_days(tenant)).days
+        policies[tenant] = (keep, dt.timedelta(days=hot_days(tenant)).days if hot_days else keep)
+    if len(policies) == 1:
+        ((keep, hot_keep),) = policies.values()
+        retain = [day + keep for day in days]
+        hot = retain if hot_keep == keep else [day + hot_keep for day in days]
+    else:
+        retain = [day + policies[tenant][0] for day, tenant in zip(days, tenants, strict=True)]
+        hot = [day + policies[tenant][1] for day, tenant in zip(days, tenants, strict=True)]
+    if days and not (
+        _MIN_DAY <= min(retain) and max(retain) <= _MAX_DAY and _MIN_DAY <= min(hot) and max(hot) <= _MAX_DAY
+    ):
+        raise OverflowError("date value out of range")
     return retain, hot

@@ -248,6 +248,10 @@ def to_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
     status = get(_HTTP_STATUS)
     if type(status) is not int or not 0 <= status <= 65535:
         status = _http_status(status)
+    try:
+        changes = canonical_changes(get(_CHANGES))
+    except InvalidChanges as exc:
+        raise Rejected(str(exc)) from exc
     trace_id = record.trace_id
     span_id = record.span_id
     return (
@@ -260,7 +264,7 @@ def to_row(record: LogRecord, event_name: str, identity: IngestIdentity) -> Row:
         resource_type,
         resource_id,
         event_name,
-        _changes(get(_CHANGES)),
+        changes,
         ip_address,
         user_agent,
         nanos // 1000,

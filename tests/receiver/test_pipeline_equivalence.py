@@ -212,6 +212,11 @@ EDGE_OVERRIDES: list[dict[str, Any]] = [
     {"http__request__method": "propfindpropfindx"},
     {"http__request__method": "stra\u00dfe"},
     {"http__route": "/x/{id}", "session__id": "s" * 257},
+    {"session__id": "s" * 256, "http__route": "/r" * 512, "user_agent__original": "u" * 1024},
+    {"http__route": "/r" * 513},
+    {"user_agent__original": "u" * 1025},
+    {"audit__resource__id": "r" * 1025},
+    {"audit__tenant__id": "t" * 256, "audit__resource__type": "r" * 256, "enduser__id": "u" * 1024},
     {"user_agent__original": "ua\x00"},
     {"http__response__status_code": "404"},
     {"http__response__status_code": " 201 "},
@@ -296,9 +301,10 @@ def test_retention_beyond_the_last_date_fails_as_before():
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(run_module, "dt", _FIXED_DT))
         stack.enter_context(mock.patch.object(reference, "dt", _FIXED_DT))
-        for fn in (pipeline.run, reference.run):
-            with pytest.raises(OverflowError):
-                fn(request, OPEN, lambda _t: 3_000_000)
+        for retain, hot in ((3_000_000, 1), (1, 3_000_000), (10**10, 1), (-800_000, 1)):
+            for fn in (pipeline.run, reference.run):
+                with pytest.raises(OverflowError):
+                    fn(request, OPEN, lambda _t, r=retain: r, lambda _t, h=hot: h)
 
 
 # -- generated records --------------------------------------------------------------------
