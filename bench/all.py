@@ -1,4 +1,4 @@
-"""Run all five benches; ``--quick`` runs a short version of each (a few minutes in all).
+"""Run all five benches (and the pipeline-alone bench after ingest); ``--quick`` runs a short version of each (a few minutes in all).
 
 python -m bench.all [--quick] [--json results.jsonl]
 """
@@ -10,16 +10,17 @@ import os
 import tempfile
 import time
 
-from bench import ingest, overhead, search, soak
+from bench import ingest, overhead, pipeline, search, soak
 from bench.common import RESULTS_ENV
 
 QUICK = {
     "ingest": ["--events", "102400", "--baseline-events", "51200"],
+    "pipeline": ["--events", "51200", "--rounds", "3"],
     "overhead": ["--requests", "5000"],
     "search": ["--rows", "1000000", "--export-rows", "200000,500000", "--repeat", "15"],
     "soak": ["--minutes", "1", "--interval", "5"],
 }
-FULL: dict[str, list[str]] = {"ingest": [], "overhead": [], "search": [], "soak": []}
+FULL: dict[str, list[str]] = {"ingest": [], "pipeline": [], "overhead": [], "search": [], "soak": []}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(RESULTS_ENV, os.path.join(tempfile.gettempdir(), "otel-audit-bench.jsonl"))
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
-    for name, module in (("ingest", ingest), ("overhead", overhead), ("search", search), ("soak", soak)):
+    benches = (
+        ("ingest", ingest),
+        ("pipeline", pipeline),
+        ("overhead", overhead),
+        ("search", search),
+        ("soak", soak),
+    )
+    for name, module in benches:
         t0 = time.monotonic()
         module.main(plan[name])
         print(f"  ({name}: {time.monotonic() - t0:.0f} s)", flush=True)
