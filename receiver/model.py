@@ -16,7 +16,9 @@ UTC = dt.timezone.utc
 
 @dataclass(slots=True)
 class AuditEvent:
-    """One audit event as it is stored (SPEC section 1)."""
+    """One audit event as it is stored (SPEC section 1). The ingest pipeline builds its tables
+    from column tuples (:func:`rows_to_table`); this and :func:`events_to_table` build them by
+    hand (seeds, tests)."""
 
     id: str
     tenant_id: str

@@ -6,8 +6,9 @@ gives the same text several times faster for what it reads the same way: a JSON 
 floats. orjson reads a float exactly where the text has a number with a fraction or an exponent
 (it formats some of those differently: ``0.00001`` against ``1e-05``) or an integer beyond 64
 bits (which the json module keeps as an integer); such objects, and anything orjson refuses
-(NaN, lone surrogates, nesting past 1024, invalid JSON), take the json module's path, which also
-decides every rejection. tests/receiver/test_pipeline_changes.py checks the equality.
+(NaN, lone surrogates, nesting past 1024 levels to read or 254 to write, invalid JSON), take
+the json module's path, which also decides every rejection. tests/receiver/test_pipeline_changes.py
+checks the equality.
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ def canonical_changes(value: Any) -> str:
         except orjson.JSONDecodeError:
             parsed = None  # the json module decides: it reads a few texts orjson refuses
         if type(parsed) is dict and _floatless(parsed):
-            # orjson escapes every control character, NUL included, as json does
-            text = orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS).decode()
-            if len(text) > MAX_CHANGES_CHARS:
-                raise InvalidChanges(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
-            return text
+            try:
+                # orjson escapes every control character, NUL included, as json does
+                text = orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS).decode()
+            except orjson.JSONEncodeError:
+                pass  # nested past orjson's 254 levels for writing
+            else:
+                if len(text) > MAX_CHANGES_CHARS:
+                    raise InvalidChanges(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
+                return text
     return stdlib_changes(value)
 
 

@@ -98,12 +98,18 @@ def test_any_text(text: str):
         '{"a":Infinity}',
         '{"a":"\\ud800"}',
         '{"\\ud83d\\ude00":1,"\\uffff":2,"z":[{"y":1,"x":2}]}',
+        '{"a":"\\/"}',
         '{"a":"\\u0000\\u001f\\u007f\\u2028\\b\\f\\n\\r\\t\\\\\\""}',
         '{"a":"\x01"}',
         "\ufeff{}",
         "{}\x0b",
         '{"a":1,}',
         "[" * 5000 + "]" * 5000,
+        *(
+            '{"a":' + "[" * depth + "]" * depth + "}"
+            for depth in (200, 253, 254, 255, 300, 980, 995, 1023, 1024)
+        ),
+        *('{"a":' + '{"b":' * depth + "1" + "}" * depth + "}" for depth in (253, 254, 255, 1000)),
         '{"a":' + "[" * 2000 + "]" * 2000 + "}",
         "[]",
         '"x"',
@@ -143,3 +149,10 @@ def test_the_common_texts_take_the_orjson_path(monkeypatch: pytest.MonkeyPatch):
 def test_larger_than_the_limit_is_rejected_alike():
     assert_same(json.dumps({"k": "v" * (changes.MAX_CHANGES_CHARS - 8)}))  # exactly at the limit
     assert_same(json.dumps({"k": "v" * (changes.MAX_CHANGES_CHARS - 7)}))
+
+
+def test_without_orjson_the_json_module_does_it_all(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(changes, "orjson", None)
+    for text in ('{"b":1,"a":{"y":[1,2],"x":null}}', "{", "[]", '{"a":1e-5}'):
+        assert _result(canonical_changes, text) == _result(stdlib_changes, text)
+    assert canonical_changes('{"b":1,"a":2}') == '{"a":2,"b":1}'

@@ -206,6 +206,8 @@ EDGE_OVERRIDES: list[dict[str, Any]] = [
     {"audit__changes": 7},
     {"audit__changes": '{"k": "' + "v" * 262_144 + '"}'},
     {"audit__changes": "{" + '"k": 1, ' * 3 + '"k": 2}'},
+    {"audit__changes": '{"a":' + "[" * 300 + "]" * 300 + "}"},
+    {"audit__changes": '{"a":' + "[" * 1000 + "]" * 1000 + "}"},
     {"client__address": "2001:db8::1" * 8},
     {"client__address": 3232235777},
     {"http__request__method": "get"},
