@@ -1,4 +1,5 @@
-"""Run all five benches (and the pipeline-alone bench after ingest); ``--quick`` runs a short version of each (a few minutes in all).
+"""Run all five benches, and the pipeline-alone bench after ingest; ``--quick`` runs a short
+version of each (a few minutes in all).
 
 python -m bench.all [--quick] [--json results.jsonl]
 """
