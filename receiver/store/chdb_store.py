@@ -141,6 +141,10 @@ class ChdbStore(SqlStore):
         try:
             # JSON exports: "a/b", not the engine's default "a\\/b" (both are valid JSON)
             session.query("SET output_format_json_escape_forward_slashes = 0")
+            # Exports read in sort order, merging one stream per part; the engine's default
+            # buffers chunks of every stream ahead of the merge, which measured +120-250 MB of
+            # RSS on a 5 M-row export (kept by the process afterwards) for no speed gain here.
+            session.query("SET read_in_order_use_buffering = 0")
             session.query("SET readonly = 1")
             yield session
         finally:
