@@ -205,6 +205,17 @@ def tenants(database: str, flt: EventFilter) -> Statement:
     return Statement(sql, dict(where.params))
 
 
+def tenant_counts(database: str, flt: EventFilter) -> Statement:
+    """How many events match ``flt`` per tenant (within its scope): one scan for an export's
+    total and the tenants its audit event names."""
+    where = where_clause(flt)
+    sql = (
+        f"SELECT toString(tenant_id) AS tenant, count() AS n FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        f" WHERE {where.sql} GROUP BY tenant ORDER BY tenant"
+    )
+    return Statement(sql, dict(where.params))
+
+
 def get_event(database: str, event_id: str, tenants: tuple[str, ...] | None) -> Statement:
     params: dict[str, Any] = {"event_id": event_id}
     scope = ""

@@ -135,3 +135,17 @@ def test_api_pages_are_the_search_rows_as_engine_made_json(store):
         assert pages <= 6
     (odd,) = json.loads(store.search_page(EventFilter(user=ODD), 10).events_json)
     assert odd["user_id"] == ODD and odd["http_status"] is None and odd["changes"]["note"]["old"] == "x/y"
+
+
+def test_tenant_counts_are_count_and_tenants_in_one_scan(store):
+    store.generate_synthetic(SyntheticSpec(rows=3_000, tenants=4, days=30))
+    for flt in (
+        EventFilter(),
+        EventFilter(outcome="denied"),
+        EventFilter(tenants=("tenant-01", "tenant-03")),
+    ):
+        counts = store.tenant_counts(flt)
+        assert list(counts) == store.tenants(flt)
+        assert sum(counts.values()) == store.count(flt)
+        assert counts == {t: store.count(EventFilter(tenant=t, outcome=flt.outcome)) for t in counts}
+    assert store.tenant_counts(EventFilter(tenant="tenant-01", tenants=("tenant-02",))) == {}
