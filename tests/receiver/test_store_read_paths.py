@@ -10,6 +10,7 @@ import json
 import uuid
 
 from receiver.filters import Cursor, EventFilter
+from receiver.formats import csv_cell
 from receiver.model import API_COLUMNS, AuditEvent, events_to_table
 from receiver.store import migrations, sql
 from receiver.store.synthetic import SyntheticSpec
@@ -149,3 +150,35 @@ def test_tenant_counts_are_count_and_tenants_in_one_scan(store):
         assert sum(counts.values()) == store.count(flt)
         assert counts == {t: store.count(EventFilter(tenant=t, outcome=flt.outcome)) for t in counts}
     assert store.tenant_counts(EventFilter(tenant="tenant-01", tenants=("tenant-02",))) == {}
+
+
+def test_the_engines_formula_guard_is_the_python_one(store):
+    values = [
+        "=1+2",
+        "+x",
+        "-",
+        "@a",
+        "\tq",
+        "\rq",
+        "ok",
+        "",
+        "a=b",
+        "ü",
+        "\n=x",
+        "'=x",
+        "==",
+        "-\n",
+        "\\=",
+        "😀@",
+    ]
+    guard = sql.FORMULA_GUARD_SQL.format(cell="v")
+    lc = sql.FORMULA_GUARD_SQL.format(cell="toLowCardinality(v)")
+    stmt = sql.Statement(
+        f"SELECT {guard} AS plain, {lc} AS low FROM (SELECT arrayJoin({{vals:Array(String)}}) AS v)",
+        {"vals": values},
+    )
+    table = store.query_table(stmt)
+    want = [csv_cell(v) for v in values]
+    assert table.column("plain").to_pylist() == want
+    assert [str(v) for v in table.column("low").to_pylist()] == want
+    assert want[:6] == ["'=1+2", "'+x", "'-", "'@a", "'\tq", "'\rq"]
