@@ -11,7 +11,7 @@ import abc
 import datetime as dt
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -29,17 +29,6 @@ class StoreUnavailable(RuntimeError):
     """The store cannot take or serve data right now (retryable)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    """One page of a search as the API answers it: the events as a JSON array (made by the
-    engine), how many, their tenants, and the keyset position of the last one."""
-
-    events_json: bytes
-    count: int
-    tenants: tuple[str, ...]
-    last: Cursor | None
-
-
 class AuditStore(Protocol):
     """What the pipeline, the admin API and the CLI need from a store."""
 
@@ -49,7 +38,6 @@ class AuditStore(Protocol):
     def insert(self, table: pa.Table) -> None: ...
     def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]: ...
     def search(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> list[dict[str, Any]]: ...
-    def search_page(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> SearchPage: ...
     def get_event(self, event_id: str, tenants: tuple[str, ...] | None) -> dict[str, Any] | None: ...
     def count(self, flt: EventFilter) -> int: ...
     def iter_batches(self, flt: EventFilter) -> Iterator[pa.RecordBatch]: ...
@@ -144,19 +132,6 @@ class SqlStore(IntegrityQueries, abc.ABC):
             return []
         table = self._query_arrow(sql.search(self.database, flt, limit, cursor))
         return [row_to_api(row) for row in table.to_pylist()]
-
-    def search_page(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> SearchPage:
-        """:meth:`search` for the API: the same rows, in the same order, as JSON text."""
-        if flt.visible_nothing():
-            return SearchPage(b"[]", 0, (), None)
-        table = self._query_arrow(sql.search_json(self.database, flt, limit, cursor))
-        lines = table.column("line").to_pylist()
-        if not lines:
-            return SearchPage(b"[]", 0, (), None)
-        last_ts = table.column("position_ts")[-1].as_py()
-        last = Cursor(last_ts, str(table.column("position_id")[-1].as_py()))
-        body = ("[" + ",".join(lines) + "]").encode()
-        return SearchPage(body, len(lines), tuple(table.column("tenant").to_pylist()), last)
 
     def get_event(self, event_id: str, tenants: tuple[str, ...] | None) -> dict[str, Any] | None:
         rows = self._query_arrow(sql.get_event(self.database, event_id, tenants)).to_pylist()

@@ -75,8 +75,6 @@ class ChdbStore(SqlStore):
         self.applied_on_open = self.migrate()
         # a group commit may touch many partitions (late events, many policies)
         self._writer.query(f"SET max_partitions_per_insert_block = {sql.MAX_PARTITIONS_PER_INSERT}")
-        # API pages are JSON made by the engine: "a/b" as Python's json writes it, not "a\\/b"
-        self._reader.query("SET output_format_json_escape_forward_slashes = 0")
         self._reader.query("SET readonly = 1")
 
     @staticmethod

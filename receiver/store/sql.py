@@ -89,7 +89,8 @@ def where_clause(flt: EventFilter) -> Statement:
     return Statement(" AND ".join(conds) if conds else "1", params)
 
 
-def _search_where(flt: EventFilter, cursor: Cursor | None) -> Statement:
+def search(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -> Statement:
+    """Newest first, keyset-paginated on (created_at, id): stable while rows arrive."""
     where = where_clause(flt)
     params = dict(where.params)
     keyset = ""
@@ -100,32 +101,12 @@ def _search_where(flt: EventFilter, cursor: Cursor | None) -> Statement:
         )
         params["c_ts"] = cursor.created_at
         params["c_id"] = cursor.event_id
-    return Statement(where.sql + keyset, params)
-
-
-def search(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -> Statement:
-    """Newest first, keyset-paginated on (created_at, id): stable while rows arrive."""
-    where = _search_where(flt, cursor)
+    params["limit"] = limit
     sql = (
         f"SELECT {_API_SELECT} FROM {check_identifier(database)}.{EVENTS_TABLE}"
-        f" WHERE {where.sql} ORDER BY created_at DESC, id DESC LIMIT {{limit:UInt32}}"
+        f" WHERE {where.sql}{keyset} ORDER BY created_at DESC, id DESC LIMIT {{limit:UInt32}}"
     )
-    return Statement(sql, {**where.params, "limit": limit})
-
-
-def search_json(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -> Statement:
-    """The rows of :func:`search`, each as the API's JSON object made by the engine (``line``,
-    the members of ``export_jsonl``), with its tenant and keyset position beside it: an API
-    page then builds no Python object per column."""
-    where = _search_where(flt, cursor)
-    members = ", ',', ".join(_json_member(c) for c in API_COLUMNS)
-    sql = (
-        f"SELECT concat('{{', {members}, '}}') AS line, toString(e.tenant_id) AS tenant,"
-        " e.created_at AS position_ts, toString(e.id) AS position_id"
-        f" FROM {check_identifier(database)}.{EVENTS_TABLE} AS e"
-        f" WHERE {where.sql} ORDER BY e.created_at DESC, e.id DESC LIMIT {{limit:UInt32}}"
-    )
-    return Statement(sql, {**where.params, "limit": limit})
+    return Statement(sql, params)
 
 
 #: Exports run in the table's sort order, so the engine reads parts in order and merges them as
