@@ -2,7 +2,7 @@
 
 Enough of ClickHouse's HTTP interface for clickhouse-connect and for Grafana's ClickHouse
 plugin (clickhouse-go, protocol ``http``): ``GET /ping``; ``GET|POST /`` with the query in
-``query=`` and/or the body; ``param_<name>`` values; ``default_format``; gzip/deflate answers
+``query=`` and/or the body (plain or ``multipart/form-data`` fields); ``param_<name>`` values; ``default_format``; gzip/deflate answers
 when asked (``enable_http_compression=1``); the ``X-ClickHouse-*`` answer headers; errors as
 non-200 with ``X-ClickHouse-Exception-Code`` and a ``Code: N. DB::Exception: ...`` body.
 
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -176,9 +177,30 @@ class SqlEndpoint:
         return found
 
     # -- request → statement ---------------------------------------------------------------
-    async def query_text(self, request: Request) -> str:
+    @staticmethod
+    async def form_fields(request: Request) -> dict[str, str] | None:
+        """A ``multipart/form-data`` request's fields (ClickHouse reads ``query`` and
+        ``param_<name>`` from them; clickhouse-connect sends its values that way once they pass
+        4 KiB); None for any other body. External-data files are refused."""
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return None
+        try:
+            form = await request.form(max_files=0, max_fields=10_000, max_part_size=_MAX_QUERY_BYTES)
+        except HTTPException as exc:  # the form parser's refusals: too many files/fields, too large
+            raise ClickHouseHttpError(1000, f"form data refused: {exc.detail}") from exc
+        fields: dict[str, str] = {}
+        for name, value in form.multi_items():
+            if not isinstance(value, str):
+                raise ClickHouseHttpError(1000, "external data (form files) is not supported here")
+            fields[name] = value
+        return fields
+
+    async def query_text(self, request: Request, form: dict[str, str] | None = None) -> str:
         text = request.query_params.get("query", "")
-        if request.method == "POST":
+        if form is not None:
+            body_text = form.get("query", "")
+            text = f"{text}\n{body_text}" if text and body_text else (text or body_text)
+        elif request.method == "POST":
             body = await request.body()
             encoding = request.headers.get("content-encoding", "").lower()
             if encoding == "gzip":
@@ -196,9 +218,15 @@ class SqlEndpoint:
         return text
 
     @staticmethod
-    def split_params(request: Request, session: RestrictedSession) -> tuple[dict[str, str], str]:
-        """``param_<name>`` values, and the default format; refuse settings that would change."""
+    def split_params(
+        request: Request, session: RestrictedSession, form: dict[str, str] | None = None
+    ) -> tuple[dict[str, str], str]:
+        """``param_<name>`` values (URL or form), and the default format; refuse settings that
+        would change."""
         params: dict[str, str] = {}
+        for name, value in (form or {}).items():
+            if name.startswith("param_"):
+                params[name[len("param_") :]] = value
         for name, value in request.query_params.multi_items():
             if name.startswith("param_"):
                 params[name[len("param_") :]] = value
@@ -233,8 +261,9 @@ class SqlEndpoint:
         try:
             user = self.authenticate(request)
             session = user.session
-            text = await self.query_text(request)
-            params, default_format = self.split_params(request, session)
+            form = await self.form_fields(request)
+            text = await self.query_text(request, form)
+            params, default_format = self.split_params(request, session, form)
             revision = request.query_params.get("client_protocol_version", "0")
             client_revision = int(revision) if revision.isdigit() else 0
             body, fmt, summary, tables = await asyncio.to_thread(

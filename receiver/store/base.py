@@ -124,8 +124,12 @@ class SqlStore(IntegrityQueries, abc.ABC):
     def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]:
         if not event_ids:
             return set()
-        result = self._query_arrow(sql.existing_ids(self.database, tenant_ids, event_ids))
-        return set(result.column("stored_id").to_pylist())
+        found: set[str] = set()
+        for start in range(0, len(event_ids), sql.EXISTING_IDS_CHUNK):
+            chunk = event_ids[start : start + sql.EXISTING_IDS_CHUNK]
+            result = self._query_arrow(sql.existing_ids(self.database, tenant_ids, chunk))
+            found.update(result.column("stored_id").to_pylist())
+        return found
 
     def search(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> list[dict[str, Any]]:
         if flt.visible_nothing():

@@ -119,6 +119,20 @@ class ChdbStore(SqlStore):
             except Exception as exc:
                 raise _classify(exc) from exc
 
+    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]:
+        """The writer's idempotency check, with the ids handed over as Arrow (see
+        sql.existing_ids_in_table); on the writer session, whose thread is the only caller."""
+        if not event_ids:
+            return set()
+        statement = sql.existing_ids_in_table(self.database, tenant_ids, "group_ids")
+        group_ids = pa.table({"id": pa.array(event_ids, pa.string())})  # noqa: F841 - found by name
+        with self._write_lock:
+            try:
+                result = self._writer.query(statement.sql, "ArrowTable", params=self._bind(statement))
+            except Exception as exc:
+                raise _classify(exc) from exc
+        return set(result.column("stored_id").to_pylist())
+
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
         """The chain's per-row step, vectorised by the engine over the batch about to be stored."""
         from receiver.store.integrity_sql import event_digests_sql

@@ -225,3 +225,24 @@ def existing_ids(database: str, tenant_ids: list[str], event_ids: list[str]) -> 
         " WHERE tenant_id IN {d_tenants:Array(String)} AND id IN {d_ids:Array(UUID)}"
     )
     return Statement(sql, {"d_tenants": tenant_ids, "d_ids": event_ids})
+
+
+#: ids per existing_ids statement when they travel as a bound array: past ~64 k ids in one
+#: statement the engine's lookup fell off a cliff (measured on chDB: 60 k ids 0.15 s, 80 k
+#: ids 130 s against 200 k rows), and a bound value counts against max_query_size (256 KiB)
+#: where the engine substitutes it: 4,096 ids are ~160 KB of text
+EXISTING_IDS_CHUNK = 4096
+
+
+def existing_ids_in_table(database: str, tenant_ids: list[str], python_table: str) -> Statement:
+    """:func:`existing_ids` with the ids read from an Arrow table in the caller's memory (chDB's
+    ``Python()`` table function finds it by its variable name): no large literal to format and
+    parse, no cliff, one statement for any group size (0.4 vs 2.6 µs an id at 200 k rows)."""
+    if not python_table.isidentifier():
+        raise ValueError(python_table)
+    sql = (
+        f"SELECT DISTINCT toString(id) AS stored_id FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        " WHERE tenant_id IN {d_tenants:Array(String)}"
+        f" AND id IN (SELECT toUUID(id) FROM Python({python_table}))"
+    )
+    return Statement(sql, {"d_tenants": tenant_ids})

@@ -295,6 +295,20 @@ def test_protocol_details(sql_receiver, store, tmp_path):
     assert native.content == b"\x01\x01\x01a\x05UInt8\x01"
     wrong_db = httpx.post(f"{base}/", params={"database": "system"}, content="SELECT 1", auth=ADMIN)
     assert wrong_db.status_code == 404 and wrong_db.headers["X-ClickHouse-Exception-Code"] == "81"
+    # the query and its parameters as multipart form fields (clickhouse-connect past 4 KiB of values)
+    form = httpx.post(
+        f"{base}/",
+        files={"query": (None, "SELECT length({ids:Array(String)})"), "param_ids": (None, "['a','b\\'c']")},
+        auth=ADMIN,
+    )
+    assert form.status_code == 200 and form.text == "2\n"
+    external = httpx.post(
+        f"{base}/",
+        files={"query": (None, "SELECT 1"), "ext": ("ext.tsv", b"1\n", "text/plain")},
+        auth=ADMIN,
+    )
+    assert external.status_code != 200 and external.headers["X-ClickHouse-Exception-Code"] == "1000"
+    assert "form data" in external.text
 
 
 def test_sql_endpoint_config_rules(store):

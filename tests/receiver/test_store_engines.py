@@ -141,6 +141,11 @@ def test_engine_round_trip_filters_scope_and_paging(engine_store: SqlStore):
         events[0].id,
         events[1].id,
     }
+    # a big group commit's check: more ids than one bound-array chunk (and than the ~64 k where
+    # one statement fell off a cliff), the stored ones among them found on every engine
+    many = [str(uuid.uuid4()) for _ in range(70_000)]
+    many[12_345], many[40_000], many[69_999] = events[3].id, events[4].id, events[2].id  # 2: initech
+    assert engine_store.existing_ids(["acme", "globex"], many) == {events[3].id, events[4].id}
     streamed = sum(batch.num_rows for batch in engine_store.iter_batches(EventFilter(outcome="denied")))
     assert streamed == 6
     # exports: CSV and JSON lines made by the engine, the same bytes as from the API's rows
