@@ -12,8 +12,10 @@ few runs (the machine is shared):
    ``Protobuf``), per statement and per event;
 2. what analysis costs per function node: a synthetic statement of 200 and 800 ``concat``
    columns over a one-row subquery;
-3. the floors: the engine's Protobuf reader alone (``sum(length(resource_logs))``), and decode +
-   flatten (``ARRAY JOIN``) + 4 columns back as Arrow, at 16 and 64 requests;
+3. the floors: the engine's Protobuf reader alone (``sum(length(resource_logs))``), decode +
+   flatten (``ARRAY JOIN``) + 4 columns back as Arrow, and the statement's record layers alone
+   (decode, flatten, the mapped attributes looked up: what a SQL decoder leaving every rule to
+   Python would run), per statement and at 16 and 64 requests;
 4. the same requests through the Python pipeline, and upb's ``FromString`` alone.
 Also checks that the full statement's rows equal the Python pipeline's on these requests, and
 its verdicts on a request of records each breaking one rule (the same reason, or FALLBACK).
@@ -184,7 +186,15 @@ def main() -> int:
             out[f"synthetic_{columns}_concat_us_per_function"] = round(ms * 1000 / columns, 1)
 
         structure = o._q(o.STRUCTURE)  # noqa: SLF001
-        for label, query, fmt in (("decode", _DECODE, "CSV"), ("flatten", _FLAT, "ArrowTable")):
+        lookups = f"SELECT * FROM ({o._record_layers('Protobuf')}) SETTINGS {o.SETTINGS}"  # noqa: SLF001
+        out["lookups_empty_input_ms_cpu"] = cpu_ms(
+            lambda: session.query(lookups, "ArrowTable", params={"path": write(0)}), 5
+        )
+        for label, query, fmt in (
+            ("decode", _DECODE, "CSV"),
+            ("flatten", _FLAT, "ArrowTable"),
+            ("lookups", lookups, "ArrowTable"),
+        ):
             query = query.replace("STRUCTURE", structure)
             for n in (16, 64):
                 path_n = write(n)
