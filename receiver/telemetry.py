@@ -53,6 +53,11 @@ class ReceiverMetrics:
             "Failed store commits retried from the journal (ingest.ack: journal)",
             registry=r,
         )
+        self.quarantined = Counter(
+            "otel_audit_quarantined_events",
+            "Events the store rejected for good, kept in the journal's quarantine/ (ingest.ack: journal)",
+            registry=r,
+        )
         self.journal_bytes = Gauge(
             "otel_audit_journal_bytes", "Bytes of journal segments on disk (ingest.ack: journal)", registry=r
         )

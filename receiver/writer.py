@@ -9,7 +9,9 @@ drop ids already stored or repeated, assign the tamper-evidence chain, insert).
 - :class:`JournalWriter` (``ingest.ack: journal``): a request is acknowledged once its rows are
   fsync'd in the local journal (:mod:`receiver.journal`); a commit thread moves what the journal
   holds to the store in big batches, retries a failed insert with backoff while the journal has
-  room, replays what a previous process left at start and drains the journal at shutdown.
+  room, replays what a previous process left at start and drains the journal at shutdown. A
+  batch the store *rejects* (bad data, not an outage) is split to store every row it takes and
+  quarantine the rest (:mod:`receiver.journal.quarantine`), so one bad row cannot block the journal.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import pyarrow.compute as pc
 
 from receiver.integrity.chain import Chainer
 from receiver.journal import Entry, Journal, JournalFull
+from receiver.journal.quarantine import Quarantine, isolate
 from receiver.store.base import AuditStore, StoreUnavailable
+from receiver.store.errors import is_rejection
 from receiver.telemetry import ReceiverMetrics
 
 log = logging.getLogger("otel_audit.receiver")
@@ -252,6 +256,7 @@ class JournalWriter:
         self._abandoned = False
         self._committing = False
         self._flushing = 0
+        self.quarantine = Quarantine(journal.directory / "quarantine")
         # open (lock + recover) before the first request: replayed records commit first
         recovered = journal.open()
         with self._cond:
@@ -363,7 +368,7 @@ class JournalWriter:
             if not batch:
                 return
             try:
-                self._committer.commit([entry.table for entry in batch])
+                self._commit(batch)
             except Exception as exc:  # noqa: BLE001 - the entries stay in the journal: retry
                 self._metrics.store_errors.inc()
                 log.error(
@@ -387,3 +392,31 @@ class JournalWriter:
                 self._metrics.journal_bytes.set(self._journal.bytes_on_disk)
                 if not self._pending:
                     self._drained.notify_all()
+
+    def _commit(self, batch: list[Entry]) -> None:
+        """Commit a batch; if the store rejects its rows (not a transient error), commit what it
+        takes and quarantine, durably, the rows it refuses on their own. Raises a transient error."""
+        tables = [entry.table for entry in batch]
+        try:
+            self._committer.commit(tables)
+            return
+        except Exception as exc:  # noqa: BLE001 - a rejection is handled, the rest retried
+            if not is_rejection(exc):
+                raise
+            error = exc
+        combined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        rejected = isolate(combined, error, lambda piece: self._committer.commit([piece]), is_rejection)
+        if not rejected:
+            return
+        path = self.quarantine.put(rejected, [entry.seq for entry in batch])
+        rows = sum(r.table.num_rows for r in rejected)
+        self._metrics.quarantined.inc(rows)
+        log.error(
+            "store rejected %d of %d events of %d journal records; the rest is stored, these are "
+            "quarantined in %s (first error: %s)",
+            rows,
+            combined.num_rows,
+            len(batch),
+            path,
+            rejected[0].error[:500],
+        )
