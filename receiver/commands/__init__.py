@@ -15,4 +15,5 @@ COMMANDS: tuple[str, ...] = (
     "retention",
     "restore",
     "hold",
+    "quarantine",
 )

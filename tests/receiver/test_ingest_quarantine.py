@@ -17,6 +17,7 @@ import pytest
 from conftest import start_receiver
 from otlp_builders import audit_attrs, export, log_record, request
 
+from receiver.cli import main as cli
 from receiver.filters import EventFilter
 from receiver.integrity.verify import verify_store
 from receiver.journal import quarantine
@@ -69,7 +70,7 @@ def _metric(port: int, name: str) -> float:
     raise AssertionError(f"no metric {name}")
 
 
-def test_poison_rows_are_quarantined_and_the_rest_stored_with_an_intact_chain(store, caplog):
+def test_poison_rows_are_quarantined_and_the_rest_stored_with_an_intact_chain(store, caplog, capsys):
     _constraint(store, "add")
     wrapped = FlakyStore(store)
     receiver = start_receiver(wrapped, ack="journal", ingest={"commit_interval_seconds": 30.0})
@@ -114,9 +115,20 @@ def test_poison_rows_are_quarantined_and_the_rest_stored_with_an_intact_chain(st
         (report,) = verify_store(store, tenants=("acme",))
         assert report.events == 297 and report.damage is None, report.summary()
 
-        # the operator fixes the cause and replays the quarantined rows through the writer
-        _constraint(store, "drop")
-        receiver._writer.submit(quarantine.rows_to_replay(held))
+    finally:
+        receiver.stop_listeners()
+
+    # the operator lists the quarantine, fixes the cause and replays it (receiver stopped)
+    journal = Path(store.path) / "journal" / store.database
+    assert cli(["quarantine", "list", "--journal", str(journal)]) == 0
+    listed = capsys.readouterr().out
+    assert f"{files[0].name}: 3 events" in listed and "Code: 469" in listed
+    _constraint(store, "drop")
+    assert cli(["quarantine", "replay", "--journal", str(journal)]) == 0
+    assert "3 events back in the journal" in capsys.readouterr().out
+    assert not files[0].exists() and (journal / "quarantine" / "replayed" / files[0].name).exists()
+    receiver = start_receiver(store, ack="journal")  # the next start commits them
+    try:
         assert receiver.flush(30)
         assert {e["id"] for e in store.search(EventFilter(), 1000)} == set(acked)
         (report,) = verify_store(store, tenants=("acme",))
