@@ -4,7 +4,8 @@ are about the store (unavailable, a timeout, a lock: retry later).
 The journal's commit thread retries a failed batch with backoff; a batch the engine *rejects*
 would be retried forever and fill the journal, so it is split to isolate the rows at fault
 (:mod:`receiver.journal.quarantine`). Only errors that are surely the rows' fault count as
-rejections: a ClickHouse error code for bad data, types or schema, or an Arrow conversion error.
+rejections: a ClickHouse error code for bad data, types or schema, an Arrow conversion error,
+or a column missing from a record (journaled by an older version).
 Anything else (unknown errors included) is treated as transient: kept in the journal and
 retried, never quarantined on a guess.
 """
@@ -50,6 +51,7 @@ REJECTED_DATA_CODES = frozenset(
 )
 
 _CODE = re.compile(r"\bcode:\s*(\d+)", re.IGNORECASE)
+_MISSING_FIELD = "does not exist in schema"
 _ARROW_DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 
 
@@ -72,6 +74,8 @@ def is_rejection(exc: BaseException) -> bool:
             return False
         if isinstance(current, _ARROW_DATA_ERRORS):
             return True
+        if isinstance(current, KeyError) and _MISSING_FIELD in str(current):
+            return True  # pyarrow: a column the chain or the insert needs is not in the record
         if error_code(current) in REJECTED_DATA_CODES:
             return True
         current = current.__cause__

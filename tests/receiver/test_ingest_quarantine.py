@@ -167,6 +167,11 @@ def test_classification_and_bisection_budget():
     assert not is_rejection(RuntimeError("something unknown"))  # unknown: retried, never quarantined
     assert is_rejection(RuntimeError("Code: 376. DB::Exception: Cannot parse uuid"))
     assert is_rejection(pa.ArrowInvalid("Could not convert 'x' with type str"))
+    try:  # a record journaled by an older version lacks a column the chain needs
+        pa.table({"id": ["a"]}).column("chain_id")
+    except KeyError as exc:
+        assert is_rejection(exc)
+    assert not is_rejection(KeyError("chain_id"))  # a plain KeyError is a bug: retried
 
     table = pa.table({"id": [str(i) for i in range(1000)]})
     committed: list[str] = []
