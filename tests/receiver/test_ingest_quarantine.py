@@ -198,3 +198,41 @@ def test_classification_and_bisection_budget():
 
     with pytest.raises(StoreUnavailable):
         quarantine.isolate(table, RuntimeError("Code: 53."), outage, is_rejection)
+
+
+def test_records_journaled_with_an_older_schema_are_quarantined_whole_at_replay(store):
+    """A record whose table lacks a column the chain needs (written by an older version) cannot
+    be stored however it is split: it is quarantined within the budget of failed inserts, the
+    records around it are stored, and the journal drains."""
+    from receiver import pipeline
+    from receiver.journal import Journal
+    from receiver.pipeline.auth import OPEN
+
+    def table(user: str, n: int) -> tuple[pa.Table, list[str]]:
+        records, ids = _records(n, user)
+        return pipeline.run(request(records), OPEN, lambda _t: 365).table, ids
+
+    journal_dir = Path(store.path) / "journal" / store.database
+    journal = Journal(journal_dir)
+    journal.open()
+    good, good_ids = table("current", 20)
+    old, old_ids = table("older", 300)
+    journal.append(good)
+    journal.append(old.drop_columns(["session_id"]))  # as an older version journaled it
+    journal.close()
+
+    receiver = start_receiver(store, ack="journal")  # recovers both records and commits them
+    try:
+        assert receiver.flush(30)
+        assert {e["id"] for e in store.search(EventFilter(), 1000)} == set(good_ids)
+        assert _metric(receiver.admin_port, "otel_audit_quarantined_events_total") == 300
+        (path,) = receiver._writer.quarantine.files()
+        held = quarantine.read(path)
+        assert sorted(held.column("id").to_pylist()) == sorted(old_ids)
+        assert "session_id" not in held.column_names
+        assert "does not exist in schema" in held.column(quarantine.ERROR_COLUMN)[0].as_py()
+        (report,) = verify_store(store, tenants=("acme",))
+        assert report.events == 20 and report.damage is None, report.summary()
+    finally:
+        receiver.stop_listeners()
+    assert list(journal_dir.glob("*.seg")) == []  # drained
