@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import operator
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from otel_audit import attributes as A
-from receiver.model import ARROW_SCHEMA, COLUMNS, AuditEvent
+from receiver.model import AuditEvent, events_to_table  # the conversion of that time, unchanged
 from receiver.pipeline.auth import IngestIdentity
 from receiver.pipeline.run import PipelineResult
 from receiver.pipeline.validate import Rejected
@@ -277,28 +275,6 @@ def enrich(
     day = event.created_at.date()
     event.retain_until = day + dt.timedelta(days=retain_days(event.tenant_id))
     event.hot_until = day + dt.timedelta(days=hot_days(event.tenant_id)) if hot_days else event.retain_until
-
-
-_ROW = operator.attrgetter(*COLUMNS)
-_ATTRIBUTES = COLUMNS.index("attributes")
-_HOT_UNTIL = COLUMNS.index("hot_until")
-_RETAIN_UNTIL = COLUMNS.index("retain_until")
-
-
-def events_to_table(events: Iterable[AuditEvent]) -> pa.Table:
-    """Column-wise conversion: one tuple per event, transposed, then one Arrow array a column."""
-    rows = [_ROW(ev) for ev in events]
-    if not rows:
-        return ARROW_SCHEMA.empty_table()
-    columns: list[Any] = list(zip(*rows, strict=True))
-    columns[_ATTRIBUTES] = [list(attrs.items()) for attrs in columns[_ATTRIBUTES]]
-    # hot_until defaults to retain_until
-    columns[_HOT_UNTIL] = [
-        hot if hot is not None else retain
-        for hot, retain in zip(columns[_HOT_UNTIL], columns[_RETAIN_UNTIL], strict=True)
-    ]
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
 def run(
