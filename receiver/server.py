@@ -27,6 +27,7 @@ from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
 from receiver.journal import Journal
+from receiver.journal_writer import JournalWriter
 from receiver.retention.scheduler import RetentionScheduler, build_retention
 from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store
@@ -34,7 +35,7 @@ from receiver.store.sql import DEFAULT_DATABASE
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.otlp_grpc import GrpcReceiver
 from receiver.transport.otlp_http import build_otlp_http_app
-from receiver.writer import EventWriter, GroupCommitWriter, JournalWriter
+from receiver.writer import EventWriter, GroupCommitWriter
 
 log = logging.getLogger("otel_audit.receiver")
 
