@@ -111,13 +111,9 @@ class ChdbStore(SqlStore):
     def _insert_arrow(self, table_name: str, table: pa.Table) -> None:
         columns = ", ".join(table.column_names)
         arrow_batch = table  # noqa: F841 - chDB's Python() table function finds it by name
+        insert = f"INSERT INTO {table_name} ({columns}) SELECT * FROM Python(arrow_batch)"  # noqa: S608
         with self._write_lock:
-            try:
-                self._writer.query(
-                    f"INSERT INTO {table_name} ({columns}) SELECT * FROM Python(arrow_batch)"  # noqa: S608
-                )
-            except Exception as exc:
-                raise _classify(exc) from exc
+            self._run(self._writer, sql.Statement(insert, {}), "CSV")
 
     def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]:
         """The writer's idempotency check, with the ids handed over as Arrow (see
@@ -127,10 +123,7 @@ class ChdbStore(SqlStore):
         statement = sql.existing_ids_in_table(self.database, tenant_ids, "group_ids")
         group_ids = pa.table({"id": pa.array(event_ids, pa.string())})  # noqa: F841 - found by name
         with self._write_lock:
-            try:
-                result = self._writer.query(statement.sql, "ArrowTable", params=self._bind(statement))
-            except Exception as exc:
-                raise _classify(exc) from exc
+            result = self._run(self._writer, statement, "ArrowTable")
         return set(result.column("stored_id").to_pylist())
 
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
@@ -139,10 +132,9 @@ class ChdbStore(SqlStore):
 
         arrow_batch = table  # noqa: F841 - chDB's Python() table function finds it by name
         with self._write_lock:
-            try:
-                result = self._writer.query(event_digests_sql("arrow_batch"), "ArrowTable")
-            except Exception as exc:
-                raise _classify(exc) from exc
+            result = self._run(
+                self._writer, sql.Statement(event_digests_sql("arrow_batch"), {}), "ArrowTable"
+            )
         return result.column("digest").to_pylist()
 
     @contextlib.contextmanager
