@@ -12,6 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from receiver.alerts.config import Alerts
 from receiver.store import DEFAULT_STORE_URL
 
 DEFAULT_GRPC = "127.0.0.1:4317"
@@ -235,6 +236,7 @@ class Config(_Frozen):
     integrity: Integrity = Integrity()
     sql_endpoint: SqlEndpoint | None = None
     ingest: Ingest = Ingest()
+    alerts: Alerts = Alerts()
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
-from receiver.admin.http import error, one_value, parse_buckets
+from receiver.admin.http import Unrecorded, error, one_value, parse_buckets
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
 from receiver.config import Integrity
@@ -30,13 +30,12 @@ from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater
 
+if TYPE_CHECKING:
+    from receiver.alerts.evaluator import Evaluator
+
 UTC = dt.timezone.utc
 #: the resource id of a search or export in its audit event (a detail view names the event)
 Handler = Callable[[Request, Access], Awaitable[Response]]
-
-
-class Unrecorded(Exception):
-    """The access could not be written to the audit trail, so it is not answered."""
 
 
 class AdminAPI:
@@ -339,12 +338,14 @@ def build_admin_app(
     trail: AccessTrail | None = None,
     integrity: Integrity | None = None,
     retention: RetentionService | None = None,
+    alerts: Evaluator | None = None,
 ) -> Starlette:
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
+    from receiver.alerts.api import AlertRoutes
 
     api = AdminAPI(store, auth, metrics, trail, integrity)
-    routes = api.routes() + ExportRoutes(api).routes() + ui_routes()
+    routes = api.routes() + ExportRoutes(api).routes() + AlertRoutes(api, alerts).routes() + ui_routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)

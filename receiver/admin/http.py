@@ -1,10 +1,14 @@
-"""What every admin route shares: the JSON error answer and parameters given at most once."""
+"""What every admin route shares: the JSON error answer, the fail-closed refusal, parameters given at most once."""
 
 from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
 from receiver.filters import FilterError
+
+
+class Unrecorded(Exception):
+    """The access could not be written to the audit trail, so it is not answered."""
 
 
 def error(status: int, reason: str) -> JSONResponse:

@@ -118,6 +118,12 @@ class AccessTrail:
     def enabled(self) -> bool:
         return self._ingest is not None
 
+    def ingest(self, request: ExportLogsServiceRequest) -> None:
+        """Store events the receiver itself makes (alert reviews), each with its own tenant;
+        blocks until durable, raises if they cannot be stored."""
+        if self._ingest is not None:
+            self._ingest(request, IngestIdentity(tenant=None))
+
     def record(self, event: AccessEvent) -> None:
         """Blocks until the events are durable; raises if they cannot be stored."""
         if self._ingest is None:

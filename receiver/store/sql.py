@@ -67,7 +67,7 @@ def _term_sql(term: Term, column: str, name: str, params: dict[str, Any]) -> str
     return f"{column} = {{{name}:String}}"
 
 
-def _match_conditions(
+def match_conditions(
     match: Match, column: str, prefix: str, conds: list[str], params: dict[str, Any]
 ) -> None:
     """SPEC section 8: included values OR'd, each excluded value AND NOT; plain values as one IN."""
@@ -107,7 +107,7 @@ def where_clause(flt: EventFilter) -> Statement:
     for attr, column in MATCH_COLUMNS:
         match = getattr(flt, attr)
         if match is not None:
-            _match_conditions(match, column, f"f_{attr}", conds, params)
+            match_conditions(match, column, f"f_{attr}", conds, params)
     if flt.since is not None:
         conds.append("created_at >= {f_since:DateTime64(6, 'UTC')}")
         params["f_since"] = flt.since
