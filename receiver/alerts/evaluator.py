@@ -233,7 +233,7 @@ class Evaluator:
                 for r in rows
             ]
         if rule.kind == "threshold":
-            return [a for r in rows if (a := self._threshold(rule, r, now)) is not None]
+            return self._threshold(rule, rows, heads, now)
         for r in rows:
             self._saw(rule, r, r["last_at"])
         return self._silence(rule, now)
@@ -242,32 +242,52 @@ class Evaluator:
     def _group(rule: Rule, row: dict[str, Any]) -> dict[str, str]:
         return {c: row[f"g_{c}"] for c in rule.group_by}
 
-    def _threshold(self, rule: Rule, row: dict[str, Any], now: dt.datetime) -> Alert | None:
-        group = self._group(rule, row)
-        end: dt.datetime = row["last_at"]
-        start = end - dt.timedelta(seconds=rule.window)
-        for fired in self._fired.values():  # once per group and window
-            if fired.rule == rule.name and fired.tenant == row["tenant"] and dict(fired.group) == group:
-                if fired.window_end > start:
-                    return None
-        statement = q.window_count(
-            self.store.database, self._cond(rule), rule.group_by, row["tenant"], group, start, end
+    def _threshold(
+        self, rule: Rule, rows: list[dict[str, Any]], heads: dict[str, int], now: dt.datetime
+    ) -> list[Alert]:
+        if not rows:
+            return []
+        window = dt.timedelta(seconds=rule.window)
+        low = min(r["last_at"] for r in rows) - window
+        statement = q.window_counts(
+            self.store.database,
+            self._cond(rule),
+            rule.group_by,
+            self._watermarks,
+            heads,
+            int(rule.window * 1_000_000),
+            low,
         )
-        found = self.store.query_table(statement).to_pylist()[0]
-        if int(found["n"]) < rule.threshold:
-            return None
-        return self._alert(
-            rule,
-            row["tenant"],
-            group,
-            row["first_position"],
-            start,
-            end,
-            int(found["n"]),
-            list(found["samples"]),
-            now,
-            f"{found['n']} matching events within {rule.window:g} s (threshold {rule.threshold})",
-        )
+        out = []
+        for row in self.store.query_table(statement).to_pylist():
+            if int(row["cnt"]) < rule.threshold:
+                continue
+            group = self._group(rule, row)
+            end: dt.datetime = row["last_at"]
+            start = end - window
+            if any(  # once per group and window
+                f.rule == rule.name
+                and f.tenant == row["tenant"]
+                and dict(f.group) == group
+                and f.window_end > start
+                for f in self._fired.values()
+            ):
+                continue
+            out.append(
+                self._alert(
+                    rule,
+                    row["tenant"],
+                    group,
+                    row["first_position"],
+                    start,
+                    end,
+                    int(row["cnt"]),
+                    list(row["sample_ids"]),
+                    now,
+                    f"{row['cnt']} matching events within {rule.window:g} s (threshold {rule.threshold})",
+                )
+            )
+        return out
 
     def _saw(self, rule: Rule, row: dict[str, Any], when: dt.datetime) -> None:
         group = self._group(rule, row)

@@ -111,31 +111,35 @@ def new_matches(
     return Statement(sql, params)
 
 
-def window_count(
+def window_counts(
     database: str,
     rule_cond: Statement,
     group_by: tuple[str, ...],
-    tenant: str,
-    group: dict[str, str],
-    start: dt.datetime,
-    end: dt.datetime,
+    watermarks: dict[str, int],
+    heads_now: dict[str, int],
+    window_us: int,
+    low: dt.datetime,
 ) -> Statement:
-    """How many events of one tenant and group match the rule in ``(start, end]``, with a sample."""
-    params: dict[str, Any] = dict(rule_cond.params, w_tenant=tenant, w_start=start, w_end=end)
-    conds = [
-        rule_cond.sql,
-        "tenant_id = {w_tenant:String}",
-        "created_at > {w_start:DateTime64(6, 'UTC')}",
-        "created_at <= {w_end:DateTime64(6, 'UTC')}",
-    ]
-    for i, column in enumerate(group_by):
-        params[f"w_g{i}"] = group[column]
-        conds.append(f"toString({_column(column)}) = {{w_g{i}:String}}")
-    sql = (
-        "SELECT count() AS n, groupArray(10)(toString(id)) AS samples"
-        f" FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE " + " AND ".join(conds)
+    """For every tenant and group with new matching events, how many matching events fall in the
+    window ``(T - window, T]`` ending at the group's newest new event ``T``, with a sample: one
+    query for all groups (a join of the rule's events since ``low`` with the new groups)."""
+    new = new_matches(database, rule_cond, group_by, watermarks, heads_now)
+    on = " AND ".join(
+        ["toString(e.tenant_id) = g.tenant", *(f"toString(e.{_column(c)}) = g.g_{c}" for c in group_by)]
     )
-    return Statement(sql, params)
+    keys = "".join(f", g.g_{c} AS g_{c}" for c in group_by)
+    groups = "".join(f", g_{c}" for c in group_by)
+    sql = (
+        f"SELECT g.tenant AS tenant{keys}, any(g.first_position) AS first_position, any(g.last_at) AS last_at,"
+        " count() AS cnt, groupArray(10)(toString(e.id)) AS sample_ids"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} AS e"
+        f" INNER JOIN ({new.sql}) AS g ON {on}"
+        " WHERE e.created_at > {w_low:DateTime64(6, 'UTC')} AND e.created_at <= g.last_at"
+        " AND e.created_at > g.last_at - toIntervalMicrosecond({w_us:Int64})"
+        f" AND {rule_cond.sql}"
+        f" GROUP BY tenant{groups} ORDER BY tenant{groups}"
+    )
+    return Statement(sql, dict(new.params, w_low=low, w_us=window_us))
 
 
 def last_seen(
