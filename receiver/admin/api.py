@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from receiver.admin.access import Access, AdminAuthenticator
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
+from receiver.admin.web_guard import HostPolicy, WebGuard
 from receiver.config import Integrity
 from receiver.filters import Cursor, EventFilter, FilterError, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
@@ -323,7 +324,9 @@ def build_admin_app(
     trail: AccessTrail | None = None,
     integrity: Integrity | None = None,
     retention: RetentionService | None = None,
+    hosts: HostPolicy | None = None,
 ) -> Starlette:
+    """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
 
@@ -332,5 +335,6 @@ def build_admin_app(
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(WebGuard, hosts=hosts or HostPolicy.for_listen("127.0.0.1:0"))
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's refusals carry it too
     return app
