@@ -2,7 +2,7 @@
 // Every value from the server is rendered with textContent (text(), el()); nothing from the
 // data ever reaches innerHTML or a URL scheme. The token lives in sessionStorage only.
 // Bidirectional controls in a value are shown as visible ⟨U+202E⟩ marks, never obeyed, and each
-// value is isolated (<bdi>), so no value can reorder the text around it.
+// non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
 const TOKEN_KEY = "otel-audit-token";
 const FILTERS = ["q", "tenant", "since", "until", "user", "action", "outcome",
@@ -29,10 +29,14 @@ function textNodes(value) {
   if (last < text.length || nodes.length === 0) nodes.push(document.createTextNode(text.slice(last)));
   return nodes;
 }
-// one value as an isolated run (its direction cannot leak into the text around it)
+// one value as an isolated run (its direction cannot leak into the text around it); ASCII text
+// has no right-to-left letters or controls, so it stays a plain text node
+const ASCII = /^[\x00-\x7f]*$/;
 function isolated(value) {
+  const text = String(value);
+  if (ASCII.test(text)) return document.createTextNode(text);
   const bdi = document.createElement("bdi");
-  bdi.append(...textNodes(value));
+  bdi.append(...textNodes(text));
   return bdi;
 }
 // for places that hold plain text only (option labels, titles)
