@@ -3,10 +3,13 @@ state changes and non-JSON bodies, in open mode and with tokens; plain API clien
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from admin_seed import ADMIN, ADMIN_TOKENS
 from conftest import start_receiver
+from test_admin_browser import ARGS, CHROMIUM
 
 from receiver.admin.web_guard import HostPolicy
 
@@ -146,3 +149,41 @@ def test_host_policy_defaults():
     specific = HostPolicy.for_listen("10.0.0.5:8318")
     assert specific.allows("10.0.0.5") and not specific.allows("10.0.0.6")
     assert HostPolicy.for_listen("127.0.0.1:8318", ["*"]).allows("anything.example")
+
+
+CSRF_PAGE = """<!doctype html><html><body>
+<form id="f" method="POST" action="{target}" enctype="text/plain">
+<input type="hidden" name='{{"tenant": "acme", "reason": "csrf", "pad": "' value='"}}'>
+</form><script>document.getElementById("f").submit()</script></body></html>"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_in_chromium_a_rebound_name_and_a_cross_site_form_get_nothing(open_admin):
+    from playwright.sync_api import sync_playwright
+
+    receiver, client = open_admin
+    port = receiver.admin_port
+    with sync_playwright() as pw:
+        # evil.example resolves to 127.0.0.1, as after a DNS rebinding
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=[*ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"]
+        )
+        try:
+            page = browser.new_page()
+            answer = page.goto(f"http://evil.example:{port}/api/events")
+            assert answer is not None and answer.status == 400
+            assert "events" not in answer.text()
+            # a page on another site posts a text/plain form (no preflight) at the open API
+            page.route(
+                "http://attacker.example/**",
+                lambda route: route.fulfill(
+                    content_type="text/html",
+                    body=CSRF_PAGE.format(target=f"http://127.0.0.1:{port}/api/holds"),
+                ),
+            )
+            with page.expect_response(lambda r: r.url.endswith("/api/holds")) as posted:
+                page.goto("http://attacker.example/")
+            assert posted.value.status == 403
+        finally:
+            browser.close()
+    assert holds(client) == []
