@@ -226,6 +226,20 @@ class SqlEndpoint(_Frozen):
         return value
 
 
+class AdminWeb(_Frozen):
+    """Which names the admin listener answers to (DNS-rebinding defence, issue 13 item 7)."""
+
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Host names (the HTTP Host header, port ignored) the admin UI/API answers besides the "
+            "defaults: loopback names and addresses, the admin listen host, and any IP address when "
+            "it listens on 0.0.0.0/::. '*.example.com' matches subdomains; '*' turns the check off. "
+            "Other hosts get 400."
+        ),
+    )
+
+
 class Config(_Frozen):
     store: str = DEFAULT_STORE_URL
     listen: Listen = Listen()
@@ -237,6 +251,7 @@ class Config(_Frozen):
     sql_endpoint: SqlEndpoint | None = None
     ingest: Ingest = Ingest()
     alerts: Alerts = Alerts()
+    admin: AdminWeb = Field(default=AdminWeb(), description="Admin UI/API web settings (allowed Host names).")
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -22,6 +22,7 @@ import uvicorn
 from receiver.admin.access import AdminAuthenticator
 from receiver.admin.api import build_admin_app
 from receiver.admin.trail import AccessTrail
+from receiver.admin.web_guard import HostPolicy
 from receiver.alerts.evaluator import Evaluator, build_evaluator
 from receiver.config import Config, split_host_port
 from receiver.ingest import IngestConsumer
@@ -127,6 +128,7 @@ class Receiver:
             integrity=self.config.integrity,
             retention=self.retention,
             alerts=self.alerts,
+            hosts=HostPolicy.for_listen(self.config.listen.admin, self.config.admin.allowed_hosts),
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
             app, self.config.listen.admin, "the admin API"

@@ -23,6 +23,7 @@ from receiver.admin.access import Access, AdminAuthenticator
 from receiver.admin.http import Unrecorded, error, one_value, parse_buckets
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
+from receiver.admin.web_guard import HostPolicy, WebGuard
 from receiver.config import Integrity
 from receiver.filters import Cursor, EventFilter, FilterError, multi_params, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
@@ -339,7 +340,9 @@ def build_admin_app(
     integrity: Integrity | None = None,
     retention: RetentionService | None = None,
     alerts: Evaluator | None = None,
+    hosts: HostPolicy | None = None,
 ) -> Starlette:
+    """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
     from receiver.alerts.api import AlertRoutes
@@ -349,5 +352,6 @@ def build_admin_app(
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(WebGuard, hosts=hosts or HostPolicy.for_listen("127.0.0.1:0"))
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's refusals carry it too
     return app
