@@ -127,9 +127,7 @@ def _ids(objs: Iterable[Any]) -> list[str | None]:
     return [object_id(o) for o in objs if o is not None]
 
 
-def object_change(
-    state: Any, action: str, plan: ModelPlan, context: AuditContext
-) -> Change | None:
+def object_change(state: Any, action: str, plan: ModelPlan, context: AuditContext) -> Change | None:
     """The event of one flushed object; ``None`` for a dirty object with no audited change."""
     values = state.dict
     resource_id = join_id(values.get(k) for k in plan.pk_keys)
@@ -224,4 +222,3 @@ def executemany_ids(parameters: Iterable[Mapping[str, Any]], plan: ModelPlan) ->
         new = {k: v for k, v in keyed.items() if k not in plan.pk_keys and k in plan.columns}
         out.append((resource_id, new))
     return out
-

@@ -251,4 +251,3 @@ def track(
     """
     rules = Rules.of(include, exclude, include_columns, exclude_columns)
     return Tracker(_session_class(target), rules)
-
