@@ -15,6 +15,7 @@ from receiver.pipeline.auth import IngestIdentity
 from receiver.pipeline.decode import batches
 from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
+from receiver.pipeline.schemas import SchemaStage
 from receiver.pipeline.validate import Rejected, Row, to_row
 
 #: how many rejection reasons the partial-success message names
@@ -31,6 +32,8 @@ class PipelineResult:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    #: (event name, schema version, valid|flagged|rejected) → records
+    schema_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -53,6 +56,7 @@ def run(
     identity: IngestIdentity,
     retain_days: RetainDays,
     hot_days: RetainDays | None = None,
+    schemas: SchemaStage | None = None,
 ) -> PipelineResult:
     received_at = enrich.received_at_us(dt.datetime.now(dt.timezone.utc))
     rows: list[Row] = []
@@ -60,6 +64,7 @@ def run(
     reasons: list[str] = []
     by_reason: Counter[str] = Counter()
     received = dropped = 0
+    schema_counts: Counter[tuple[str, str, str]] = Counter()
     for raw_service, records in batches(request):
         kept = len(rows)
         for index, record in enumerate(records, received):
@@ -68,6 +73,8 @@ def run(
                 dropped += 1
                 continue
             try:
+                if schemas is not None and name in schemas.by_name:
+                    schemas.check(record, name, schema_counts)
                 rows.append(to_row(record, name, identity))
             except Rejected as exc:
                 reason = str(exc)
@@ -91,4 +98,5 @@ def run(
         rejected=len(reasons),
         reasons=reasons,
         rejected_by_reason=by_reason,
+        schema_counts=schema_counts,
     )
