@@ -9,7 +9,7 @@ Imported only by ``otel_audit.sqlalchemy`` (SQLAlchemy is an optional dependency
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, attributes
@@ -17,18 +17,7 @@ from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 from sqlalchemy.sql.elements import BindParameter
 
 from otel_audit.context import AuditContext
-
-
-@dataclass(frozen=True)
-class Change:
-    """One event to emit after commit."""
-
-    action: str
-    resource_type: str
-    resource_id: str
-    changes: dict[str, dict[str, Any]]
-    context: AuditContext
-    extra: dict[str, Any] = field(default_factory=dict)
+from otel_audit.model_changes import Change
 
 
 @dataclass(frozen=True)

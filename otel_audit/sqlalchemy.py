@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
-from otel_audit.context import current_context, reset_context, set_context
-from otel_audit.recorder import note_error, record
+from otel_audit.context import current_context
+from otel_audit.model_changes import Change, emit, merge
+from otel_audit.recorder import note_error
 from otel_audit.sqla_changes import (
-    Change,
     ModelPlan,
     Rules,
     criteria_text,
@@ -156,43 +156,6 @@ class Tracker:
         pending = session.info.get(_PENDING)
         if pending:
             session.info[_PENDING] = [p for p in pending if not _within(p[0], previous)]
-
-
-def merge(changes: Iterable[Change]) -> list[Change]:
-    """One event per row and transaction: later flushes' updates of a created or updated row fold
-    into its first event (the oldest ``old``, the newest ``new``)."""
-    out: list[Change] = []
-    seen: dict[tuple[str, str], Change] = {}
-    for change in changes:
-        key = (change.resource_type, change.resource_id)
-        first = seen.get(key) if change.resource_id and not change.extra else None
-        if first is not None and change.action == "update" and first.action in ("create", "update"):
-            for name, entry in change.changes.items():
-                if name in first.changes:
-                    first.changes[name]["new"] = entry["new"]
-                else:
-                    first.changes[name] = dict(entry)
-            continue
-        if change.resource_id and not change.extra:
-            seen[key] = change
-        out.append(change)
-    return out
-
-
-def emit(changes: Iterable[Change]) -> None:
-    """Record each change under the request context it was made in. Never raises."""
-    for change in changes:
-        token = set_context(change.context)
-        try:
-            record(
-                change.action,
-                change.resource_type,
-                change.resource_id,
-                changes=change.changes or None,
-                attributes=change.extra or None,
-            )
-        finally:
-            reset_context(token)
 
 
 def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
