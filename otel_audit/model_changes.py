@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_audit.context import AuditContext, reset_context, set_context
-from otel_audit.recorder import record
+from otel_audit.recorder import changes_json, record_change
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,9 @@ class Change:
     action: str
     resource_type: str
     resource_id: str
-    changes: dict[str, dict[str, Any]]
+    #: ``{"field": {"old": …, "new": …}}``, or already redacted wire JSON (``changes_json``) when
+    #: many events share it (a bulk statement's rows)
+    changes: dict[str, dict[str, Any]] | str | None
     context: AuditContext
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -34,7 +36,13 @@ def merge(changes: Iterable[Change]) -> list[Change]:
     for change in changes:
         key = (change.resource_type, change.resource_id)
         first = seen.get(key) if change.resource_id and not change.extra else None
-        if first is not None and change.action == "update" and first.action in ("create", "update"):
+        if (
+            first is not None
+            and change.action == "update"
+            and first.action in ("create", "update")
+            and isinstance(first.changes, dict)
+            and isinstance(change.changes, dict)
+        ):
             for name, entry in change.changes.items():
                 if name in first.changes:
                     first.changes[name]["new"] = entry["new"]
@@ -52,12 +60,13 @@ def emit(changes: Iterable[Change]) -> None:
     for change in changes:
         token = set_context(change.context)
         try:
-            record(
+            diff = change.changes
+            record_change(
                 change.action,
                 change.resource_type,
                 change.resource_id,
-                changes=change.changes or None,
-                attributes=change.extra or None,
+                diff if diff is None or isinstance(diff, str) else changes_json(diff),
+                change.extra,
             )
         finally:
             reset_context(token)

@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from otel_audit.context import current_context
 from otel_audit.model_changes import Change, emit, merge
-from otel_audit.recorder import note_error
+from otel_audit.recorder import changes_json, note_error
 from otel_audit.sqla_changes import (
     ModelPlan,
     Rules,
@@ -122,7 +122,8 @@ class Tracker:
             )
             return result
         statement = state.statement
-        new = _news(set_values(statement, plan)) if action == "update" else {}
+        # every row's event carries the same SET values: redacted and serialised once
+        new = changes_json(_news(set_values(statement, plan))) if action == "update" else None
         ids: list[str] | None = None
         if getattr(statement, "_returning", None):  # the application's RETURNING: read, then replay
             frozen = result.freeze()

@@ -23,7 +23,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_init, post_s
 from otel_audit.context import current_context
 from otel_audit.django.options import DjangoOptions
 from otel_audit.model_changes import Change, emit
-from otel_audit.recorder import note_error, record
+from otel_audit.recorder import changes_json, note_error, record
 
 _SNAPSHOT = "_otel_audit_snapshot"
 _M2M_BEFORE = "_otel_audit_m2m_before"
@@ -73,7 +73,7 @@ def _later(using: str | None, changes: list[Change]) -> None:
         transaction.on_commit(partial(emit, changes), using=using)
 
 
-def _change(action: str, plan: ModelPlan, pk: Any, changes: dict[str, Any], extra: Any = None) -> Change:
+def _change(action: str, plan: ModelPlan, pk: Any, changes: Any, extra: Any = None) -> Change:
     return Change(
         action, plan.resource_type, "" if pk is None else str(pk), changes, current_context(), extra or {}
     )
@@ -173,7 +173,9 @@ def _wrap_update(original: Any) -> Any:
         with transaction.atomic(using=self.db, savepoint=False):
             pks = list(self.values_list("pk", flat=True))
             count = original(self, **kwargs)
-            new = {k: {"old": None, "new": _set_value(v)} for k, v in kwargs.items() if k in plan.fields}
+            new = changes_json(
+                {k: {"old": None, "new": _set_value(v)} for k, v in kwargs.items() if k in plan.fields}
+            )
             _later(self.db, [_change("update", plan, pk, new, _BULK) for pk in pks])
         return count
 
