@@ -179,3 +179,43 @@ def captured_sdk():
     yield exporter
     otel_audit.shutdown()
     provider.shutdown()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+def test_compliance_page_shows_the_counts_per_schema(store, schema_file):
+    from playwright.sync_api import sync_playwright
+
+    receiver = start_receiver(
+        store, schemas=str(schema_file), admin_tokens=[{"token": ADMIN, "role": "admin", "tenants": ["acme"]}]
+    )
+    try:
+        export(
+            f"127.0.0.1:{receiver.grpc_port}",
+            request([payment("pay_1", 1), payment("pay_2", -1), log_record(audit_attrs())]),
+        )
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"http://127.0.0.1:{receiver.admin_port}/compliance?tenant=acme")
+            page.fill("#signin-token", ADMIN)
+            page.click("#signin-form button[type=submit]")
+            page.wait_for_selector("#schemas-card:not([hidden])")
+            rows = [
+                [cell.inner_text() for cell in row.query_selector_all("th, td")]
+                for row in page.query_selector_all("#schema-counts tbody tr")
+            ]
+            browser.close()
+        assert rows == [
+            ["audit.document.read", "1", "0", "1", "0"],
+            ["audit.payment.update", "2", "1", "0", "1"],
+        ]
+        assert errors == []
+    finally:
+        receiver.stop_listeners()
