@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import fields, replace
 from functools import partial
 from typing import Any
 
-from otel_audit.context import AuditContext, current_context, reset_context, set_context
+from otel_audit.context import EMPTY_CONTEXT, AuditContext, current_context, reset_context, set_context
 from otel_audit.django.options import DjangoOptions
 from otel_audit.middleware_options import call_resolver
 from otel_audit.recorder import note_error, record_request
@@ -56,6 +57,10 @@ class AuditContextMiddleware:
             http_method=request.method,
             route_resolver=partial(_route, request),
         )
+        # under otel_audit.wsgi.AuditMiddleware: what it knew and this request does not is kept
+        outer = current_context()
+        if outer is not EMPTY_CONTEXT:
+            context = _layer(outer, context)
         token = set_context(context)
         try:
             response = self.get_response(request)
@@ -91,6 +96,16 @@ class AuditContextMiddleware:
             )
         except Exception as error:  # auditing must not turn a response into an error
             note_error(error)
+
+
+def _layer(outer: AuditContext, inner: AuditContext) -> AuditContext:
+    """``inner`` with its unknown (``None``) fields taken from ``outer``."""
+    missing = {
+        f.name: getattr(outer, f.name)
+        for f in fields(AuditContext)
+        if getattr(inner, f.name) is None and getattr(outer, f.name) is not None
+    }
+    return replace(inner, **missing) if missing else inner
 
 
 def _text(value: Any) -> str | None:

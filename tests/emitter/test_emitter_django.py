@@ -192,6 +192,54 @@ def test_admin_changes_and_actions_carry_the_admin_user(shop, captured):
     assert all(e["enduser.id"] == str(admin.pk) for e in got)
 
 
+def test_django_behind_the_wsgi_middleware_on_a_real_server(shop, captured):
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    import httpx
+    from django.core.wsgi import get_wsgi_application
+
+    from otel_audit.wsgi import AuditMiddleware, header_resolver
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    app = AuditMiddleware(
+        get_wsgi_application(),
+        user_resolver=header_resolver("X-User"),
+        sensitive=["GET /products/{id}/rename=product:rename"],
+    )
+    p = shop.Product.objects.create(name="Bench", price=3)
+    captured.clear()
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        response = httpx.get(
+            f"http://127.0.0.1:{server.server_port}/products/{p.pk}/rename",
+            params={"name": "Seat"},
+            headers={"X-User": "gateway-user", "X-Tenant": "acme"},
+            timeout=30,
+        )
+        assert response.status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    update, route = events(captured)
+    assert key(update) == ("update", "product", str(p.pk))
+    assert update["changes"] == {"name": {"old": "Bench", "new": "Seat"}}
+    # the WSGI middleware's user (the Django request is anonymous), the Django middleware's tenant
+    assert update["enduser.id"] == "gateway-user" and update["audit.tenant.id"] == "acme"
+    assert update["client.address"] == "127.0.0.1" and update["http.route"] == "/products/{pk}/rename"
+    assert (route["audit.action"], route["audit.resource.id"], route["enduser.id"]) == (
+        "rename",
+        str(p.pk),
+        "gateway-user",
+    )
+
+
 def test_events_reach_a_real_receiver(django_project, store, receiver):
     from django.test import Client
     from djangoproject.shop.models import Product
