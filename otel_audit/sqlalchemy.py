@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
@@ -183,18 +182,31 @@ def _session_class(target: Any) -> Any:
         target = target.session_factory
     if isinstance(target, sessionmaker):
         return target  # a sessionmaker makes its own subclass: listening on it is specific
+    sync_class = _async_sync_class(target)
+    if sync_class is not None:
+        return sync_class
+    if isinstance(target, type) and issubclass(target, Session):
+        return target
+    raise TypeError(f"track() needs a Session class, sessionmaker or scoped_session, not {target!r}")
+
+
+def _async_sync_class(target: Any) -> Any:
+    """For an ``async_sessionmaker`` or ``AsyncSession`` subclass: the ``Session`` class its
+    sessions run on, made its own (a subclass) so that tracking it covers only them."""
+    try:
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    except ImportError:  # the asyncio extension needs greenlet
+        return None
     if isinstance(target, async_sessionmaker):
         base = target.kw.get("sync_session_class") or target.class_.sync_session_class
-        sync_class = type(base.__name__, (base,), {})
-        target.kw["sync_session_class"] = sync_class
-        return sync_class
+        own = type(base.__name__, (base,), {})
+        target.kw["sync_session_class"] = own
+        return own
     if isinstance(target, type) and issubclass(target, AsyncSession):
         if target is not AsyncSession and target.sync_session_class is Session:
             target.sync_session_class = type("Session", (Session,), {})
         return target.sync_session_class
-    if isinstance(target, type) and issubclass(target, Session):
-        return target
-    raise TypeError(f"track() needs a Session class, sessionmaker or scoped_session, not {target!r}")
+    return None
 
 
 def track(
