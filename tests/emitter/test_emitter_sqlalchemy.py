@@ -340,3 +340,47 @@ def test_asyncio_sessions(captured):
     ]
     assert got[1]["changes"] == {"name": {"old": "a", "new": "b"}}
     assert all(e["enduser.id"] == "bob" and e["client.address"] == "203.0.113.1" for e in got)
+
+
+def test_tracking_adds_no_query(engine, captured):
+    statements: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    def work(factory: Any, base: int) -> list[str]:
+        statements.clear()
+        with factory() as s:
+            s.add_all(
+                [
+                    User(id=base + 1, name="a", password="p"),
+                    Post(id=base + 1, title="t", tags=[Tag(id=base + 1)]),
+                ]
+            )
+            s.commit()
+            user = s.get(User, base + 1)
+            user.name = "b"
+            post = s.get(Post, base + 1)
+            post.tags.append(Tag(id=base + 2))
+            post.title = "u"
+            s.commit()
+            s.delete(s.get(User, base + 1))
+            s.commit()
+        return list(statements)
+
+    plain = work(sessionmaker(engine), 0)
+    tracked_factory = sessionmaker(engine)
+    track(tracked_factory)
+    tracked = work(tracked_factory, 100)
+    event.remove(engine, "before_cursor_execute", count)
+    assert tracked == plain and len(plain) > 5
+    assert sorted(key(e) for e in events(captured)) == [
+        ("create", "article", "101"),
+        ("create", "tags", "101"),
+        ("create", "tags", "102"),
+        ("create", "users", "101"),
+        ("delete", "users", "101"),
+        ("update", "article", "101"),
+        ("update", "users", "101"),
+    ]
