@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any
 
-from otel_audit.context import AuditContext, current_context, reset_context, set_context
-from otel_audit.middleware_options import MiddlewareOptions, call_resolver
+from otel_audit.context import AuditContext, reset_context, set_context
+from otel_audit.middleware_options import MiddlewareOptions, call_resolver, record_sensitive
 from otel_audit.proxies import TrustedProxies
-from otel_audit.recorder import note_error, record_request
-from otel_audit.routes import SensitiveRoute, outcome_for_status
+from otel_audit.recorder import note_error
+from otel_audit.routes import SensitiveRoute
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -188,19 +188,7 @@ class AuditMiddleware:
             tenant_id = context.tenant_id
             if tenant_id is None:
                 tenant_id = await _resolve(self.tenant_resolver, scope)
-            record_request(
-                rule.action_for(method),
-                rule.resource_type,
-                resource_id if isinstance(resource_id, str) else str(resource_id),
-                outcome_for_status(status, raised=exc is not None),
-                f"unhandled {type(exc).__name__}" if exc is not None else None,
-                user_id,
-                tenant_id,
-                route,
-                status if status is not None else (500 if exc is not None else None),
-                # the request's own context (not one a handler left behind): its resolver's answer
-                route if current_context().route_resolver is context.route_resolver else None,
-            )
+            record_sensitive(rule, resource_id, method, route, status, exc, user_id, tenant_id, context)
         except Exception as error:  # auditing must not turn a response into an error
             note_error(error)
 

@@ -1,4 +1,5 @@
-"""The options both request middlewares take (ASGI and WSGI), parsed once, and their rule lookup.
+"""The options every request middleware takes (ASGI, WSGI, Django), parsed once; the rule lookup
+and the sensitive-route event they share.
 
 ``MiddlewareOptions.of(...)`` normalises ``trusted_proxies`` (CIDR strings or ``TrustedProxies``)
 and ``sensitive`` (``SensitiveRoute`` rules or strings in the ``OTEL_AUDIT_SENSITIVE_ROUTES``
@@ -11,9 +12,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_audit.context import AuditContext, current_context
 from otel_audit.proxies import TrustedProxies
-from otel_audit.recorder import note_error
-from otel_audit.routes import SensitiveRoute, parse_sensitive_routes
+from otel_audit.recorder import note_error, record_request
+from otel_audit.routes import SensitiveRoute, outcome_for_status, parse_sensitive_routes
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,31 @@ def call_resolver(resolver: Callable[[Any], Any] | None, request: Any) -> Any:
     except Exception as exc:
         note_error(exc)
         return None
+
+
+def record_sensitive(
+    rule: SensitiveRoute,
+    resource_id: str,
+    method: str,
+    route: str,
+    status: int | None,
+    exc: BaseException | None,
+    user_id: str | None,
+    tenant_id: str | None,
+    context: AuditContext,
+) -> None:
+    """The event of a request a rule covers (every middleware records it this way): outcome from
+    the status, an exception → ``failure`` (status 500 when none was sent)."""
+    record_request(
+        rule.action_for(method),
+        rule.resource_type,
+        resource_id,
+        outcome_for_status(status, raised=exc is not None),
+        f"unhandled {type(exc).__name__}" if exc is not None else None,
+        user_id,
+        tenant_id,
+        route,
+        status if status is not None else (500 if exc is not None else None),
+        # the request's own context (not one a handler left behind): its resolver's answer
+        route if current_context().route_resolver is context.route_resolver else None,
+    )

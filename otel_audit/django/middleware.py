@@ -16,9 +16,8 @@ from typing import Any
 
 from otel_audit.context import EMPTY_CONTEXT, AuditContext, current_context, reset_context, set_context
 from otel_audit.django.options import DjangoOptions
-from otel_audit.middleware_options import call_resolver
-from otel_audit.recorder import note_error, record_request
-from otel_audit.routes import outcome_for_status
+from otel_audit.middleware_options import call_resolver, record_sensitive
+from otel_audit.recorder import note_error
 
 _DJANGO_PLACEHOLDER = re.compile(r"<(?:[^:<>]+:)?(\w+)>")
 
@@ -82,17 +81,8 @@ class AuditContextMiddleware:
             user_id = context.user_id
             if user_id is None:  # e.g. the view logged the user in
                 user_id = _text(call_resolver(self.options.user_resolver, request))
-            record_request(
-                rule.action_for(request.method),
-                rule.resource_type,
-                resource_id,
-                outcome_for_status(status),
-                None,
-                user_id,
-                context.tenant_id,
-                route,
-                status,
-                route if current_context().route_resolver is context.route_resolver else None,
+            record_sensitive(
+                rule, resource_id, request.method, route, status, None, user_id, context.tenant_id, context
             )
         except Exception as error:  # auditing must not turn a response into an error
             note_error(error)
