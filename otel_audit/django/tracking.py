@@ -89,7 +89,13 @@ def _on_init(sender: type, instance: Any, **_: Any) -> None:
 
 
 def _on_save(
-    sender: type, instance: Any, created: bool, raw: bool = False, using: str | None = None, **_: Any
+    sender: type,
+    instance: Any,
+    created: bool,
+    raw: bool = False,
+    using: str | None = None,
+    update_fields: Any = None,
+    **_: Any,
 ) -> None:
     try:
         plan = plan_for(sender)
@@ -100,9 +106,17 @@ def _on_save(
             changes = {k: {"old": None, "new": v} for k, v in now.items() if v is not None}
         else:
             before = instance.__dict__.get(_SNAPSHOT, {})
+            saved = (
+                now
+                if update_fields is None
+                else {k: v for k, v in now.items() if k in update_fields or plan.fields[k] in update_fields}
+            )
             changes = {
-                k: {"old": before.get(k), "new": v} for k, v in now.items() if k in before and before[k] != v
+                k: {"old": before.get(k), "new": v}
+                for k, v in saved.items()
+                if k in before and before[k] != v
             }
+            now = {**before, **saved}  # what is not saved keeps its stored value
         instance.__dict__[_SNAPSHOT] = now
         if created or changes:
             _later(using, [_change("create" if created else "update", plan, instance.pk, changes)])

@@ -85,6 +85,20 @@ def test_save_update_delete_with_diffs_redaction_and_rollback(shop, captured):
     assert "s3cr3t" not in json.dumps(got)
 
 
+def test_save_with_update_fields_reports_only_what_was_saved(shop, captured):
+    p = shop.Product.objects.create(name="Cup", price=4)
+    captured.clear()
+    p = shop.Product.objects.get(pk=p.pk)
+    p.name = "Mug"
+    p.price = 5
+    p.save(update_fields=["price"])
+    p.save(update_fields=["name"])
+    assert [e["changes"] for e in events(captured)] == [
+        {"price": {"old": 4, "new": 5}},
+        {"name": {"old": "Cup", "new": "Mug"}},
+    ]
+
+
 def test_queryset_bulk_operations_are_counted_exactly(shop, captured):
     from django.db.models import F
 
