@@ -30,6 +30,7 @@ from otel_audit.sqla_changes import (
     Rules,
     criteria_text,
     executemany_ids,
+    join_id,
     make_plan,
     object_change,
     returned_ids,
@@ -93,7 +94,7 @@ class Tracker:
             note_error(exc)
 
     def _on_execute(self, state: Any) -> Any:
-        if not (state.is_update or state.is_delete):
+        if not (state.is_update or state.is_delete or state.is_insert):
             return None
         mapper = state.bind_mapper
         plan = self.plan(mapper) if mapper is not None else None
@@ -107,9 +108,18 @@ class Tracker:
             return result
 
     def _collect_bulk(self, state: Any, mapper: Any, plan: ModelPlan, result: Any) -> Any:
-        action = "update" if state.is_update else "delete"
         context = current_context()
         bulk = {"audit.bulk": True}
+        if state.is_insert:
+            _add(
+                state.session,
+                [
+                    Change("create", plan.resource_type, rid, new, context, bulk)
+                    for rid, new in inserted(state, plan, result)
+                ],
+            )
+            return result
+        action = "update" if state.is_update else "delete"
         if state.is_executemany:  # ORM bulk UPDATE by primary key: the parameters name the rows
             params = state.parameters if isinstance(state.parameters, list) else []
             _add(
@@ -156,6 +166,28 @@ class Tracker:
         pending = session.info.get(_PENDING)
         if pending:
             session.info[_PENDING] = [p for p in pending if not _within(p[0], previous)]
+
+
+def inserted(state: Any, plan: ModelPlan, result: Any) -> list[tuple[str, dict[str, Any]]]:
+    """ORM ``insert()`` statements: each parameter set (or the ``values()``) is a created row; its
+    id from the parameters, else from the single row's ``inserted_primary_key``."""
+    params = state.parameters
+    if isinstance(params, list):
+        rows = [dict(p) for p in params]
+    else:
+        rows = [{**set_values(state.statement, plan), **dict(params or {})}]
+    out = []
+    for row in rows:
+        keyed = {plan.column_keys.get(str(k), str(k)): v for k, v in row.items()}
+        resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
+        if not resource_id.strip(":") and len(rows) == 1:
+            try:
+                resource_id = join_id(result.inserted_primary_key)
+            except Exception:  # not a single-row insert result: the id stays unknown
+                resource_id = ""
+        new = {k: {"old": None, "new": v} for k, v in keyed.items() if k in plan.columns and v is not None}
+        out.append(("" if not resource_id.strip(":") else resource_id, new))
+    return out
 
 
 def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -384,3 +384,29 @@ def test_tracking_adds_no_query(engine, captured):
         ("update", "article", "101"),
         ("update", "users", "101"),
     ]
+
+
+def test_orm_bulk_insert_statements(engine, captured):
+    from sqlalchemy import insert
+
+    factory = sessionmaker(engine)
+    track(factory)
+    with factory() as s:
+        s.execute(insert(User), [{"id": 1, "name": "a", "password": "p"}, {"id": 2, "name": "b"}])
+        s.execute(insert(User).values(name="c"))  # the id comes from the insert's result
+        s.execute(insert(Membership), [{"org": "o", "user_id": 1, "role": "r"}])
+        s.execute(insert(User), [{"name": "no key given"}])
+        s.commit()
+        s.execute(insert(User), [{"id": 9, "name": "never"}])
+        s.rollback()
+    got = events(captured)
+    assert [key(e) for e in got] == [
+        ("create", "users", "1"),
+        ("create", "users", "2"),
+        ("create", "users", "3"),
+        ("create", "memberships", "o:1"),
+        ("create", "users", ""),  # many rows without their keys and no RETURNING: id unknown
+    ]
+    assert got[0]["changes"]["password"] == {"old": "[REDACTED]", "new": "[REDACTED]"}
+    assert got[2]["changes"] == {"name": {"old": None, "new": "c"}}
+    assert all(e["audit.bulk"] is True for e in got)
