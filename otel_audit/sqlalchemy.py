@@ -5,7 +5,8 @@ name (or the model's ``__audit_resource_type__``), ``resource_id`` = the primary
 when composite) and ``audit.changes`` from the attributes' history (relationships and many-to-many
 collections as the related primary keys); ORM bulk ``update()``/``delete()`` statements become one
 event per affected row when RETURNING or ``synchronize_session="fetch"`` names the rows, else one
-event with the statement's criteria and row count. Events wait in ``session.info`` and are recorded
+event with the statement's criteria and row count; ORM ``insert()`` statements become one
+``create`` per parameter set. Events wait in ``session.info`` and are recorded
 after the outermost commit, with the request context of the moment the change was flushed; a
 rollback (of the transaction or of the savepoint they were flushed in) discards them.
 
