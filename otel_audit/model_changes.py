@@ -57,9 +57,15 @@ def merge(changes: Iterable[Change]) -> list[Change]:
 
 def emit(changes: Iterable[Change]) -> None:
     """Record each change under the request context it was made in. Never raises."""
-    for change in changes:
-        token = set_context(change.context)
-        try:
+    context: AuditContext | None = None
+    token = None
+    try:
+        for change in changes:
+            if change.context is not context:  # a bulk statement's rows share one: set it once
+                if token is not None:
+                    reset_context(token)
+                context = change.context
+                token = set_context(context)
             diff = change.changes
             record_change(
                 change.action,
@@ -68,5 +74,6 @@ def emit(changes: Iterable[Change]) -> None:
                 diff if diff is None or isinstance(diff, str) else changes_json(diff),
                 change.extra,
             )
-        finally:
+    finally:
+        if token is not None:
             reset_context(token)
