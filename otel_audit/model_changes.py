@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_audit.context import AuditContext, reset_context, set_context
-from otel_audit.recorder import changes_json, record_change
+from otel_audit.recorder import changes_json, note_error, record_change
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,13 @@ def emit(changes: Iterable[Change]) -> None:
                 context = change.context
                 token = set_context(context)
             diff = change.changes
-            record_change(
-                change.action,
-                change.resource_type,
-                change.resource_id,
-                diff if diff is None or isinstance(diff, str) else changes_json(diff),
-                change.extra,
-            )
+            try:
+                if diff is not None and not isinstance(diff, str):
+                    diff = changes_json(diff)
+            except Exception as exc:  # never raise into the application's commit
+                note_error(exc)
+                continue
+            record_change(change.action, change.resource_type, change.resource_id, diff, change.extra)
     finally:
         if token is not None:
             reset_context(token)
