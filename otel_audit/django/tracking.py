@@ -200,15 +200,10 @@ def _wrap_bulk_create(original: Any) -> Any:
     @wraps(original)
     def bulk_create(self: models.QuerySet, objs: Any, *args: Any, **kwargs: Any) -> Any:
         created = original(self, objs, *args, **kwargs)
-        plan = plan_for(self.model)
-        if plan is not None:
-            changes = []
-            for obj in created:
-                now = _values(obj, plan)
-                obj.__dict__[_SNAPSHOT] = now
-                new = {k: {"old": None, "new": v} for k, v in now.items() if v is not None}
-                changes.append(_change("create", plan, obj.pk, new, _BULK))
-            _later(self.db, changes)
+        try:
+            _bulk_created(self, created)
+        except Exception as exc:  # the rows are written: auditing them must not fail the call
+            note_error(exc)
         return created
 
     return bulk_create
@@ -223,24 +218,45 @@ def _wrap_bulk_update(original: Any) -> Any:
             result = original(self, objs, fields, *args, **kwargs)
         finally:
             _inside_bulk.reset(token)
-        plan = plan_for(self.model)
-        if plan is not None:
-            changes = []
-            for obj in objs:
-                before = obj.__dict__.get(_SNAPSHOT, {})
-                now = _values(obj, plan)
-                diff = {
-                    k: {"old": before.get(k), "new": now[k]}
-                    for k in fields
-                    if k in now and before.get(k, object()) != now[k]
-                }
-                obj.__dict__[_SNAPSHOT] = {**before, **now}
-                if diff:
-                    changes.append(_change("update", plan, obj.pk, diff, _BULK))
-            _later(self.db, changes)
+        try:
+            _bulk_updated(self, objs, fields)
+        except Exception as exc:
+            note_error(exc)
         return result
 
     return bulk_update
+
+
+def _bulk_created(qs: models.QuerySet, created: Any) -> None:
+    plan = plan_for(qs.model)
+    if plan is None:
+        return
+    changes = []
+    for obj in created:
+        now = _values(obj, plan)
+        obj.__dict__[_SNAPSHOT] = now
+        new = {k: {"old": None, "new": v} for k, v in now.items() if v is not None}
+        changes.append(_change("create", plan, obj.pk, new, _BULK))
+    _later(qs.db, changes)
+
+
+def _bulk_updated(qs: models.QuerySet, objs: list[Any], fields: Any) -> None:
+    plan = plan_for(qs.model)
+    if plan is None:
+        return
+    changes = []
+    for obj in objs:
+        before = obj.__dict__.get(_SNAPSHOT, {})
+        now = _values(obj, plan)
+        diff = {
+            k: {"old": before.get(k), "new": now[k]}
+            for k in fields
+            if k in now and before.get(k, object()) != now[k]
+        }
+        obj.__dict__[_SNAPSHOT] = {**before, **now}
+        if diff:
+            changes.append(_change("update", plan, obj.pk, diff, _BULK))
+    _later(qs.db, changes)
 
 
 # -- admin actions ------------------------------------------------------------------------------
