@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any
 
-from otel_audit.context import AuditContext, current_context, reset_context, set_context
+from otel_audit.context import AuditContext, reset_context, set_context
+from otel_audit.middleware_options import MiddlewareOptions, call_resolver, record_sensitive
 from otel_audit.proxies import TrustedProxies
-from otel_audit.recorder import note_error, record_request
-from otel_audit.routes import SensitiveRoute, outcome_for_status, parse_sensitive_routes
+from otel_audit.recorder import note_error
+from otel_audit.routes import SensitiveRoute
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,18 +93,19 @@ class AuditMiddleware:
         actor_type: str = "user",
     ) -> None:
         self.app = app
+        self.options = options = MiddlewareOptions.of(
+            user_resolver=user_resolver,
+            tenant_resolver=tenant_resolver,
+            session_resolver=session_resolver,
+            trusted_proxies=trusted_proxies,
+            sensitive=sensitive,
+            actor_type=actor_type,
+        )
         self.user_resolver = user_resolver
         self.tenant_resolver = tenant_resolver
         self.session_resolver = session_resolver
-        self.proxies = (
-            trusted_proxies
-            if isinstance(trusted_proxies, TrustedProxies)
-            else TrustedProxies.parse(trusted_proxies)
-        )
-        rules: list[SensitiveRoute] = []
-        for rule in sensitive:
-            rules.extend(parse_sensitive_routes(rule) if isinstance(rule, str) else [rule])
-        self.rules: tuple[SensitiveRoute, ...] = tuple(rules)
+        self.proxies = options.proxies
+        self.rules: tuple[SensitiveRoute, ...] = options.rules
         self.actor_type = actor_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,12 +177,10 @@ class AuditMiddleware:
             method = str(scope.get("method", "GET"))
             template = route_template(scope, root_path)
             params = scope.get("path_params") or {}
-            for rule in self.rules:
-                resource_id = rule.match(method, raw_path, template, params)
-                if resource_id is not None:
-                    break
-            else:
+            matched = self.options.match(method, raw_path, template, params)
+            if matched is None:
                 return
+            rule, resource_id = matched
             route = template or raw_path
             user_id = context.user_id
             if user_id is None:
@@ -188,19 +188,7 @@ class AuditMiddleware:
             tenant_id = context.tenant_id
             if tenant_id is None:
                 tenant_id = await _resolve(self.tenant_resolver, scope)
-            record_request(
-                rule.action_for(method),
-                rule.resource_type,
-                resource_id if isinstance(resource_id, str) else str(resource_id),
-                outcome_for_status(status, raised=exc is not None),
-                f"unhandled {type(exc).__name__}" if exc is not None else None,
-                user_id,
-                tenant_id,
-                route,
-                status if status is not None else (500 if exc is not None else None),
-                # the request's own context (not one a handler left behind): its resolver's answer
-                route if current_context().route_resolver is context.route_resolver else None,
-            )
+            record_sensitive(rule, resource_id, method, route, status, exc, user_id, tenant_id, context)
         except Exception as error:  # auditing must not turn a response into an error
             note_error(error)
 
@@ -227,15 +215,7 @@ async def _resolve(resolver: Resolver | None, scope: Scope) -> str | None:
     return await _settle(value)
 
 
-def _call(resolver: Resolver | None, scope: Scope) -> Any:
-    """The resolver's raw answer; ``None`` without a resolver or when it raised (counted)."""
-    if resolver is None:
-        return None
-    try:
-        return resolver(scope)
-    except Exception as exc:
-        note_error(exc)
-        return None
+_call = call_resolver
 
 
 async def _settle(value: Any) -> str | None:

@@ -201,6 +201,44 @@ def record_request(
         return ""
 
 
+def record_change(
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    changes_json: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """The ORM integrations' event (``otel_audit.sqlalchemy``, ``otel_audit.django``): like
+    ``record(action, resource_type, resource_id, attributes=extra)`` with ``audit.changes`` already
+    redacted and serialised (see ``changes_json``), without the keyword packing. Never raises."""
+    try:
+        event_id = new_event_id()
+        out = _base_attributes(event_id, action, resource_type, resource_id, attr.DEFAULT_OUTCOME)
+        _current.get().write_attributes(out)
+        if extra:
+            out.update(extra)
+        if changes_json:
+            out[attr.CHANGES] = changes_json
+        return _emit(STATE.pipeline, out, event_id, resource_type, action, None)
+    except Exception as exc:  # never raise into the application
+        note_error(exc)
+        return ""
+
+
+def changes_json(changes: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """``{"field": {"old": …, "new": …}}`` redacted by the active redaction list, as wire JSON."""
+    if not changes:
+        return None
+    redactor = STATE.pipeline.redactor
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in changes.items():
+        if redactor.is_sensitive(name):
+            out[name] = {"old": attr.REDACTED, "new": attr.REDACTED}
+        else:
+            out[name] = {"old": json_safe(entry["old"], redactor), "new": json_safe(entry["new"], redactor)}
+    return dumps(out)
+
+
 def _attribute_value(name: str, value: Any, redactor: Redactor) -> Any:
     """An OTel-compatible attribute value: primitives and lists of them kept, the rest as JSON."""
     if redactor.is_sensitive(name):

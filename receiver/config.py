@@ -240,6 +240,39 @@ class AdminWeb(_Frozen):
     )
 
 
+class EventSchemaRule(_Frozen):
+    """One event schema (SPEC section 12); checked with ``otel_audit.event_schemas``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    event_name: str = Field(
+        pattern=r"^audit\..+", description="The event name the schema applies to, e.g. audit.payment.update."
+    )
+    json_schema: dict[str, object] = Field(
+        alias="schema", description="A JSON Schema over the record's attributes (audit.changes parsed)."
+    )
+    version: str = Field(default="1", description="The schema's version, named in rejections and counts.")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, (int, float)) else value
+
+    on_violation: Literal["reject", "flag"] = Field(
+        default="reject",
+        description="reject: refused through OTLP partial success; flag: stored with audit.schema.violation.",
+    )
+
+    @model_validator(mode="after")
+    def _valid_schema(self) -> EventSchemaRule:
+        self.to_schema()  # a broken JSON Schema fails at load
+        return self
+
+    def to_schema(self) -> object:
+        from otel_audit.event_schemas import EventSchema
+
+        return EventSchema(self.event_name, self.json_schema, self.version, self.on_violation)
+
+
 class Config(_Frozen):
     store: str = DEFAULT_STORE_URL
     listen: Listen = Listen()
@@ -252,6 +285,23 @@ class Config(_Frozen):
     ingest: Ingest = Ingest()
     alerts: Alerts = Alerts()
     admin: AdminWeb = Field(default=AdminWeb(), description="Admin UI/API web settings (allowed Host names).")
+    schemas: tuple[EventSchemaRule, ...] = Field(
+        default=(),
+        description="Event schemas, or the path of a JSON/YAML file holding them "
+        "(the file otel_audit.testing.assert_valid reads).",
+    )
+
+    @field_validator("schemas", mode="before")
+    @classmethod
+    def _schemas_file(cls, value: object) -> object:
+        if isinstance(value, (str, Path)):
+            from otel_audit.event_schemas import read_schema_entries
+
+            try:
+                return read_schema_entries(value)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"cannot read schemas file {value}: {exc}") from exc
+        return value
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -20,6 +20,7 @@ from receiver import pipeline
 from receiver.config import Config
 from receiver.journal import JournalError
 from receiver.pipeline.auth import IngestAuthenticator, IngestIdentity, Unauthenticated
+from receiver.pipeline.schemas import SchemaStage
 from receiver.store.base import StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import ExportError, RetryLater, Unauthorized
@@ -35,6 +36,11 @@ class IngestConsumer:
         self._commit_timeout = config.ingest.commit_timeout_seconds
         self._writer = writer
         self.metrics = metrics
+        rules = [rule.to_schema() for rule in config.schemas]
+        self._schemas = SchemaStage(rules) if rules else None  # type: ignore[arg-type]
+        for rule in config.schemas:  # every configured schema shows in /metrics, at 0 until used
+            for result in ("valid", "flagged", "rejected"):
+                metrics.schema_events.labels(rule.event_name, rule.version, result)
 
     def _retain_days(self, tenant: str) -> int:
         return self._retention.policy_for(tenant).retain_days
@@ -58,8 +64,10 @@ class IngestConsumer:
     ) -> pipeline.PipelineResult:
         """Pipeline + writer for an already authenticated request; returns once its rows are
         durable. The receiver's own audit events (reads of the audit log) come in here too."""
-        result = pipeline.run(request, identity, self._retain_days, self._hot_days)
+        result = pipeline.run(request, identity, self._retain_days, self._hot_days, self._schemas)
         m = self.metrics
+        for labels, n in result.schema_counts.items():
+            m.schema_events.labels(*labels).inc(n)
         m.received.labels(transport).inc(result.received)
         m.dropped_non_audit.inc(result.dropped_non_audit)
         for reason, n in result.rejected_by_reason.items():

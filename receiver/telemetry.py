@@ -62,5 +62,26 @@ class ReceiverMetrics:
             "otel_audit_journal_bytes", "Bytes of journal segments on disk (ingest.ack: journal)", registry=r
         )
 
+        self.schema_events = Counter(
+            "otel_audit_schema_events",
+            "Audit records checked against an event schema, by result (valid, flagged, rejected)",
+            ["event_name", "version", "result"],
+            registry=r,
+        )
+
+    def schema_counts(self) -> list[dict[str, object]]:
+        """Per schema since start: ``{event_name, version, valid, flagged, rejected}``."""
+        by_schema: dict[tuple[str, str], dict[str, object]] = {}
+        for metric in self.schema_events.collect():
+            for sample in metric.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                key = (sample.labels["event_name"], sample.labels["version"])
+                entry = by_schema.setdefault(
+                    key, {"event_name": key[0], "version": key[1], "valid": 0, "flagged": 0, "rejected": 0}
+                )
+                entry[sample.labels["result"]] = int(sample.value)
+        return [by_schema[k] for k in sorted(by_schema)]
+
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

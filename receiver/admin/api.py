@@ -272,6 +272,7 @@ class AdminAPI:
         if flt.visible_nothing():
             return await self.refuse_other_tenant(request, access, flt, "read")
         report = await asyncio.to_thread(self.store.compliance, tenant, dt.datetime.now(UTC))
+        report["schemas"] = self.metrics.schema_counts()  # event schemas, all tenants, since start
         await self.record(
             request,
             access,

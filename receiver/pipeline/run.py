@@ -16,6 +16,7 @@ from receiver.pipeline.decode import batches
 from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
 from receiver.pipeline.flags import flag_bidi
+from receiver.pipeline.schemas import SchemaStage
 from receiver.pipeline.validate import Rejected, Row, to_row
 
 #: how many rejection reasons the partial-success message names
@@ -32,6 +33,8 @@ class PipelineResult:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    #: (event name, schema version, valid|flagged|rejected) → records
+    schema_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -54,6 +57,7 @@ def run(
     identity: IngestIdentity,
     retain_days: RetainDays,
     hot_days: RetainDays | None = None,
+    schemas: SchemaStage | None = None,
 ) -> PipelineResult:
     received_at = enrich.received_at_us(dt.datetime.now(dt.timezone.utc))
     rows: list[Row] = []
@@ -61,6 +65,7 @@ def run(
     reasons: list[str] = []
     by_reason: Counter[str] = Counter()
     received = dropped = 0
+    schema_counts: Counter[tuple[str, str, str]] = Counter()
     for raw_service, records in batches(request):
         kept = len(rows)
         service = enrich.service_name(raw_service)
@@ -70,6 +75,8 @@ def run(
                 dropped += 1
                 continue
             try:
+                if schemas is not None and name in schemas.by_name:
+                    schemas.check(record, name, schema_counts)
                 rows.append(flag_bidi(to_row(record, name, identity), service))
             except Rejected as exc:
                 reason = str(exc)
@@ -93,4 +100,5 @@ def run(
         rejected=len(reasons),
         reasons=reasons,
         rejected_by_reason=by_reason,
+        schema_counts=schema_counts,
     )

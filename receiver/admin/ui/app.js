@@ -444,6 +444,18 @@ async function renderCompliance() {
       el("td", {}, el("span", { className: `status status-${field.complete ? "ok" : "warn"}` },
         field.complete ? "Every event" : "Incomplete"))));
   }
+  const schemas = report.schemas || [];
+  const schemaBody = $("schema-counts").tBodies[0];
+  clear(schemaBody);
+  for (const s of schemas) {
+    schemaBody.append(el("tr", {},
+      el("th", { scope: "row" }, s.event_name),
+      el("td", {}, s.version),
+      el("td", { className: "num" }, s.valid.toLocaleString("en")),
+      el("td", { className: "num" }, s.flagged.toLocaleString("en")),
+      el("td", { className: "num" }, s.rejected.toLocaleString("en"))));
+  }
+  show($("schemas-card"), schemas.length > 0);
   show($("compliance-body"), true);
 }
 

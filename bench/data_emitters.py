@@ -1,0 +1,270 @@
+"""Issue 19's overhead figures, in one process with an exporter that discards (the request-path cost;
+bench.overhead measures the export to a live receiver): each against its baseline in the same run,
+interleaved in rounds so machine noise hits both alike.
+
+1. a tracked SQLAlchemy unit of work of 1 row (add + commit, SQLite in memory) vs the same untracked;
+2. an ORM bulk ``update()`` of N rows audited (per row: ``synchronize_session="fetch"``; one event:
+   criteria + count) vs the same statement untracked;
+3. ``otel_audit.wsgi.AuditMiddleware`` recording one event a request vs the bare WSGI app (p50).
+
+    python -m bench.data_emitters [--flushes 5000] [--rows 10000] [--requests 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import create_engine, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+import otel_audit
+from bench.common import pct, report, verdict
+from bench.overhead import Discard
+from otel_audit.sqlalchemy import track
+from otel_audit.wsgi import AuditMiddleware, header_resolver
+
+TARGET_FLUSH_US = 30.0
+TARGET_BULK_RATIO = 2.0
+TARGET_WSGI_US = 25.0
+ROUND = 250
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    qty: Mapped[int]
+
+
+#: CPU seconds (this process, every thread) spent in each variant by the last ``interleave``
+CPU: dict[str, float] = {}
+
+
+def interleave(
+    a: Callable[[int], None], b: Callable[[int], None], n: int, rnd: int = ROUND
+) -> tuple[list[float], list[float]]:
+    """Per-call µs of ``a`` and ``b``, ``n`` calls each, alternating in rounds of ``rnd``; the CPU
+    time of each variant goes to ``CPU`` (less moved by other processes than wall time)."""
+    ta: list[float] = []
+    tb: list[float] = []
+    CPU.update(a=0.0, b=0.0)
+    done = 0
+    while done < n:
+        for name, fn, out in (("a", a, ta), ("b", b, tb)):
+            c0 = time.process_time()
+            for i in range(done, min(done + rnd, n)):
+                t0 = time.perf_counter_ns()
+                fn(i)
+                out.append((time.perf_counter_ns() - t0) / 1000)
+            CPU[name] += time.process_time() - c0
+        done += rnd
+    return ta, tb
+
+
+def bench_flush(n: int) -> dict[str, float]:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    plain, tracked = sessionmaker(engine), sessionmaker(engine)
+    track(tracked)
+
+    def unit(factory: Any, offset: int) -> Callable[[int], None]:
+        def run(i: int) -> None:
+            with factory() as s:
+                s.add(Item(id=offset + i, name="widget", qty=i))
+                s.commit()
+
+        return run
+
+    unit(plain, 10_000_000)(0)
+    unit(tracked, 20_000_000)(0)
+    a, b = interleave(unit(plain, 0), unit(tracked, 5_000_000), n)
+    engine.dispose()
+    return {
+        "plain_p50_us": pct(a, 0.5),
+        "tracked_p50_us": pct(b, 0.5),
+        "added_p50_us": pct(b, 0.5) - pct(a, 0.5),
+        "added_cpu_us": (CPU["b"] - CPU["a"]) / n * 1e6,
+    }
+
+
+def bench_bulk(rows: int, rounds: int) -> dict[str, float]:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with sessionmaker(engine)() as s:
+        s.add_all([Item(id=i, name="w", qty=0) for i in range(rows)])
+        s.commit()
+    plain, tracked = sessionmaker(engine), sessionmaker(engine)
+    track(tracked)
+
+    def run(factory: Any, options: dict[str, Any]) -> float:
+        t0 = time.perf_counter()
+        with factory() as s:
+            s.execute(update(Item).values(qty=Item.qty + 1), execution_options=options)
+            s.commit()
+        return time.perf_counter() - t0
+
+    fetch = {"synchronize_session": "fetch"}
+    variants: dict[str, list[float]] = {"plain": [], "per_row": [], "plain_criteria": [], "criteria": []}
+    for _ in range(rounds):
+        variants["plain"].append(run(plain, fetch))
+        variants["per_row"].append(run(tracked, fetch))
+        variants["plain_criteria"].append(run(plain, {}))
+        variants["criteria"].append(run(tracked, {}))
+    engine.dispose()
+    ms = {k: pct(v, 0.5) * 1000 for k, v in variants.items()}
+    return {
+        "plain_fetch_ms": ms["plain"],
+        "audited_per_row_ms": ms["per_row"],
+        "per_row_ratio": ms["per_row"] / ms["plain"],
+        "plain_criteria_ms": ms["plain_criteria"],
+        "audited_criteria_ms": ms["criteria"],
+        "criteria_ratio": ms["criteria"] / ms["plain_criteria"],
+    }
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("content-type", "application/json")])
+    return [b'{"amount":12}']
+
+
+def bench_wsgi(n: int) -> dict[str, float]:
+    audited = AuditMiddleware(
+        wsgi_app,
+        user_resolver=header_resolver("X-User"),
+        tenant_resolver=header_resolver("X-Tenant"),
+        sensitive=["GET /invoices/{id}=invoice"],
+    )
+
+    def environ(i: int) -> dict[str, Any]:
+        return {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": f"/invoices/inv-{i}",
+            "SCRIPT_NAME": "",
+            "REMOTE_ADDR": "203.0.113.7",
+            "HTTP_USER_AGENT": "bench/1.0",
+            "HTTP_X_USER": "alice",
+            "HTTP_X_TENANT": "acme",
+        }
+
+    def start(status: str, headers: Any, exc_info: Any = None) -> None:
+        return None
+
+    def call(app: Any) -> Callable[[int], None]:
+        def run(i: int) -> None:
+            b"".join(app(environ(i), start))
+
+        return run
+
+    for i in range(200):
+        call(wsgi_app)(i)
+        call(audited)(i)
+    a, b = interleave(call(wsgi_app), call(audited), n)
+    return {
+        "plain_p50_us": pct(a, 0.5),
+        "audited_p50_us": pct(b, 0.5),
+        "added_p50_us": pct(b, 0.5) - pct(a, 0.5),
+    }
+
+
+def record_p50(n: int) -> float:
+    """p50 µs of ``record()`` of a 3-column create: the floor of a tracked flush's added cost."""
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        otel_audit.record(
+            "create",
+            "items",
+            str(i),
+            changes={
+                "id": {"old": None, "new": i},
+                "name": {"old": None, "new": "w"},
+                "qty": {"old": None, "new": i},
+            },
+        )
+        times.append((time.perf_counter_ns() - t0) / 1000)
+    return pct(times, 0.5)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser()
+    p.add_argument("--flushes", type=int, default=5_000)
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--requests", type=int, default=20_000)
+    args = p.parse_args(argv)
+    os.environ.setdefault(
+        "OTEL_BLRP_MAX_QUEUE_SIZE", str(4 * (args.flushes + args.requests + args.rows * args.rounds))
+    )
+    otel_audit.configure(exporter=Discard(), service_name="bench")
+    try:
+        flush = bench_flush(args.flushes)
+        bulk = bench_bulk(args.rows, args.rounds)
+        wsgi = bench_wsgi(args.requests)
+        record_us = record_p50(args.flushes)
+        errors = otel_audit.stats().errors
+    finally:
+        otel_audit.shutdown()
+    result = {
+        "flushes": args.flushes,
+        "rows": args.rows,
+        "requests": args.requests,
+        **{f"flush_{k}": v for k, v in flush.items()},
+        **{f"bulk_{k}": v for k, v in bulk.items()},
+        **{f"wsgi_{k}": v for k, v in wsgi.items()},
+        "record_p50_us": record_us,
+        "emit_errors": errors,
+    }
+    report(
+        "data emitters",
+        [
+            (
+                "1-row unit of work p50",
+                f"untracked {flush['plain_p50_us']:.1f} µs, tracked {flush['tracked_p50_us']:.1f} µs",
+            ),
+            (
+                "  added",
+                f"{flush['added_p50_us']:.1f} µs  target ≤ {TARGET_FLUSH_US:.0f}: "
+                f"{verdict(flush['added_p50_us'], TARGET_FLUSH_US, False)}",
+            ),
+            ("  added CPU per unit of work", f"{flush['added_cpu_us']:.1f} µs (process CPU, every thread)"),
+            (
+                "  record() alone, same run",
+                f"{record_us:.1f} µs (added / record() {flush['added_p50_us'] / record_us:.2f})",
+            ),
+            (
+                f"bulk update of {args.rows:,} rows, fetch",
+                f"untracked {bulk['plain_fetch_ms']:.1f} ms, audited per row {bulk['audited_per_row_ms']:.1f} ms "
+                f"(×{bulk['per_row_ratio']:.2f}; target ≤ {TARGET_BULK_RATIO:.0f}: "
+                f"{verdict(bulk['per_row_ratio'], TARGET_BULK_RATIO, False)})",
+            ),
+            (
+                f"bulk update of {args.rows:,} rows, criteria",
+                f"untracked {bulk['plain_criteria_ms']:.1f} ms, audited (1 event) {bulk['audited_criteria_ms']:.1f} ms "
+                f"(×{bulk['criteria_ratio']:.2f})",
+            ),
+            (
+                "WSGI request p50",
+                f"bare {wsgi['plain_p50_us']:.1f} µs, with AuditMiddleware {wsgi['audited_p50_us']:.1f} µs",
+            ),
+            (
+                "  added",
+                f"{wsgi['added_p50_us']:.1f} µs  target ≤ {TARGET_WSGI_US:.0f}: "
+                f"{verdict(wsgi['added_p50_us'], TARGET_WSGI_US, False)}",
+            ),
+            ("emit errors", str(errors)),
+        ],
+        result,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()

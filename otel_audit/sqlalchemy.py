@@ -1,0 +1,262 @@
+"""``track(target)``: audit every insert, update and delete a SQLAlchemy session commits (SPEC section 12).
+
+Flushed objects become ``create``/``update``/``delete`` events with ``resource_type`` = the table
+name (or the model's ``__audit_resource_type__``), ``resource_id`` = the primary key (``:``-joined
+when composite) and ``audit.changes`` from the attributes' history (relationships and many-to-many
+collections as the related primary keys); ORM bulk ``update()``/``delete()`` statements become one
+event per affected row when RETURNING or ``synchronize_session="fetch"`` names the rows, else one
+event with the statement's criteria and row count; ORM ``insert()`` statements become one
+``create`` per parameter set. Events wait in ``session.info`` and are recorded
+after the outermost commit, with the request context of the moment the change was flushed; a
+rollback (of the transaction or of the savepoint they were flushed in) discards them.
+
+>>> SessionLocal = sessionmaker(engine)
+>>> otel_audit.sqlalchemy.track(SessionLocal, exclude_columns=["last_seen"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state
+
+from otel_audit.context import current_context
+from otel_audit.model_changes import Change, emit, merge
+from otel_audit.recorder import changes_json, note_error
+from otel_audit.sqla_changes import (
+    ModelPlan,
+    Rules,
+    criteria_text,
+    executemany_ids,
+    join_id,
+    make_plan,
+    object_change,
+    returned_ids,
+    set_values,
+)
+
+__all__ = ["Tracker", "track"]
+
+_PENDING = "otel_audit.pending"
+
+
+class Tracker:
+    """The listeners ``track()`` installed on one session class; ``untrack()`` removes them."""
+
+    def __init__(self, session_class: Any, rules: Rules) -> None:
+        self.target = session_class
+        self.rules = rules
+        self._plans: dict[Any, ModelPlan | None] = {}
+        self._hooks = (
+            ("after_flush", self._after_flush),
+            ("do_orm_execute", self._on_execute),
+            ("after_commit", self._after_commit),
+            ("after_soft_rollback", self._after_soft_rollback),
+        )
+        for name, fn in self._hooks:
+            event.listen(session_class, name, fn)
+
+    def untrack(self) -> None:
+        for name, fn in self._hooks:
+            event.remove(self.target, name, fn)
+
+    def plan(self, mapper: Any) -> ModelPlan | None:
+        try:
+            return self._plans[mapper]
+        except KeyError:
+            plan = self._plans[mapper] = make_plan(mapper, self.rules)
+            return plan
+
+    # -- collecting -------------------------------------------------------------------------------
+
+    def _after_flush(self, session: Session, flush_context: Any) -> None:
+        try:
+            context = current_context()
+            found: list[Change] = []
+            for objects, action in (
+                (session.new, "create"),
+                (session.dirty, "update"),
+                (session.deleted, "delete"),
+            ):
+                for obj in objects:
+                    state = instance_state(obj)
+                    plan = self.plan(state.mapper)
+                    if plan is None or (action == "update" and state.deleted):
+                        continue
+                    change = object_change(state, action, plan, context)
+                    if change is not None:
+                        found.append(change)
+            if found:
+                _add(session, found)
+        except Exception as exc:  # auditing never breaks the application's flush
+            note_error(exc)
+
+    def _on_execute(self, state: Any) -> Any:
+        if not (state.is_update or state.is_delete or state.is_insert):
+            return None
+        mapper = state.bind_mapper
+        plan = self.plan(mapper) if mapper is not None else None
+        if plan is None:
+            return None
+        result = state.invoke_statement()
+        try:
+            return self._collect_bulk(state, mapper, plan, result)
+        except Exception as exc:
+            note_error(exc)
+            return result
+
+    def _collect_bulk(self, state: Any, mapper: Any, plan: ModelPlan, result: Any) -> Any:
+        context = current_context()
+        bulk = {"audit.bulk": True}
+        if state.is_insert:
+            _add(
+                state.session,
+                [
+                    Change("create", plan.resource_type, rid, new, context, bulk)
+                    for rid, new in inserted(state, plan, result)
+                ],
+            )
+            return result
+        action = "update" if state.is_update else "delete"
+        if state.is_executemany:  # ORM bulk UPDATE by primary key: the parameters name the rows
+            params = state.parameters if isinstance(state.parameters, list) else []
+            _add(
+                state.session,
+                [
+                    Change(action, plan.resource_type, rid, _news(new), context, bulk)
+                    for rid, new in executemany_ids(params, plan)
+                ],
+            )
+            return result
+        statement = state.statement
+        # every row's event carries the same SET values: redacted and serialised once
+        new = changes_json(_news(set_values(statement, plan))) if action == "update" else None
+        ids: list[str] | None = None
+        if getattr(statement, "_returning", None):  # the application's RETURNING: read, then replay
+            frozen = result.freeze()
+            ids = returned_ids(frozen().all(), mapper)
+            result = frozen()
+        else:
+            rows = getattr(result, "returned_defaults_rows", None)  # synchronize_session="fetch"
+            if rows:
+                ids = returned_ids(rows, mapper)
+        if ids is not None:
+            _add(state.session, [Change(action, plan.resource_type, i, new, context, bulk) for i in ids])
+        else:
+            extra = {
+                **bulk,
+                "audit.criteria": criteria_text(statement),
+                "audit.row_count": int(getattr(result, "rowcount", -1)),
+            }
+            _add(state.session, [Change(action, plan.resource_type, "", new, context, extra)])
+        return result
+
+    # -- emitting ---------------------------------------------------------------------------------
+
+    def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint: its events wait for the real commit
+            return
+        pending = session.info.pop(_PENDING, None)
+        if pending:
+            emit(merge(change for _, change in pending))
+
+    def _after_soft_rollback(self, session: Session, previous: Any) -> None:
+        pending = session.info.get(_PENDING)
+        if pending:
+            session.info[_PENDING] = [p for p in pending if not _within(p[0], previous)]
+
+
+def inserted(state: Any, plan: ModelPlan, result: Any) -> list[tuple[str, dict[str, Any]]]:
+    """ORM ``insert()`` statements: each parameter set (or the ``values()``) is a created row; its
+    id from the parameters, else from the single row's ``inserted_primary_key``."""
+    params = state.parameters
+    if isinstance(params, list):
+        rows = [dict(p) for p in params]
+    else:
+        rows = [{**set_values(state.statement, plan), **dict(params or {})}]
+    out = []
+    for row in rows:
+        keyed = {plan.column_keys.get(str(k), str(k)): v for k, v in row.items()}
+        resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
+        if not resource_id.strip(":") and len(rows) == 1:
+            try:
+                resource_id = join_id(result.inserted_primary_key)
+            except Exception:  # not a single-row insert result: the id stays unknown
+                resource_id = ""
+        new = {k: {"old": None, "new": v} for k, v in keyed.items() if k in plan.columns and v is not None}
+        out.append(("" if not resource_id.strip(":") else resource_id, new))
+    return out
+
+
+def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: {"old": None, "new": v} for k, v in values.items()}
+
+
+def _add(session: Session, changes: list[Change]) -> None:
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).extend((transaction, c) for c in changes)
+
+
+def _within(transaction: Any, ended: Any) -> bool:
+    """True when ``transaction`` is ``ended`` or nested inside it."""
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _session_class(target: Any) -> Any:
+    """The class (or sessionmaker) whose events cover exactly the sessions ``target`` makes."""
+    if isinstance(target, scoped_session):
+        target = target.session_factory
+    if isinstance(target, sessionmaker):
+        return target  # a sessionmaker makes its own subclass: listening on it is specific
+    sync_class = _async_sync_class(target)
+    if sync_class is not None:
+        return sync_class
+    if isinstance(target, type) and issubclass(target, Session):
+        return target
+    raise TypeError(f"track() needs a Session class, sessionmaker or scoped_session, not {target!r}")
+
+
+def _async_sync_class(target: Any) -> Any:
+    """For an ``async_sessionmaker`` or ``AsyncSession`` subclass: the ``Session`` class its
+    sessions run on, made its own (a subclass) so that tracking it covers only them."""
+    try:
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    except ImportError:  # the asyncio extension needs greenlet
+        return None
+    if isinstance(target, async_sessionmaker):
+        base = target.kw.get("sync_session_class") or target.class_.sync_session_class
+        own = type(base.__name__, (base,), {})
+        target.kw["sync_session_class"] = own
+        return own
+    if isinstance(target, type) and issubclass(target, AsyncSession):
+        if target is not AsyncSession and target.sync_session_class is Session:
+            target.sync_session_class = type("Session", (Session,), {})
+        return target.sync_session_class
+    return None
+
+
+def track(
+    target: Any,
+    *,
+    include: Iterable[Any] | None = None,
+    exclude: Iterable[Any] = (),
+    include_columns: Iterable[str] | None = None,
+    exclude_columns: Iterable[str] = (),
+) -> Tracker:
+    """Audit what sessions made by ``target`` commit: a ``Session`` subclass, ``sessionmaker``,
+    ``scoped_session``, ``AsyncSession`` subclass or ``async_sessionmaker``.
+
+    ``include``/``exclude``: model classes or table names (``include=None``: every mapped model).
+    ``include_columns``/``exclude_columns``: ``"column"`` for every model or ``"table.column"``;
+    relationships are named like columns. Values are redacted like ``record()``'s. Tracking the
+    ``Session`` class itself covers every session in the process.
+    """
+    rules = Rules.of(include, exclude, include_columns, exclude_columns)
+    return Tracker(_session_class(target), rules)
