@@ -116,6 +116,6 @@ def test_record_does_not_wait_on_an_unreachable_receiver() -> None:
         ids = [otel_audit.record(action="read", resource_type="doc", resource_id=str(i)) for i in range(200)]
         elapsed = time.perf_counter() - start
         assert all(ids)
-        assert elapsed < 0.2, elapsed
+        assert elapsed < 1.0, elapsed  # blocking on the 0.5 s export timeout would take minutes
     finally:
         otel_audit.shutdown()
