@@ -23,6 +23,9 @@ from receiver.admin.access import AdminAuthenticator
 from receiver.admin.api import build_admin_app
 from receiver.admin.trail import AccessTrail
 from receiver.config import Config, split_host_port
+from receiver.hardening import fdlimit, ports
+from receiver.hardening.connections import ConnectionLimits, uvicorn_kwargs
+from receiver.hardening.files import make_private
 from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
@@ -33,6 +36,7 @@ from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store
 from receiver.store.sql import DEFAULT_DATABASE
 from receiver.telemetry import ReceiverMetrics
+from receiver.transport.fairness import FairSlots
 from receiver.transport.otlp_grpc import GrpcReceiver
 from receiver.transport.otlp_http import build_otlp_http_app
 from receiver.writer import EventWriter, GroupCommitWriter
@@ -59,11 +63,58 @@ class Receiver:
     _sql: Any = None
     retention: RetentionService | None = None
     _scheduler: RetentionScheduler | None = None
+    _connection_cap: int = 1024
 
     def start(self) -> None:
         self.config.check_exposure()
-        if self.store is None:
+        # before the store: a taken port must not leave the embedded engine half-opened
+        ports.probe(self._listen_addresses())
+        self._connection_cap = fdlimit.connection_cap(
+            self.config.limits.max_connections,
+            len(self._listen_addresses()),
+            self.config.limits.fd_reserve,
+            fdlimit.raise_fd_limit(),
+        )
+        opened = self.store is None
+        try:
+            self._start(opened)
+        except BaseException:
+            self.stop_listeners()
+            if opened and self.store is not None:
+                self.store.close()
+            raise
+
+    def _listen_addresses(self) -> dict[str, str]:
+        listen = self.config.listen
+        out = {"OTLP/gRPC": listen.grpc, "OTLP/HTTP": listen.http, "the admin API": listen.admin}
+        if self.config.sql_endpoint is not None:
+            out["the SQL endpoint"] = self.config.sql_endpoint.listen
+        return out
+
+    def _connection_limits(self) -> ConnectionLimits:
+        limits = self.config.limits
+        return ConnectionLimits(
+            self._connection_cap, limits.max_connections_per_address, limits.header_timeout_seconds
+        )
+
+    def _make_private(self) -> None:
+        """Owner-only modes on every directory holding audit data (files 0600, dirs 0700)."""
+        paths = [getattr(self.store, "path", None), self.config.integrity.checkpoint_dir]
+        if self.config.ingest.ack == "journal":
+            paths.append(journal_dir(self.config, self.store))  # type: ignore[arg-type]
+        if "://" not in self.config.archive.path:
+            paths.append(self.config.archive.path)
+        for path in paths:
+            if path:
+                make_private(path)
+        if self.config.integrity.key and Path(self.config.integrity.key).is_file():
+            Path(self.config.integrity.key).chmod(0o600)
+
+    def _start(self, open_own_store: bool) -> None:
+        if open_own_store:
             self.store = open_store(self.config.store)
+        assert self.store is not None
+        self._make_private()
         integrity = resolve(self.config.integrity, self.store)
         limits = self.config.ingest
         chainer = Chainer(self.store, integrity.instance_id)
@@ -95,14 +146,30 @@ class Receiver:
         )
         self._checkpoints.start()
         consumer = IngestConsumer(self.config, self._writer, self.metrics)
+        hostile = self.config.limits
         self._grpc = GrpcReceiver(
-            consumer, self.config.listen.grpc, max_message_bytes=limits.grpc_max_message_bytes
+            consumer,
+            self.config.listen.grpc,
+            max_message_bytes=limits.grpc_max_message_bytes,
+            slots=FairSlots(
+                hostile.grpc_max_concurrent_calls,
+                hostile.max_in_flight_per_token,
+                hostile.max_in_flight_per_address,
+            ),
+            handshake_timeout=hostile.header_timeout_seconds,
         )
         self._grpc.start()
         self.grpc_port = self._grpc.port
-        otlp_http = build_otlp_http_app(consumer, limits.http_max_body_bytes)
+        otlp_http = build_otlp_http_app(
+            consumer,
+            limits.http_max_body_bytes,
+            slots=FairSlots(
+                hostile.http_max_in_flight, hostile.max_in_flight_per_token, hostile.max_in_flight_per_address
+            ),
+            body_timeout=hostile.body_timeout_seconds,
+        )
         self._http, self._http_thread, self.http_port = _serve_asgi(
-            otlp_http, self.config.listen.http, "OTLP/HTTP"
+            otlp_http, self.config.listen.http, "OTLP/HTTP", self._connection_limits()
         )
         trail = AccessTrail(lambda request, identity: consumer.ingest(request, identity, "internal"))
         # before the admin listener: /healthz answering means every listener is up
@@ -121,9 +188,10 @@ class Receiver:
             trail,
             integrity=self.config.integrity,
             retention=self.retention,
+            metrics_access=self.config.metrics,
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
-            app, self.config.listen.admin, "the admin API"
+            app, self.config.listen.admin, "the admin API", self._connection_limits()
         )
         self._scheduler = RetentionScheduler(self.retention, self.config.retention.interval_seconds)
         self._scheduler.start()
@@ -189,11 +257,21 @@ def journal_dir(config: Config, store: AuditStore) -> Path:
     return base if database == DEFAULT_DATABASE else base / database
 
 
-def _serve_asgi(app: object, listen: str, what: str) -> tuple[uvicorn.Server, threading.Thread, int]:
+def _serve_asgi(
+    app: object, listen: str, what: str, limits: ConnectionLimits | None = None
+) -> tuple[uvicorn.Server, threading.Thread, int]:
     """Run ``app`` under uvicorn in a thread; return once it listens (and on which port)."""
     host, port = split_host_port(listen)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")  # type: ignore[arg-type]
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            **uvicorn_kwargs(limits),
+        )
     )
     thread = threading.Thread(target=server.run, name=f"otel-audit-{what}", daemon=True)
     thread.start()

@@ -20,9 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
+from receiver.admin.metrics_access import metrics_allowed
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
-from receiver.config import Integrity
+from receiver.config import Integrity, MetricsAccess
 from receiver.filters import Cursor, EventFilter, FilterError, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
@@ -57,6 +58,7 @@ class AdminAPI:
         self.metrics = metrics
         self.trail = trail or AccessTrail(None)
         self.integrity = integrity or Integrity()
+        self.metrics_access = MetricsAccess()
 
     # -- plumbing ---------------------------------------------------------------------
     def access(self, request: Request) -> Access | None:
@@ -164,6 +166,8 @@ class AdminAPI:
         return JSONResponse({"status": "ok"})
 
     async def metrics_text(self, request: Request) -> Response:
+        if not metrics_allowed(request, self.metrics_access, self.auth):
+            return error(401, "/metrics needs a same-host peer or a token (config metrics.auth)")
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
 
@@ -323,11 +327,14 @@ def build_admin_app(
     trail: AccessTrail | None = None,
     integrity: Integrity | None = None,
     retention: RetentionService | None = None,
+    metrics_access: MetricsAccess | None = None,
 ) -> Starlette:
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
 
     api = AdminAPI(store, auth, metrics, trail, integrity)
+    if metrics_access is not None:
+        api.metrics_access = metrics_access
     routes = api.routes() + ExportRoutes(api).routes() + ui_routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
