@@ -31,6 +31,8 @@ class FairSlots:
         token = hashlib.sha256((authorization or "").encode("utf-8", "replace")).hexdigest()
         address = address or "?"
         with self._lock:
+            if self._in_flight >= self.total:
+                raise RetryLater("receiver overloaded (too many requests in flight)", 1.0, "overloaded")
             if self._tokens[token] >= self.per_token:
                 raise Throttled(
                     f"too many requests in flight for this token (limit {self.per_token}); retry later",
@@ -43,8 +45,6 @@ class FairSlots:
                     1.0,
                     "throttled_address",
                 )
-            if self._in_flight >= self.total:
-                raise RetryLater("receiver overloaded (too many requests in flight)", 1.0, "overloaded")
             self._in_flight += 1
             self._tokens[token] += 1
             self._addresses[address] += 1
