@@ -94,7 +94,10 @@ class GrpcReceiver:
         self._server.add_generic_rpc_handlers((_LogsService(consumer, slots).handler(),))
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        self.port = self._server.add_insecure_port(listen)
+        try:
+            self.port = self._server.add_insecure_port(listen)
+        except RuntimeError as exc:  # grpcio >= 1.5x raises instead of returning 0
+            raise OSError(f"cannot listen for OTLP/gRPC on {listen}: address already in use") from exc
         if self.port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {listen}")
 
