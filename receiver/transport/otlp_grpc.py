@@ -97,7 +97,9 @@ class GrpcReceiver:
         try:
             self.port = self._server.add_insecure_port(listen)
         except RuntimeError as exc:  # grpcio >= 1.5x raises instead of returning 0
-            raise OSError(f"cannot listen for OTLP/gRPC on {listen}: address in use or not available") from exc
+            raise OSError(
+                f"cannot listen for OTLP/gRPC on {listen}: address in use or not available"
+            ) from exc
         if self.port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {listen}")
 
