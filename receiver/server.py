@@ -102,13 +102,17 @@ class Receiver:
         paths = [getattr(self.store, "path", None), self.config.integrity.checkpoint_dir]
         if self.config.ingest.ack == "journal":
             paths.append(journal_dir(self.config, self.store))  # type: ignore[arg-type]
-        if "://" not in self.config.archive.path:
-            paths.append(self.config.archive.path)
+        if "://" not in self.config.archive.path and Path(self.config.archive.path).is_dir():
+            paths.append(self.config.archive.path)  # made 0700 by the archive job otherwise
         for path in paths:
             if path:
                 make_private(path)
-        if self.config.integrity.key and Path(self.config.integrity.key).is_file():
-            Path(self.config.integrity.key).chmod(0o600)
+        key = self.config.integrity.key
+        if key and Path(key).is_file():
+            try:
+                Path(key).chmod(0o600)
+            except OSError as exc:  # a read-only secret mount: its owner decides
+                log.warning("cannot make the signing key %s owner-only: %s", key, exc)
 
     def _start(self, open_own_store: bool) -> None:
         if open_own_store:

@@ -39,5 +39,5 @@ def _tighten(path: Path) -> None:
             path.chmod(stat.S_IMODE(mode) & 0o700)
     except FileNotFoundError:  # a part the engine merged away meanwhile
         pass
-    except PermissionError as exc:
+    except OSError as exc:  # not ours, or a read-only file system
         log.warning("cannot restrict the mode of %s: %s", path, exc)

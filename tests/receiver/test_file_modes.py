@@ -48,6 +48,8 @@ def test_serve_creates_owner_only_files_under_umask_022(tmp_path):
     (data / "journal" / "old.txt").write_text("x")
     os.chmod(data, 0o755)
     os.chmod(data / "journal" / "old.txt", 0o644)
+    archive.mkdir(mode=0o755)
+    (archive / "tenant=acme").mkdir(mode=0o755)
     proc = subprocess.Popen(
         [sys.executable, "-m", "receiver.cli", "serve", "--config", str(config)],
         stdout=subprocess.DEVNULL,
