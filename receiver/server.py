@@ -180,7 +180,9 @@ class Receiver:
         if self.config.sql_endpoint is not None:
             from receiver.chhttp import start_sql_endpoint
 
-            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint, trail)
+            self._sql = start_sql_endpoint(
+                self.store, self.config.sql_endpoint, trail, uvicorn_kwargs(self._connection_limits())
+            )
             self.sql_port = self._sql.port
         self.retention = build_retention(
             self.store, self.config, lambda request, identity: consumer.ingest(request, identity, "internal")

@@ -77,6 +77,10 @@ def hostile_receiver(store) -> Iterator:
             "max_connections": 64,
             "max_connections_per_address": 40,
         },
+        sql_endpoint={
+            "listen": "127.0.0.1:0",
+            "users": [{"user": "grafana", "password": "grafana-password-1", "tenants": ["*"]}],
+        },
     )
     yield r
     r.stop_listeners()
@@ -145,11 +149,12 @@ def test_half_sent_headers_are_capped_and_timed_out(hostile_receiver, store):
         while time.monotonic() < deadline and not all(closed_by_server(s) for s in socks):
             time.sleep(0.5)
         assert all(closed_by_server(s) for s in socks), "header timeout did not close stalled connections"
-        # the admin listener has the same cap
-        admin = [attacker_socket(hostile_receiver.admin_port) for _ in range(60)]
-        socks += admin
-        time.sleep(1.0)
-        assert sum(closed_by_server(s) for s in admin) >= 20
+        # the admin and SQL listeners have the same cap
+        for port in (hostile_receiver.admin_port, hostile_receiver.sql_port):
+            more = [attacker_socket(port) for _ in range(60)]
+            socks += more
+            time.sleep(1.0)
+            assert sum(closed_by_server(s) for s in more) >= 20, port
     finally:
         for s in socks:
             s.close()
