@@ -259,9 +259,10 @@ class Limits(_Frozen):
         description="OTLP/gRPC Export calls processed at once; more get UNAVAILABLE with RetryInfo",
     )
     max_in_flight_per_token: int = Field(
-        default=8,
+        default=12,
         ge=1,
-        description="in-flight OTLP requests (each transport) of one ingest token; more get HTTP 429 / gRPC "
+        description="in-flight OTLP requests (each transport) of one ingest token (above a Collector's 10 "
+        "export consumers); more get HTTP 429 / gRPC "
         "RESOURCE_EXHAUSTED with a retry delay, so one token cannot starve the others",
     )
     max_in_flight_per_address: int = Field(
