@@ -4,11 +4,14 @@ is pushed back with RetryInfo while another token still gets through."""
 
 from __future__ import annotations
 
+import resource
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -221,3 +224,21 @@ def test_grpc_flood_of_one_token_is_pushed_back_with_retry_info(store):
     assert {code for code, _ in refusals} <= {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
     assert all(info is not None and info.retry_delay.seconds >= 1 for _, info in refusals)
     assert ok[0] > 0
+
+
+def test_serve_raises_its_open_file_limit_to_the_hard_limit(serve_process, monkeypatch):
+    """Started with a soft limit of 1024 (a common default), serve runs with soft = hard."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 1024:
+        pytest.skip("needs a finite hard limit above 1024")
+    real_popen = subprocess.Popen
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: real_popen(*a, preexec_fn=low_limit, **k))
+    serve = serve_process().start()
+    monkeypatch.undo()
+    limits = Path(f"/proc/{serve.proc.pid}/limits").read_text()
+    line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+    assert line.split()[3:5] == [str(hard), str(hard)], line
