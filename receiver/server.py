@@ -1,9 +1,9 @@
 """``otel-audit serve``: one process owning the store, with every listener around it.
 
 Start order: every listen address probed (a taken one ends the start before the store is
-opened) → store (its directories made owner-only) → writer (with ``ingest.ack: journal``, the journal: locked, recovered,
-its leftovers queued for the store first) → OTLP consumer → gRPC and HTTP listeners → admin
-HTTP listener. Stop order is the reverse, so every acknowledged request's rows are in the store
+opened) → store (its directories made owner-only) → writer (with ``ingest.ack: journal``, the
+journal: locked, recovered, its leftovers queued for the store first) → OTLP consumer → gRPC
+and HTTP listeners → admin HTTP listener. Stop order is the reverse, so every acknowledged request's rows are in the store
 (or, if the store cannot take them in time, still in the journal for the next start) and every
 queued one is either stored or refused before the store closes.
 """
