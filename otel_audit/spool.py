@@ -50,13 +50,21 @@ class SpoolStats:
     pending_bytes: int = 0
 
 
+def _private(path: str, flags: int) -> int:
+    """``open`` opener: new files are 0600 whatever the umask."""
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 class DiskSpool:
     """Segment files ``<seq>.batch`` in a slot directory; the oldest sequence number first."""
 
     def __init__(self, root: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # spooled events are personal data: owner-only, whatever the umask
         self._lock = threading.Lock()
         self.dir, self._slot_lock = self._take_slot()
         for stale in self.dir.glob(".tmp-*"):
@@ -69,8 +77,9 @@ class DiskSpool:
         n = 0
         while True:
             slot = self.root / f"slot-{n}"
-            slot.mkdir(exist_ok=True)
-            handle = open(slot / ".lock", "ab")  # noqa: SIM115 - held for the spool's lifetime
+            slot.mkdir(mode=0o700, exist_ok=True)
+            slot.chmod(0o700)
+            handle = open(slot / ".lock", "ab", opener=_private)  # noqa: SIM115 - held for the spool's lifetime
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -120,7 +129,7 @@ class DiskSpool:
             self._next += 1
             final = self.dir / f"{seq:020d}{_SUFFIX}"
             tmp = self.dir / f".tmp-{seq:020d}"
-            with open(tmp, "wb") as handle:
+            with open(tmp, "wb", opener=_private) as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

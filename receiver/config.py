@@ -273,6 +273,72 @@ class EventSchemaRule(_Frozen):
         return EventSchema(self.event_name, self.json_schema, self.version, self.on_violation)
 
 
+class Limits(_Frozen):
+    """Protection from hostile or broken clients (README "Limits"): read timeouts, connection
+    caps and per-token/per-address fair shares of the in-flight request slots."""
+
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a connection must send a request's complete headers within this (else closed)",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="an OTLP/HTTP body must arrive completely within this after its headers (else 408, connection closed)",
+    )
+    max_connections: int = Field(
+        default=1024,
+        ge=1,
+        description="open connections per HTTP listener (OTLP/HTTP, admin); more are answered 503 and closed "
+        "(lowered at start so that all listeners together leave fd_reserve file descriptors free)",
+    )
+    max_connections_per_address: int = Field(
+        default=256, ge=1, description="open connections per HTTP listener from one client address"
+    )
+    http_max_in_flight: int = Field(
+        default=32,
+        ge=1,
+        description="OTLP/HTTP requests read or processed at once (bounds memory); more get 503",
+    )
+    grpc_max_concurrent_calls: int = Field(
+        default=32,
+        ge=1,
+        description="OTLP/gRPC Export calls processed at once; more get UNAVAILABLE with RetryInfo",
+    )
+    max_in_flight_per_token: int = Field(
+        default=12,
+        ge=1,
+        description="in-flight OTLP requests (each transport) of one ingest token (above a Collector's 10 "
+        "export consumers); more get HTTP 429 / gRPC "
+        "RESOURCE_EXHAUSTED with a retry delay, so one token cannot starve the others",
+    )
+    max_in_flight_per_address: int = Field(
+        default=16,
+        ge=1,
+        description="in-flight OTLP requests (each transport) from one client address; more get 429 / RESOURCE_EXHAUSTED",
+    )
+    fd_reserve: int = Field(
+        default=512,
+        ge=64,
+        description="file descriptors kept free for the store, journal and checkpoints (serve raises its soft "
+        "fd limit to the hard limit at start and caps connections below it)",
+    )
+
+
+class MetricsAccess(_Frozen):
+    """Who may read ``/metrics`` on the admin listener."""
+
+    auth: Literal["loopback", "token", "none"] = Field(
+        default="loopback",
+        description="loopback: peers on the same host, or any caller with an admin token or metrics.token; "
+        "token: only with an admin token or metrics.token; none: anyone who reaches the admin listener",
+    )
+    token: str | None = Field(
+        default=None, min_length=16, description="a bearer token that may read /metrics only (for a scraper)"
+    )
+
+
 class Config(_Frozen):
     store: str = DEFAULT_STORE_URL
     listen: Listen = Listen()
@@ -302,6 +368,9 @@ class Config(_Frozen):
             except (OSError, ValueError) as exc:
                 raise ValueError(f"cannot read schemas file {value}: {exc}") from exc
         return value
+
+    limits: Limits = Limits()
+    metrics: MetricsAccess = MetricsAccess()
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -1,8 +1,9 @@
 """``otel-audit serve``: one process owning the store, with every listener around it.
 
-Start order: store → writer (with ``ingest.ack: journal``, the journal: locked, recovered,
-its leftovers queued for the store first) → OTLP consumer → gRPC and HTTP listeners → admin
-HTTP listener. Stop order is the reverse, so every acknowledged request's rows are in the store
+Start order: every listen address probed (a taken one ends the start before the store is
+opened) → store (its directories made owner-only) → writer (with ``ingest.ack: journal``, the
+journal: locked, recovered, its leftovers queued for the store first) → OTLP consumer → gRPC
+and HTTP listeners → admin HTTP listener. Stop order is the reverse, so every acknowledged request's rows are in the store
 (or, if the store cannot take them in time, still in the journal for the next start) and every
 queued one is either stored or refused before the store closes.
 """
@@ -25,6 +26,9 @@ from receiver.admin.trail import AccessTrail
 from receiver.admin.web_guard import HostPolicy
 from receiver.alerts.evaluator import Evaluator, build_evaluator
 from receiver.config import Config, split_host_port
+from receiver.hardening import fdlimit, ports
+from receiver.hardening.connections import ConnectionLimits, uvicorn_kwargs
+from receiver.hardening.files import make_private
 from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
@@ -35,6 +39,7 @@ from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store
 from receiver.store.sql import DEFAULT_DATABASE
 from receiver.telemetry import ReceiverMetrics
+from receiver.transport.fairness import FairSlots
 from receiver.transport.otlp_grpc import GrpcReceiver
 from receiver.transport.otlp_http import build_otlp_http_app
 from receiver.writer import EventWriter, GroupCommitWriter
@@ -62,11 +67,62 @@ class Receiver:
     retention: RetentionService | None = None
     _scheduler: RetentionScheduler | None = None
     alerts: Evaluator | None = None
+    _connection_cap: int = 1024
 
     def start(self) -> None:
         self.config.check_exposure()
-        if self.store is None:
+        # before the store: a taken port must not leave the embedded engine half-opened
+        ports.probe(self._listen_addresses())
+        self._connection_cap = fdlimit.connection_cap(
+            self.config.limits.max_connections,
+            len(self._listen_addresses()),
+            self.config.limits.fd_reserve,
+            fdlimit.raise_fd_limit(),
+        )
+        opened = self.store is None
+        try:
+            self._start(opened)
+        except BaseException:
+            self.stop_listeners()
+            if opened and self.store is not None:
+                self.store.close()
+            raise
+
+    def _listen_addresses(self) -> dict[str, str]:
+        listen = self.config.listen
+        out = {"OTLP/gRPC": listen.grpc, "OTLP/HTTP": listen.http, "the admin API": listen.admin}
+        if self.config.sql_endpoint is not None:
+            out["the SQL endpoint"] = self.config.sql_endpoint.listen
+        return out
+
+    def _connection_limits(self) -> ConnectionLimits:
+        limits = self.config.limits
+        return ConnectionLimits(
+            self._connection_cap, limits.max_connections_per_address, limits.header_timeout_seconds
+        )
+
+    def _make_private(self) -> None:
+        """Owner-only modes on every directory holding audit data (files 0600, dirs 0700)."""
+        paths = [getattr(self.store, "path", None), self.config.integrity.checkpoint_dir]
+        if self.config.ingest.ack == "journal":
+            paths.append(journal_dir(self.config, self.store))  # type: ignore[arg-type]
+        if "://" not in self.config.archive.path and Path(self.config.archive.path).is_dir():
+            paths.append(self.config.archive.path)  # made 0700 by the archive job otherwise
+        for path in paths:
+            if path:
+                make_private(path)
+        key = self.config.integrity.key
+        if key and Path(key).is_file():
+            try:
+                Path(key).chmod(0o600)
+            except OSError as exc:  # a read-only secret mount: its owner decides
+                log.warning("cannot make the signing key %s owner-only: %s", key, exc)
+
+    def _start(self, open_own_store: bool) -> None:
+        if open_own_store:
             self.store = open_store(self.config.store)
+        assert self.store is not None
+        self._make_private()
         integrity = resolve(self.config.integrity, self.store)
         limits = self.config.ingest
         chainer = Chainer(self.store, integrity.instance_id)
@@ -98,21 +154,39 @@ class Receiver:
         )
         self._checkpoints.start()
         consumer = IngestConsumer(self.config, self._writer, self.metrics)
+        hostile = self.config.limits
         self._grpc = GrpcReceiver(
-            consumer, self.config.listen.grpc, max_message_bytes=limits.grpc_max_message_bytes
+            consumer,
+            self.config.listen.grpc,
+            max_message_bytes=limits.grpc_max_message_bytes,
+            slots=FairSlots(
+                hostile.grpc_max_concurrent_calls,
+                hostile.max_in_flight_per_token,
+                hostile.max_in_flight_per_address,
+            ),
+            handshake_timeout=hostile.header_timeout_seconds,
         )
         self._grpc.start()
         self.grpc_port = self._grpc.port
-        otlp_http = build_otlp_http_app(consumer, limits.http_max_body_bytes)
+        otlp_http = build_otlp_http_app(
+            consumer,
+            limits.http_max_body_bytes,
+            slots=FairSlots(
+                hostile.http_max_in_flight, hostile.max_in_flight_per_token, hostile.max_in_flight_per_address
+            ),
+            body_timeout=hostile.body_timeout_seconds,
+        )
         self._http, self._http_thread, self.http_port = _serve_asgi(
-            otlp_http, self.config.listen.http, "OTLP/HTTP"
+            otlp_http, self.config.listen.http, "OTLP/HTTP", self._connection_limits()
         )
         trail = AccessTrail(lambda request, identity: consumer.ingest(request, identity, "internal"))
         # before the admin listener: /healthz answering means every listener is up
         if self.config.sql_endpoint is not None:
             from receiver.chhttp import start_sql_endpoint
 
-            self._sql = start_sql_endpoint(self.store, self.config.sql_endpoint, trail)
+            self._sql = start_sql_endpoint(
+                self.store, self.config.sql_endpoint, trail, uvicorn_kwargs(self._connection_limits())
+            )
             self.sql_port = self._sql.port
         self.retention = build_retention(
             self.store, self.config, lambda request, identity: consumer.ingest(request, identity, "internal")
@@ -129,9 +203,10 @@ class Receiver:
             retention=self.retention,
             alerts=self.alerts,
             hosts=HostPolicy.for_listen(self.config.listen.admin, self.config.admin.allowed_hosts),
+            metrics_access=self.config.metrics,
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
-            app, self.config.listen.admin, "the admin API"
+            app, self.config.listen.admin, "the admin API", self._connection_limits()
         )
         self._scheduler = RetentionScheduler(self.retention, self.config.retention.interval_seconds)
         self._scheduler.start()
@@ -202,11 +277,21 @@ def journal_dir(config: Config, store: AuditStore) -> Path:
     return base if database == DEFAULT_DATABASE else base / database
 
 
-def _serve_asgi(app: object, listen: str, what: str) -> tuple[uvicorn.Server, threading.Thread, int]:
+def _serve_asgi(
+    app: object, listen: str, what: str, limits: ConnectionLimits | None = None
+) -> tuple[uvicorn.Server, threading.Thread, int]:
     """Run ``app`` under uvicorn in a thread; return once it listens (and on which port)."""
     host, port = split_host_port(listen)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")  # type: ignore[arg-type]
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            **uvicorn_kwargs(limits),
+        )
     )
     thread = threading.Thread(target=server.run, name=f"otel-audit-{what}", daemon=True)
     thread.start()

@@ -21,10 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
 from receiver.admin.http import Unrecorded, error, one_value, parse_buckets
+from receiver.admin.metrics_access import metrics_allowed
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
 from receiver.admin.web_guard import HostPolicy, WebGuard
-from receiver.config import Integrity
+from receiver.config import Integrity, MetricsAccess
 from receiver.filters import Cursor, EventFilter, FilterError, multi_params, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
@@ -53,6 +54,7 @@ class AdminAPI:
         self.metrics = metrics
         self.trail = trail or AccessTrail(None)
         self.integrity = integrity or Integrity()
+        self.metrics_access = MetricsAccess()
 
     # -- plumbing ---------------------------------------------------------------------
     def access(self, request: Request) -> Access | None:
@@ -161,6 +163,8 @@ class AdminAPI:
         return JSONResponse({"status": "ok"})
 
     async def metrics_text(self, request: Request) -> Response:
+        if not metrics_allowed(request, self.metrics_access, self.auth):
+            return error(401, "/metrics needs a same-host peer or a token (config metrics.auth)")
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
 
@@ -342,6 +346,7 @@ def build_admin_app(
     retention: RetentionService | None = None,
     alerts: Evaluator | None = None,
     hosts: HostPolicy | None = None,
+    metrics_access: MetricsAccess | None = None,
 ) -> Starlette:
     """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
@@ -349,6 +354,8 @@ def build_admin_app(
     from receiver.alerts.api import AlertRoutes
 
     api = AdminAPI(store, auth, metrics, trail, integrity)
+    if metrics_access is not None:
+        api.metrics_access = metrics_access
     routes = api.routes() + ExportRoutes(api).routes() + AlertRoutes(api, alerts).routes() + ui_routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()

@@ -31,7 +31,12 @@ class SqlEndpointServer:
             session.close()
 
 
-def start_sql_endpoint(store: Any, config: SqlEndpointConfig, access_trail: Any = None) -> SqlEndpointServer:
+def start_sql_endpoint(
+    store: Any,
+    config: SqlEndpointConfig,
+    access_trail: Any = None,
+    uvicorn_options: dict[str, Any] | None = None,
+) -> SqlEndpointServer:
     """``access_trail`` (the admin API's AccessTrail): every read of audit data through the
     endpoint is recorded as an audit event before it is answered (``chhttp/trail.py``)."""
     from receiver.chhttp.server import SqlEndpoint, SqlUserSession
@@ -56,7 +61,13 @@ def start_sql_endpoint(store: Any, config: SqlEndpointConfig, access_trail: Any 
     host, port = split_host_port(config.listen)
     server = uvicorn.Server(
         uvicorn.Config(
-            endpoint.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            endpoint.app(),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            **(uvicorn_options or {}),  # the connection cap and header timeout (receiver/hardening)
         )
     )
     thread = threading.Thread(target=server.run, name="otel-audit-sql", daemon=True)

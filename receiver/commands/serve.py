@@ -24,9 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from receiver.config import ConfigError, load_config
+    from receiver.hardening.files import set_private_umask
     from receiver.server import Receiver
     from receiver.store.base import StoreUnavailable
 
+    set_private_umask()  # whatever this process (and the embedded engine) creates is owner-only
     try:
         config = load_config(
             args.config,

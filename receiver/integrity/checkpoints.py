@@ -129,7 +129,9 @@ class Signer:
 def generate_key(out_dir: str | Path) -> tuple[Path, Path]:
     """A new key pair in ``out_dir``: the private key readable by its owner only."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        out.mkdir(mode=0o700, parents=True)
+        out.chmod(0o700)  # a new key directory is owner-only whatever the umask
     private_path, public_path = out / PRIVATE_KEY_FILE, out / PUBLIC_KEY_FILE
     if private_path.exists():
         raise FileExistsError(f"{private_path} exists; refusing to overwrite a signing key")

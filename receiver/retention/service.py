@@ -131,7 +131,7 @@ class RetentionService:
             if not self.target.local:
                 yield
                 return
-            Path(self.target.root).mkdir(parents=True, exist_ok=True)
+            Path(self.target.root).mkdir(mode=0o700, parents=True, exist_ok=True)  # personal data
             with open(Path(self.target.root) / ".lock", "a+b") as handle:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -81,3 +81,20 @@ def grpc_trailers(error: ExportError) -> tuple[tuple[str, bytes], ...]:
         ("google.rpc.retryinfo-bin", info.SerializeToString()),
         ("grpc-status-details-bin", status.SerializeToString()),
     )
+
+
+class Throttled(RetryLater):
+    """One token or client address is over its fair share of in-flight requests: HTTP 429 and
+    gRPC RESOURCE_EXHAUSTED, both retryable because a retry delay is sent (OTLP spec "Failures")."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+
+
+class BodyTimeout(ExportError):
+    """The body did not arrive within ``limits.body_timeout_seconds`` (a slow or stalled
+    sender holding a slot): 408, and the connection is closed."""
+
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    http_status = 408
+    reason = "body_timeout"

@@ -5,6 +5,9 @@ The request arrives as raw bytes (no generated deserializer) so that an undecoda
 answered INVALID_ARGUMENT, as the OTLP spec asks, instead of grpcio's generic INTERNAL, and so
 that the credential is checked before any decoding work. gzip-compressed requests are inflated
 by grpcio; ``max_message_bytes`` bounds the inflated message (RESOURCE_EXHAUSTED above it).
+Concurrent calls are capped in total (UNAVAILABLE) and per token and peer address
+(RESOURCE_EXHAUSTED), both with ``google.rpc.RetryInfo``, so the OTel exporters retry later.
+The port is never shared (``grpc.so_reuseport`` off: a second receiver fails to bind).
 """
 
 from __future__ import annotations
@@ -17,15 +20,25 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from receiver.ingest import IngestConsumer
 from receiver.transport.errors import ExportError, grpc_trailers
+from receiver.transport.fairness import FairSlots
 from receiver.transport.otlp_codec import decode_protobuf
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
+def peer_host(peer: str) -> str:
+    """``ipv4:127.0.0.1:5000`` / ``ipv6:[::1]:5000`` / ``unix:/x`` → the address without port."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0].strip("[]")
+    return peer
+
+
 class _LogsService:
-    def __init__(self, consumer: IngestConsumer) -> None:
+    def __init__(self, consumer: IngestConsumer, slots: FairSlots) -> None:
         self._consumer = consumer
+        self._slots = slots
 
     def export(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
         authorization = None
@@ -35,7 +48,8 @@ class _LogsService:
                 break
         try:
             self._consumer.authenticate(authorization)
-            return self._consumer.consume(decode_protobuf(body), authorization, "grpc")
+            with self._slots.slot(authorization, peer_host(context.peer())):
+                return self._consumer.consume(decode_protobuf(body), authorization, "grpc")
         except ExportError as exc:
             self._consumer.count_refused(exc)
             trailers = grpc_trailers(exc)
@@ -59,18 +73,33 @@ class GrpcReceiver:
         consumer: IngestConsumer,
         listen: str,
         *,
-        max_workers: int = 16,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        slots: FairSlots | None = None,
+        handshake_timeout: float = 10.0,
     ) -> None:
+        slots = slots or FairSlots(32, 32, 32)
+        # a few workers beyond the cap, so calls over it are answered (with RetryInfo) rather than
+        # queued; grpcio's own limit (RESOURCE_EXHAUSTED without RetryInfo) is only a backstop
+        workers = slots.total + 8
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="otlp-grpc"),
-            options=[("grpc.max_receive_message_length", max_message_bytes)],
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 0),
+                ("grpc.server_handshake_timeout_ms", int(handshake_timeout * 1000)),
+            ],
+            maximum_concurrent_rpcs=workers * 4,
             compression=None,
         )
-        self._server.add_generic_rpc_handlers((_LogsService(consumer).handler(),))
+        self._server.add_generic_rpc_handlers((_LogsService(consumer, slots).handler(),))
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        self.port = self._server.add_insecure_port(listen)
+        try:
+            self.port = self._server.add_insecure_port(listen)
+        except RuntimeError as exc:  # grpcio >= 1.5x raises instead of returning 0
+            raise OSError(
+                f"cannot listen for OTLP/gRPC on {listen}: address in use or not available"
+            ) from exc
         if self.port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {listen}")
 

@@ -8,6 +8,7 @@ with ``Retry-After`` on 503 (opentelemetry-proto ``docs/specification.md`` "OTLP
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from google.protobuf import json_format
@@ -20,12 +21,13 @@ from starlette.routing import Route
 from receiver.ingest import IngestConsumer
 from receiver.transport.errors import (
     BadRequest,
+    BodyTimeout,
     ExportError,
-    RetryLater,
     TooLarge,
     UnsupportedMediaType,
     status_message,
 )
+from receiver.transport.fairness import FairSlots
 from receiver.transport.otlp_codec import decode_json, decode_protobuf, encode_response, gunzip
 
 LOGS_PATH = "/v1/logs"
@@ -34,6 +36,7 @@ DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 #: requests read or processed at once; more are told to come back (bounds memory: each may hold
 #: max_body_bytes twice over, compressed and inflated)
 DEFAULT_MAX_IN_FLIGHT = 32
+DEFAULT_BODY_TIMEOUT = 30.0
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PROTOBUF_TYPES = frozenset({PROTOBUF, "application/protobuf"})
@@ -49,7 +52,7 @@ def _error_response(error: ExportError, as_json: bool) -> Response:
         body = json_format.MessageToJson(status, indent=None).encode()
     else:
         body = status.SerializeToString()
-    headers = {}
+    headers = {"Connection": "close"} if isinstance(error, BodyTimeout) else {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return Response(
@@ -63,11 +66,14 @@ class OtlpHttpHandler:
         consumer: IngestConsumer,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        *,
+        slots: FairSlots | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         self._consumer = consumer
         self._max = max_body_bytes
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0  # only touched on the event loop thread
+        self._slots = slots or FairSlots(max_in_flight, max_in_flight, max_in_flight)
+        self._body_timeout = body_timeout
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -89,18 +95,6 @@ class OtlpHttpHandler:
         return body
 
     async def export(self, request: Request) -> Response:
-        as_json = _media_type(request) == JSON
-        if self._in_flight >= self._max_in_flight:
-            error = RetryLater("receiver overloaded (too many requests in flight)", 1.0, "overloaded")
-            self._consumer.count_refused(error)
-            return _error_response(error, as_json)
-        self._in_flight += 1
-        try:
-            return await self._export(request)
-        finally:
-            self._in_flight -= 1
-
-    async def _export(self, request: Request) -> Response:
         media = _media_type(request)
         as_json = media == JSON
         try:
@@ -110,12 +104,16 @@ class OtlpHttpHandler:
                 )
             authorization = request.headers.get("authorization")
             self._consumer.authenticate(authorization)  # before reading or inflating anything
-            try:
-                body = await self._read_body(request)
-            except ClientDisconnect as exc:
-                raise BadRequest("client disconnected before sending the whole body") from exc
-            decoded = decode_json(body) if as_json else decode_protobuf(body)
-            response = await run_in_threadpool(self._consumer.consume, decoded, authorization, "http")
+            client = request.client.host if request.client else None
+            with self._slots.slot(authorization, client):
+                try:
+                    body = await asyncio.wait_for(self._read_body(request), self._body_timeout)
+                except ClientDisconnect as exc:
+                    raise BadRequest("client disconnected before sending the whole body") from exc
+                except TimeoutError as exc:
+                    raise BodyTimeout(f"body not received within {self._body_timeout:g} s") from exc
+                decoded = decode_json(body) if as_json else decode_protobuf(body)
+                response = await run_in_threadpool(self._consumer.consume, decoded, authorization, "http")
         except ExportError as exc:
             self._consumer.count_refused(exc)
             return _error_response(exc, as_json)
@@ -126,6 +124,9 @@ def build_otlp_http_app(
     consumer: IngestConsumer,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    *,
+    slots: FairSlots | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> Starlette:
-    handler = OtlpHttpHandler(consumer, max_body_bytes, max_in_flight)
+    handler = OtlpHttpHandler(consumer, max_body_bytes, max_in_flight, slots=slots, body_timeout=body_timeout)
     return Starlette(routes=[Route(LOGS_PATH, handler.export, methods=["POST"])])
