@@ -27,7 +27,7 @@ def get_metrics(store, access: MetricsAccess | None, peer: str, token: str | Non
 
     async def go() -> int:
         transport = httpx.ASGITransport(app=app, client=(peer, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://rx") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8318") as client:
             return (await client.get("/metrics", headers=headers)).status_code
 
     return asyncio.run(go())
