@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from receiver.admin.access import Access, AdminAuthenticator
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
-from receiver.config import Integrity
+from receiver.config import Integrity, Sources
 from receiver.filters import Cursor, EventFilter, FilterError, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
@@ -44,6 +44,16 @@ class Unrecorded(Exception):
 
 
 class AdminAPI:
+    #: source-side gap detection settings (set by build_admin_app)
+    sources: Sources = Sources()
+
+    def findings(self, tenants: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        """Journal tampering and source gaps (``receiver.integrity.findings``) as JSON."""
+        from receiver.integrity.findings import collect
+
+        grace = dt.timedelta(seconds=self.sources.gap_grace_seconds)
+        return [f.to_json() for f in collect(self.store, tenants, dt.datetime.now(UTC), grace)]
+
     def __init__(
         self,
         store: AuditStore,
@@ -250,6 +260,7 @@ class AdminAPI:
         if flt.visible_nothing():
             return await self.refuse_other_tenant(request, access, flt, "read")
         report = await asyncio.to_thread(self.store.compliance, tenant, dt.datetime.now(UTC))
+        report["findings"] = await asyncio.to_thread(self.findings, (tenant,))
         await self.record(
             request,
             access,
@@ -291,9 +302,10 @@ class AdminAPI:
 
         try:
             results = await asyncio.to_thread(run)
+            findings = await asyncio.to_thread(self.findings, tenants)
         except StoreUnavailable as exc:
             return error(503, f"store unavailable: {str(exc)[:200]}")
-        return JSONResponse({"tenants": results})
+        return JSONResponse({"tenants": results, "findings": findings})
 
     def routes(self) -> list[BaseRoute]:
         auth = self.authenticated
@@ -323,11 +335,13 @@ def build_admin_app(
     trail: AccessTrail | None = None,
     integrity: Integrity | None = None,
     retention: RetentionService | None = None,
+    sources: Sources | None = None,
 ) -> Starlette:
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
 
     api = AdminAPI(store, auth, metrics, trail, integrity)
+    api.sources = sources or Sources()
     routes = api.routes() + ExportRoutes(api).routes() + ui_routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()

@@ -379,7 +379,6 @@ class Journal:
         self._total -= self._sizes.pop(segment, 0)
         self._outstanding.pop(segment, None)
 
-
     # -- tamper evidence (see state.py and tamper.py) ------------------------------------------
     def _load_state(self) -> tuple[JournalState | None, str]:
         if not StateFile.exists(self.directory):
@@ -389,7 +388,9 @@ class Journal:
         except (OSError, StateCorrupt) as exc:
             return None, str(exc)
 
-    def _check(self, state: JournalState | None, state_error: str, recovered: list[Entry], files: int) -> None:
+    def _check(
+        self, state: JournalState | None, state_error: str, recovered: list[Entry], files: int
+    ) -> None:
         """Compare the marks with what the segments hold; report, then re-base the marks."""
         present = {entry.seq for entry in recovered}
         self.findings = check(str(self.directory), state, present, files, state_error=state_error)
@@ -411,9 +412,7 @@ class Journal:
 
     def _append_findings(self, findings: list[JournalFinding]) -> None:
         path = self.directory / FINDINGS_FILE
-        lines = "".join(
-            json.dumps(dict(asdict(f), found_at=f.found_at.isoformat())) + "\n" for f in findings
-        )
+        lines = "".join(json.dumps(dict(asdict(f), found_at=f.found_at.isoformat())) + "\n" for f in findings)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:

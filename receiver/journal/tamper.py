@@ -73,7 +73,9 @@ def check(
     ``state`` None: no (readable) state file; ``state_error`` says which."""
     if state is None:
         if state_error:
-            return [JournalFinding("state-corrupt", f"journal state file unreadable: {state_error}", directory)]
+            return [
+                JournalFinding("state-corrupt", f"journal state file unreadable: {state_error}", directory)
+            ]
         if segment_files:
             return [
                 JournalFinding(
