@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise CliError(f"no unacknowledged journal finding with id {', '.join(unknown)}")
         ids = sorted(known) if args.all else list(dict.fromkeys(args.ids))
-        print(f"acknowledged {acknowledge(store, ids, args.by.strip(), args.reason.strip())} journal finding(s)")
+        print(
+            f"acknowledged {acknowledge(store, ids, args.by.strip(), args.reason.strip())} journal finding(s)"
+        )
         return 0
     finally:
         store.close()
