@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import otel_audit
 from otel_audit import attributes as attr
 from otel_audit.context import EMPTY_CONTEXT
+from otel_audit.source import SOURCE
 
 
 def test_record_emits_spec_attributes_and_event_name(captured: Captured) -> None:
@@ -43,6 +44,11 @@ def test_record_emits_spec_attributes_and_event_name(captured: Captured) -> None
     attrs = dict(rec.attributes)
     changes = json.loads(attrs.pop(attr.CHANGES))
     assert changes == {"title": {"old": "a", "new": "b"}}
+    # the process's source stamp: its id, and a number one higher than the previous event's
+    assert attrs.pop(attr.SOURCE_ID) == SOURCE.id and len(SOURCE.id) == 16
+    seq = attrs.pop(attr.SOURCE_SEQ)
+    otel_audit.record(action="read", resource_type="document", resource_id="doc-7")
+    assert captured.records()[-1].attributes[attr.SOURCE_SEQ] == seq + 1
     assert attrs == {
         attr.EVENT_ID: event_id,
         attr.ACTION: "update",
