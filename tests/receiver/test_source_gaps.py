@@ -37,11 +37,12 @@ from receiver.sources.gaps import source_gaps
 class DropSeqs(LogRecordProcessor):
     """A filtering processor between the emitter and the batch exporter: loses these numbers."""
 
-    def __init__(self, inner: LogRecordProcessor, drop: set[int]) -> None:
+    def __init__(self, inner: LogRecordProcessor, drop: set[tuple[str, int]]) -> None:
         self.inner, self.drop = inner, drop
 
     def on_emit(self, log_record) -> None:
-        if log_record.log_record.attributes[attr.SOURCE_SEQ] not in self.drop:
+        attrs = log_record.log_record.attributes
+        if (attrs[attr.TENANT_ID], attrs[attr.SOURCE_SEQ]) not in self.drop:
             self.inner.on_emit(log_record)
 
     def shutdown(self) -> None:
@@ -78,21 +79,23 @@ def gap_receiver(store):
 
 def test_dropped_events_are_reported_exactly(gap_receiver, store):
     SOURCE.reset()
-    drop = {5, 6, 7, 20, 29, 30}  # 29, 30: the tail, indistinguishable from "not sent yet"
+    # 29, 30: the tail, indistinguishable from "not sent yet"; globex's events all arrive
+    drop = {("acme", seq) for seq in (5, 6, 7, 20, 29, 30)}
     settings = resolve_settings(endpoint=f"http://127.0.0.1:{gap_receiver.grpc_port}", service_name="gap-svc")
     provider = LoggerProvider(resource=Resource.create({"service.name": "gap-svc"}))
     provider.add_log_record_processor(DropSeqs(BatchLogRecordProcessor(build_otlp_exporter(settings)), drop))
     otel_audit.configure(logger_provider=provider)
     try:
-        with otel_audit.audit_context(user_id="alice", tenant_id="acme"):
-            for i in range(30):
-                otel_audit.record(action="read", resource_type="doc", resource_id=f"d{i}")
+        for i in range(30):
+            otel_audit.record(action="read", resource_type="doc", resource_id=f"d{i}", tenant_id="acme")
+            if i % 3 == 0:
+                otel_audit.record(action="read", resource_type="doc", resource_id=f"g{i}", tenant_id="globex")
         assert provider.force_flush()
     finally:
         otel_audit.shutdown()
         provider.shutdown()
-    assert store.count(EventFilter()) == 24
-    source = SOURCE.id
+    assert store.count(EventFilter()) == 24 + 10
+    source = f"{SOURCE.id}.0"  # the process's numbering for its first tenant, acme
     expected = f"4 event(s) sent by source {source} (service gap-svc) never arrived (seq 5..7, 20)"
 
     report = _verify(gap_receiver)
