@@ -23,20 +23,19 @@ an export can be acknowledged once its bytes are on disk instead of once the sto
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
 from receiver.journal import framing
-from receiver.journal.state import JournalState, StateCorrupt, StateFile
-from receiver.journal.tamper import JournalFinding, check, ranges
+from receiver.journal.marks import Marks
+from receiver.journal.state import JournalState, StateFile
+from receiver.journal.tamper import JournalFinding, append_outbox, check
 
 log = logging.getLogger("otel_audit.journal")
 
@@ -97,13 +96,8 @@ class Journal:
         # tamper evidence (state.py): seqs written / fsync'd, records not yet committed in seq
         # order, and seq ranges that may be absent without being damage
         self._state_file = StateFile(self.directory, fsync=fsync)
-        self._state = JournalState()
-        self._written_seq = 0
-        self._synced_seq = 0
-        self._inflight: deque[int] = deque()
-        self._done: set[int] = set()
-        self._gone: list[tuple[int, int]] = []
-        self._seg_seqs: dict[int, tuple[int, int]] = {}  # segment → (first seq, last seq)
+        self._marks = Marks()
+        self._seg_seqs: dict[int, tuple[int, int]] = {}  # at open: segment → (first seq, last seq)
         self._dirty = threading.Event()
         self._keeper: threading.Thread | None = None
         #: what the start-up check found (see :mod:`receiver.journal.tamper`)
@@ -121,7 +115,7 @@ class Journal:
             os.close(lock_fd)
             raise JournalError(f"journal {self.directory} is in use by another receiver process") from exc
         self._lock_fd = lock_fd
-        state, state_error = self._load_state()
+        state, state_error = self._state_file.try_load()
         recovered: list[Entry] = []
         last = 0
         segments = self._segments()
@@ -144,7 +138,7 @@ class Journal:
             self._total += scan.valid_end
         self._check(state, state_error, recovered, len(segments))
         with self._cond:
-            self._start_segment(max(last, self._state.last_segment) + 1)
+            self._start_segment(max(last, self._marks.state.last_segment) + 1)
             self._state_file.open()
             self._save_locked()
         self._keeper = threading.Thread(target=self._keep_state, name="otel-audit-journal-state", daemon=True)
@@ -208,19 +202,17 @@ class Journal:
                 self._rotate()
             entry = Entry(self._next_seq, self._segment, table, time.monotonic())
             self._next_seq += 1
-            self._inflight.append(entry.seq)
+            self._marks.appended(entry.seq)
             head = framing.header(entry.seq, table.num_rows, payload, crc)
             start = self._written
             try:
                 _write_all(self._fd, [head, payload])
             except OSError as exc:
-                self._refuse(entry.seq)
+                self._marks.refused(entry.seq)
                 self._fail_segment(exc, self._written + size)
                 raise JournalError(f"cannot write the journal: {exc}") from exc
             self._written += size
-            self._written_seq = entry.seq
-            first, _ = self._seg_seqs.get(self._segment, (entry.seq, 0))
-            self._seg_seqs[self._segment] = (first, entry.seq)
+            self._marks.written(self._segment, entry.seq)
             self._segment_size += size
             self._sizes[self._segment] = self._sizes.get(self._segment, 0) + size
             self._outstanding[self._segment] = self._outstanding.get(self._segment, 0) + 1
@@ -228,7 +220,7 @@ class Journal:
             try:
                 self._wait_synced(start, self._written)
             except JournalError:
-                self._refuse(entry.seq)
+                self._marks.refused(entry.seq)
                 self._forget(entry)
                 raise
         return entry
@@ -245,7 +237,7 @@ class Journal:
                 self._cond.wait()
                 continue
             self._syncing = True
-            target, target_seq, fd = self._written, self._written_seq, self._fd
+            target, target_seq, fd = self._written, self._marks.written_seq, self._fd
             self._cond.release()
             error: OSError | None = None
             try:
@@ -258,7 +250,7 @@ class Journal:
             self._syncing = False
             if error is None:
                 self._synced = max(self._synced, target)
-                self._synced_seq = max(self._synced_seq, target_seq)
+                self._marks.synced(target_seq)
                 self._dirty.set()
             elif self._fd == fd:
                 self._fail_segment(error, self._written)
@@ -268,9 +260,7 @@ class Journal:
     def committed(self, entries: list[Entry]) -> None:
         """The store holds these entries: free the segments nothing else needs."""
         with self._cond:
-            for entry in entries:
-                self._done.add(entry.seq)
-            self._advance()
+            self._marks.committed([entry.seq for entry in entries])
             for entry in entries:
                 self._forget_locked(entry.segment)
             if (
@@ -333,7 +323,7 @@ class Journal:
             self._fail_segment(exc, self._written)
             return
         self._synced = self._written
-        self._synced_seq = self._written_seq
+        self._marks.synced(self._marks.written_seq)
         os.close(self._fd)
         self._fd = -1
         if self._outstanding.get(old, 0) <= 0:
@@ -362,9 +352,7 @@ class Journal:
         # the next append starts a new segment (_fd < 0)
 
     def _delete(self, segment: int) -> None:
-        seqs = self._seg_seqs.pop(segment, None)
-        if seqs is not None and seqs[1] > self._committed_seq():
-            self._gone.append(seqs)  # committed out of order: its records may be absent now
+        seqs = self._marks.segment_deleted(segment, self._next_seq)
         try:
             if seqs is not None:
                 self._save_locked()  # the marks must excuse these records before they go
@@ -374,20 +362,12 @@ class Journal:
         except OSError as exc:
             log.error("cannot delete committed journal segment %s: %s", segment, exc)
             if seqs is not None:
-                self._seg_seqs[segment] = seqs
+                self._marks.segment_kept(segment, seqs)
             return
         self._total -= self._sizes.pop(segment, 0)
         self._outstanding.pop(segment, None)
 
     # -- tamper evidence (see state.py and tamper.py) ------------------------------------------
-    def _load_state(self) -> tuple[JournalState | None, str]:
-        if not StateFile.exists(self.directory):
-            return None, ""
-        try:
-            return self._state_file.load(), ""
-        except (OSError, StateCorrupt) as exc:
-            return None, str(exc)
-
     def _check(
         self, state: JournalState | None, state_error: str, recovered: list[Entry], files: int
     ) -> None:
@@ -397,45 +377,8 @@ class Journal:
         for finding in self.findings:
             log.critical("JOURNAL TAMPERING: %s: %s", self.directory, finding.detail)
         if self.findings:
-            self._append_findings(self.findings)
-        top = max(present, default=0)
-        if state is not None:
-            self._state = state
-            self._next_seq = max(self._next_seq, state.next_seq)
-            self._gone = [(lo, hi) for lo, hi in state.gone]
-            # reported once: what is missing is excused from now on (the store keeps the report)
-            self._gone += ranges(
-                s for s in range(state.committed_seq + 1, state.acked_seq + 1) if s not in present
-            )
-        self._written_seq = self._synced_seq = max(top, self._next_seq - 1)
-        self._inflight.extend(sorted(present))
-
-    def _append_findings(self, findings: list[JournalFinding]) -> None:
-        path = self.directory / FINDINGS_FILE
-        lines = "".join(json.dumps(dict(asdict(f), found_at=f.found_at.isoformat())) + "\n" for f in findings)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                os.write(fd, lines.encode())
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            log.error("cannot write %s: %s", path, exc)
-
-    def _refuse(self, seq: int) -> None:
-        """Holds _cond. ``seq`` was not acknowledged: it may be absent at the next start."""
-        self._gone.append((seq, seq))
-        self._done.add(seq)
-        self._advance()
-
-    def _advance(self) -> None:
-        while self._inflight and self._inflight[0] in self._done:
-            self._done.discard(self._inflight.popleft())
-
-    def _committed_seq(self) -> int:
-        return self._inflight[0] - 1 if self._inflight else self._next_seq - 1
+            append_outbox(self.directory / FINDINGS_FILE, self.findings, fsync=self._fsync)
+        self._next_seq = max(self._next_seq, self._marks.restore(state, present, self._seg_seqs))
 
     def _save_locked(self) -> None:
         """Holds _cond: write the marks now (segment deletion, close)."""
@@ -445,18 +388,7 @@ class Journal:
             log.error("cannot write the journal state %s: %s", self._state_file.path, exc)
 
     def _snapshot(self) -> JournalState:
-        committed = self._committed_seq()
-        self._gone = [(lo, hi) for lo, hi in self._gone if hi > committed]
-        self._state = JournalState(
-            journal_id=self._state.journal_id,
-            version=self._state.version + 1,
-            acked_seq=self._synced_seq,
-            committed_seq=committed,
-            next_seq=self._next_seq,
-            last_segment=max(self._segment, self._state.last_segment),
-            gone=[[lo, hi] for lo, hi in self._gone],
-        )
-        return self._state
+        return self._marks.snapshot(self._next_seq, self._segment)
 
     def _keep_state(self) -> None:
         """After every group fsync, record the new acknowledged mark (off the ack path)."""

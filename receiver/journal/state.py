@@ -106,6 +106,15 @@ class StateFile:
             raise StateCorrupt(f"{self.path}: no valid state in either slot")
         return max(states, key=lambda s: s.version)
 
+    def try_load(self) -> tuple[JournalState | None, str]:
+        """(state, "") ; (None, "") when there is no state file; (None, why) when unreadable."""
+        if not self.path.exists():
+            return None, ""
+        try:
+            return self.load(), ""
+        except (OSError, StateCorrupt) as exc:
+            return None, str(exc)
+
     def open(self) -> None:
         created = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -25,9 +25,13 @@ names the events that never reached the store.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import os
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from receiver.journal.state import JournalState
 
@@ -106,3 +110,19 @@ def check(
             last_seq=missing[-1],
         )
     ]
+
+
+def append_outbox(path: Path, findings: list[JournalFinding], *, fsync: bool = True) -> None:
+    """Append the findings to ``FINDINGS.jsonl`` (one JSON object a line), durably: the receiver
+    copies them into the store (:mod:`receiver.journal.record`), which may be down right now."""
+    lines = "".join(json.dumps(dict(asdict(f), found_at=f.found_at.isoformat())) + "\n" for f in findings)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, lines.encode())
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        logging.getLogger("otel_audit.journal").error("cannot write %s: %s", path, exc)
