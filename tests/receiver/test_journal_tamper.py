@@ -158,3 +158,54 @@ def test_a_crash_torn_tail_is_not_reported(tmp_path: Path):
     assert journal.findings == []
     seqs = [e.seq for e in recovered]
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 50
+
+
+def test_the_reported_incident_verify_fails_until_acknowledged(tmp_path: Path, serve_process):
+    """The issue's case, end to end with `otel-audit serve` and the CLI: events acknowledged from
+    the journal, the receiver killed before they reached the store, the journal truncated while it
+    was down. Old code: verify exit 0. Now: reported at start, verify exit 1 until acknowledged."""
+    from otlp_builders import audit_attrs, export, log_record, request
+
+    config = tmp_path / "otel-audit.yaml"
+    config.write_text("ingest:\n  commit_interval_seconds: 60\n")  # nothing reaches the store
+    serve = serve_process(("--config", str(config)), ack="journal").start()
+    for _ in range(5):
+        export(serve.grpc_endpoint, request([log_record(audit_attrs()) for _ in range(100)]))
+    serve.kill()
+    journal_dir = serve.data_dir / "journal"
+    for segment in journal_dir.glob("*.seg"):
+        os.truncate(segment, 0)  # while the receiver is down
+
+    serve = serve_process(("--config", str(config)), ack="journal").start()
+    metrics = serve_metrics(serve.admin_url)
+    assert "otel_audit_journal_tamper_findings_total 1.0" in metrics
+    assert serve.stop() == 0
+    assert "JOURNAL TAMPERING" in serve.log_path.read_text()
+
+    store = f"chdb://{serve.data_dir}"
+    verify = cli("verify", "--store", store)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    (line,) = [ln for ln in verify.stdout.splitlines() if ln.startswith("*: journal-records-missing:")]
+    assert "5 acknowledged journal record(s) not yet in the store are missing (journal seq 1..5)" in line
+
+    listed = cli("journal-ack", "--store", store)
+    (finding_id,) = [ln.split("\t")[0] for ln in listed.stdout.splitlines()]
+    refused = cli("journal-ack", finding_id, "--store", store)
+    assert refused.returncode != 0 and "--by NAME and --reason TEXT" in refused.stderr
+    acked = cli("journal-ack", finding_id, "--by", "ops.oncall", "--reason", "INC-42", "--store", store)
+    assert acked.returncode == 0 and "acknowledged 1" in acked.stdout
+    verify = cli("verify", "--store", store)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert cli("journal-ack", "--store", store).stdout.strip() == "no unacknowledged journal findings"
+
+
+def serve_metrics(admin_url: str) -> str:
+    import httpx
+
+    return httpx.get(f"{admin_url}/metrics", timeout=30).text
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "receiver.cli", *args], capture_output=True, text=True, timeout=300
+    )
