@@ -42,6 +42,8 @@ log = logging.getLogger("otel_audit.journal")
 SUFFIX = ".seg"
 LOCK_FILE = "LOCK"
 FINDINGS_FILE = "FINDINGS.jsonl"
+#: the background state writer's pace: one small fsync per this interval at most, under load
+STATE_INTERVAL = 0.01
 #: once the store has caught up, a current segment at least this big is closed and deleted, so a
 #: quiet receiver does not keep (and replay at start) a long tail of committed records
 ROTATE_DRAINED_BYTES = 1 << 20
@@ -261,6 +263,7 @@ class Journal:
         """The store holds these entries: free the segments nothing else needs."""
         with self._cond:
             self._marks.committed([entry.seq for entry in entries])
+            self._dirty.set()  # the keeper records the new committed mark
             for entry in entries:
                 self._forget_locked(entry.segment)
             if (
@@ -354,8 +357,8 @@ class Journal:
     def _delete(self, segment: int) -> None:
         seqs = self._marks.segment_deleted(segment, self._next_seq)
         try:
-            if seqs is not None:
-                self._save_locked()  # the marks must excuse these records before they go
+            if seqs is not None and seqs[1] > self._state_file.durable_committed:
+                self._save_locked()  # the marks on disk must excuse these records before they go
             self._path(segment).unlink()
         except FileNotFoundError:
             pass
@@ -391,7 +394,8 @@ class Journal:
         return self._marks.snapshot(self._next_seq, self._segment)
 
     def _keep_state(self) -> None:
-        """After every group fsync, record the new acknowledged mark (off the ack path)."""
+        """After group fsyncs, record the new acknowledged mark (off the ack path; at most one
+        state fsync per STATE_INTERVAL, which bounds the window a crash leaves unrecorded)."""
         while True:
             self._dirty.wait()
             self._dirty.clear()
@@ -403,6 +407,7 @@ class Journal:
                 self._state_file.save(snapshot)
             except OSError as exc:
                 log.error("cannot write the journal state %s: %s", self._state_file.path, exc)
+            time.sleep(STATE_INTERVAL)
 
 
 def _write_all(fd: int, parts: list[bytes | pa.Buffer]) -> None:

@@ -2,8 +2,9 @@
 
 Without it, a journal cut short at a record boundary (or missing a whole segment file) looks
 exactly like one that never held more, so acknowledged events could vanish unnoticed. The state
-file records, after every group fsync (written by a background thread, so acknowledgements do
-not wait for it) and synchronously before a segment file is deleted:
+file records, after group fsyncs (written by a background thread at most every 10 ms, so
+acknowledgements do not wait for it) and synchronously before a segment file is deleted whose
+records the state on disk does not yet count as committed:
 
 - ``acked_seq``: the highest record sequence number covered by a successful fsync, i.e.
   acknowledged to a client;
@@ -93,6 +94,8 @@ class StateFile:
         self._fd = -1
         self._lock = threading.Lock()
         self._written = -1
+        #: the committed mark of the newest state on disk
+        self.durable_committed = 0
 
     @staticmethod
     def exists(directory: Path) -> bool:
@@ -135,6 +138,7 @@ class StateFile:
             if self._fsync:
                 os.fdatasync(self._fd)
             self._written = state.version
+            self.durable_committed = state.committed_seq
 
     def close(self) -> None:
         with self._lock:
