@@ -120,3 +120,26 @@ def test_forked_child_is_a_new_source() -> None:
         child_id, child_seq = pipe.read().split(",")
     os.waitpid(pid, 0)
     assert child_id.split(".")[0] != out["audit.source.id"].split(".")[0] and child_seq == "1"
+
+
+def test_source_numbers_from_many_threads_have_no_duplicate_and_no_hole() -> None:
+    import threading
+
+    from otel_audit.source import SourceStamp
+
+    stamp, seen = SourceStamp(), []
+
+    def run() -> None:
+        local = []
+        for _ in range(20_000):
+            out: dict[str, Any] = {"audit.tenant.id": "acme"}
+            stamp.stamp(out)
+            local.append(out["audit.source.seq"])
+        seen.extend(local)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 160_001))
