@@ -33,6 +33,10 @@ FIELDS = "audit.fields"
 #: The permission a ``grant``/``revoke`` event changed, and who received or lost it.
 PERMISSION = "audit.permission"
 GRANTEE = "audit.grantee"
+#: The emitting process's random source id and its per-source event number (1, 2, 3, …), for
+#: source-side gap detection (``otel_audit.source``).
+SOURCE_ID = "audit.source.id"
+SOURCE_SEQ = "audit.source.seq"
 
 ACTOR_TYPES = ("user", "service", "system", "api_key")
 ACTIONS = ("create", "read", "update", "delete", "login", "logout", "grant", "revoke", "export", "execute")

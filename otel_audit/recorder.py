@@ -22,6 +22,7 @@ from otel_audit import attributes as attr
 from otel_audit.context import CONTEXT_FIELDS, FIELD_TO_ATTRIBUTE, _current, current_context
 from otel_audit.diff import Redactor, build_changes, dumps, json_safe
 from otel_audit.pipeline import STATE
+from otel_audit.source import SOURCE
 
 _log = logging.getLogger(__name__)
 _SEVERITY = SeverityNumber.INFO
@@ -138,6 +139,7 @@ def _emit(
     pipeline: Any, out: dict[str, Any], event_id: str, resource_type: str, action: str, reason: str | None
 ) -> str:
     """Hand one event to the SDK (the batch processor only enqueues it) and count it."""
+    SOURCE.stamp(out)
     pipeline.logger.emit(
         timestamp=time_ns(),
         severity_number=_SEVERITY,

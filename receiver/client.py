@@ -51,6 +51,10 @@ class AdminClient:
             if not cursor or not page["events"]:
                 return
 
+    def verify_report(self, params: dict[str, str]) -> dict[str, Any]:
+        """GET /api/verify: ``{"tenants": [...], "findings": [...]}``."""
+        return dict(self._get("/api/verify", params))
+
     def verify(self, params: dict[str, str]) -> list[dict[str, Any]]:
         """GET /api/verify: one result per tenant the token may see."""
         return list(self._get("/api/verify", params)["tenants"])

@@ -339,6 +339,18 @@ class MetricsAccess(_Frozen):
     )
 
 
+class Sources(_Frozen):
+    """Source-side gap detection (docs/INTEGRITY.md, "Source-side gaps")."""
+
+    gap_grace_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="a missing audit.source.seq is reported as a gap only once a higher number of the "
+        "same source arrived at least this long ago (events still in an emitter's queue or disk "
+        "spool, or in the receiver's journal, are not gaps yet)",
+    )
+
+
 class Config(_Frozen):
     store: str = DEFAULT_STORE_URL
     listen: Listen = Listen()
@@ -371,6 +383,7 @@ class Config(_Frozen):
 
     limits: Limits = Limits()
     metrics: MetricsAccess = MetricsAccess()
+    sources: Sources = Field(default=Sources(), description="source-side gap detection")
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

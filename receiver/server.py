@@ -33,6 +33,7 @@ from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
 from receiver.journal import Journal
+from receiver.journal.record import report_at_start
 from receiver.journal_writer import JournalWriter
 from receiver.retention.scheduler import RetentionScheduler, build_retention
 from receiver.retention.service import RetentionService
@@ -140,6 +141,7 @@ class Receiver:
                 max_batch_rows=limits.max_batch_rows,
                 interval_seconds=limits.commit_interval_seconds,
             )
+            report_at_start(journal, self.store, self.metrics)
         else:
             self._writer = GroupCommitWriter(
                 self.store,
@@ -204,6 +206,7 @@ class Receiver:
             alerts=self.alerts,
             hosts=HostPolicy.for_listen(self.config.listen.admin, self.config.admin.allowed_hosts),
             metrics_access=self.config.metrics,
+            sources=self.config.sources,
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
             app, self.config.listen.admin, "the admin API", self._connection_limits()

@@ -58,6 +58,11 @@ class ReceiverMetrics:
             "Events the store rejected for good, kept in the journal's quarantine/ (ingest.ack: journal)",
             registry=r,
         )
+        self.journal_tamper_findings = Counter(
+            "otel_audit_journal_tamper_findings",
+            "Journal damage found at start: acknowledged records gone, state file missing or unreadable",
+            registry=r,
+        )
         self.journal_bytes = Gauge(
             "otel_audit_journal_bytes", "Bytes of journal segments on disk (ingest.ack: journal)", registry=r
         )

@@ -25,7 +25,7 @@ from receiver.admin.metrics_access import metrics_allowed
 from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
 from receiver.admin.web_guard import HostPolicy, WebGuard
-from receiver.config import Integrity, MetricsAccess
+from receiver.config import Integrity, MetricsAccess, Sources
 from receiver.filters import Cursor, EventFilter, FilterError, multi_params, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
@@ -41,6 +41,16 @@ Handler = Callable[[Request, Access], Awaitable[Response]]
 
 
 class AdminAPI:
+    #: source-side gap detection settings (set by build_admin_app)
+    sources: Sources = Sources()
+
+    def findings(self, tenants: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        """Journal tampering and source gaps (``receiver.integrity.findings``) as JSON."""
+        from receiver.integrity.findings import collect
+
+        grace = dt.timedelta(seconds=self.sources.gap_grace_seconds)
+        return [f.to_json() for f in collect(self.store, tenants, dt.datetime.now(UTC), grace)]
+
     def __init__(
         self,
         store: AuditStore,
@@ -277,6 +287,7 @@ class AdminAPI:
             return await self.refuse_other_tenant(request, access, flt, "read")
         report = await asyncio.to_thread(self.store.compliance, tenant, dt.datetime.now(UTC))
         report["schemas"] = self.metrics.schema_counts()  # event schemas, all tenants, since start
+        report["findings"] = await asyncio.to_thread(self.findings, (tenant,))
         await self.record(
             request,
             access,
@@ -318,9 +329,10 @@ class AdminAPI:
 
         try:
             results = await asyncio.to_thread(run)
+            findings = await asyncio.to_thread(self.findings, tenants)
         except StoreUnavailable as exc:
             return error(503, f"store unavailable: {str(exc)[:200]}")
-        return JSONResponse({"tenants": results})
+        return JSONResponse({"tenants": results, "findings": findings})
 
     def routes(self) -> list[BaseRoute]:
         auth = self.authenticated
@@ -347,6 +359,7 @@ def build_admin_app(
     alerts: Evaluator | None = None,
     hosts: HostPolicy | None = None,
     metrics_access: MetricsAccess | None = None,
+    sources: Sources | None = None,
 ) -> Starlette:
     """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
@@ -356,6 +369,7 @@ def build_admin_app(
     api = AdminAPI(store, auth, metrics, trail, integrity)
     if metrics_access is not None:
         api.metrics_access = metrics_access
+    api.sources = sources or Sources()
     routes = api.routes() + ExportRoutes(api).routes() + AlertRoutes(api, alerts).routes() + ui_routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()

@@ -16,4 +16,5 @@ COMMANDS: tuple[str, ...] = (
     "restore",
     "hold",
     "quarantine",
+    "journal_ack",
 )

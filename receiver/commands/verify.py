@@ -1,7 +1,9 @@
 """``otel-audit verify``: recompute every hash chain and check every signed checkpoint.
 
 Prints one line per tenant ("acme: 1,204,332 events, 14 checkpoints, intact") and exits 0
-only when everything is intact; 1 names the first bad sequence number and the damage.
+only when everything is intact; 1 names the first bad sequence number and the damage. Then one
+line per finding beside the log (``receiver.integrity.findings``: journal tampering not yet
+acknowledged, events a source sent that never arrived); any finding also exits 1.
 """
 
 from __future__ import annotations
@@ -34,20 +36,23 @@ def _range(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = _via_server(args) if args.server else _direct(args)
+    findings: list[dict[str, Any]] = []
+    results = _via_server(args, findings) if args.server else _direct(args, findings)
     if args.json:
         import json
 
-        print(json.dumps({"tenants": results}, indent=2))
+        print(json.dumps({"tenants": results, "findings": findings}, indent=2))
     else:
         if not results:
             print("no events to verify")
         for result in results:
             print(result["summary"])
-    return EXIT_DAMAGED if any(r["status"] != "intact" for r in results) else 0
+        for finding in findings:
+            print(f"{finding['tenant']}: {finding['kind']}: {finding['detail']}")
+    return EXIT_DAMAGED if findings or any(r["status"] != "intact" for r in results) else 0
 
 
-def _via_server(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _via_server(args: argparse.Namespace, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from receiver.client import AdminClient, AdminClientError
 
     if args.checkpoints or args.public_key:
@@ -59,7 +64,9 @@ def _via_server(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         for tenant in args.tenant or [None]:
             params = dict(_range(args), **({"tenant": tenant} if tenant else {}))
-            results.extend(client.verify(params))
+            report = client.verify_report(params)
+            results.extend(report["tenants"])
+            findings.extend(f for f in report.get("findings", []) if f not in findings)
     except AdminClientError as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -67,7 +74,7 @@ def _via_server(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
-def _direct(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _direct(args: argparse.Namespace, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from receiver.commands.common import open_store_for_cli
     from receiver.config import ConfigError, load_config
     from receiver.filters import FilterError, parse_filters
@@ -77,7 +84,8 @@ def _direct(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     try:
         when = parse_filters(_range(args))
-        integrity = load_config(args.config).integrity
+        config = load_config(args.config)
+        integrity = config.integrity
     except (FilterError, ConfigError) as exc:
         raise CliError(str(exc)) from exc
     store = open_store_for_cli(args)
@@ -108,9 +116,19 @@ def _direct(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for t in args.tenant
                 if t not in found
             ]
+        findings.extend(_findings(store, args.tenant, config.sources.gap_grace_seconds))
         return [r.to_json() for r in reports]
     finally:
         store.close()
+
+
+def _findings(store: Any, tenants: list[str] | None, grace_seconds: float) -> list[dict[str, Any]]:
+    import datetime as dt
+
+    from receiver.integrity.findings import collect
+
+    now, grace = dt.datetime.now(dt.UTC), dt.timedelta(seconds=grace_seconds)
+    return [f.to_json() for f in collect(store, tuple(tenants) if tenants else None, now, grace)]
 
 
 class _Progress:

@@ -14,6 +14,10 @@ an export can be acknowledged once its bytes are on disk instead of once the sto
   process per journal), reads every segment, truncates a torn tail, and returns the records not
   yet known to be committed. Replaying one that did reach the store is harmless: the writer
   drops ids already stored.
+- **Tamper evidence.** ``STATE`` (:mod:`.state`) keeps the acknowledged and committed high-water
+  marks; at open, acknowledged records that are gone are reported (:mod:`.tamper`) in
+  :attr:`Journal.findings` and appended to ``FINDINGS.jsonl`` (the receiver records them in
+  the store), while a crash-torn tail of unacknowledged records is not.
 """
 
 from __future__ import annotations
@@ -29,11 +33,17 @@ from pathlib import Path
 import pyarrow as pa
 
 from receiver.journal import framing
+from receiver.journal.marks import Marks
+from receiver.journal.state import JournalState, StateFile
+from receiver.journal.tamper import JournalFinding, append_outbox, check
 
 log = logging.getLogger("otel_audit.journal")
 
 SUFFIX = ".seg"
 LOCK_FILE = "LOCK"
+FINDINGS_FILE = "FINDINGS.jsonl"
+#: the background state writer's pace: one small fsync per this interval at most, under load
+STATE_INTERVAL = 0.01
 #: once the store has caught up, a current segment at least this big is closed and deleted, so a
 #: quiet receiver does not keep (and replay at start) a long tail of committed records
 ROTATE_DRAINED_BYTES = 1 << 20
@@ -85,6 +95,15 @@ class Journal:
         self._syncing = False
         self._failed: list[tuple[int, int]] = []  # [start, end) ranges whose fsync failed
         self._closed = False
+        # tamper evidence (state.py): seqs written / fsync'd, records not yet committed in seq
+        # order, and seq ranges that may be absent without being damage
+        self._state_file = StateFile(self.directory, fsync=fsync)
+        self._marks = Marks()
+        self._seg_seqs: dict[int, tuple[int, int]] = {}  # at open: segment → (first seq, last seq)
+        self._dirty = threading.Event()
+        self._keeper: threading.Thread | None = None
+        #: what the start-up check found (see :mod:`receiver.journal.tamper`)
+        self.findings: list[JournalFinding] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self) -> list[Entry]:
@@ -98,9 +117,11 @@ class Journal:
             os.close(lock_fd)
             raise JournalError(f"journal {self.directory} is in use by another receiver process") from exc
         self._lock_fd = lock_fd
+        state, state_error = self._state_file.try_load()
         recovered: list[Entry] = []
         last = 0
-        for number, path in self._segments():
+        segments = self._segments()
+        for number, path in segments:
             last = max(last, number)
             scan = framing.scan(path)
             if scan.damage:
@@ -113,11 +134,17 @@ class Journal:
             for record in scan.records:
                 recovered.append(Entry(record.seq, number, record.table))
                 self._next_seq = max(self._next_seq, record.seq + 1)
+            self._seg_seqs[number] = (scan.records[0].seq, scan.records[-1].seq)
             self._sizes[number] = scan.valid_end
             self._outstanding[number] = len(scan.records)
             self._total += scan.valid_end
+        self._check(state, state_error, recovered, len(segments))
         with self._cond:
-            self._start_segment(last + 1)
+            self._start_segment(max(last, self._marks.state.last_segment) + 1)
+            self._state_file.open()
+            self._save_locked()
+        self._keeper = threading.Thread(target=self._keep_state, name="otel-audit-journal-state", daemon=True)
+        self._keeper.start()
         if recovered:
             log.warning(
                 "journal %s: %d records (%d events) not yet known to be in the store; replaying",
@@ -136,6 +163,9 @@ class Journal:
                 self._fd = -1
                 if self._outstanding.get(self._segment, 0) == 0:
                     self._delete(self._segment)
+            self._save_locked()
+            self._state_file.close()
+            self._dirty.set()  # wakes the keeper, which sees _closed and ends
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
@@ -174,14 +204,17 @@ class Journal:
                 self._rotate()
             entry = Entry(self._next_seq, self._segment, table, time.monotonic())
             self._next_seq += 1
+            self._marks.appended(entry.seq)
             head = framing.header(entry.seq, table.num_rows, payload, crc)
             start = self._written
             try:
                 _write_all(self._fd, [head, payload])
             except OSError as exc:
+                self._marks.refused(entry.seq)
                 self._fail_segment(exc, self._written + size)
                 raise JournalError(f"cannot write the journal: {exc}") from exc
             self._written += size
+            self._marks.written(self._segment, entry.seq)
             self._segment_size += size
             self._sizes[self._segment] = self._sizes.get(self._segment, 0) + size
             self._outstanding[self._segment] = self._outstanding.get(self._segment, 0) + 1
@@ -189,6 +222,7 @@ class Journal:
             try:
                 self._wait_synced(start, self._written)
             except JournalError:
+                self._marks.refused(entry.seq)
                 self._forget(entry)
                 raise
         return entry
@@ -205,7 +239,7 @@ class Journal:
                 self._cond.wait()
                 continue
             self._syncing = True
-            target, fd = self._written, self._fd
+            target, target_seq, fd = self._written, self._marks.written_seq, self._fd
             self._cond.release()
             error: OSError | None = None
             try:
@@ -218,6 +252,8 @@ class Journal:
             self._syncing = False
             if error is None:
                 self._synced = max(self._synced, target)
+                self._marks.synced(target_seq)
+                self._dirty.set()
             elif self._fd == fd:
                 self._fail_segment(error, self._written)
             self._cond.notify_all()
@@ -226,6 +262,8 @@ class Journal:
     def committed(self, entries: list[Entry]) -> None:
         """The store holds these entries: free the segments nothing else needs."""
         with self._cond:
+            self._marks.committed([entry.seq for entry in entries])
+            self._dirty.set()  # the keeper records the new committed mark
             for entry in entries:
                 self._forget_locked(entry.segment)
             if (
@@ -288,6 +326,7 @@ class Journal:
             self._fail_segment(exc, self._written)
             return
         self._synced = self._written
+        self._marks.synced(self._marks.written_seq)
         os.close(self._fd)
         self._fd = -1
         if self._outstanding.get(old, 0) <= 0:
@@ -316,15 +355,59 @@ class Journal:
         # the next append starts a new segment (_fd < 0)
 
     def _delete(self, segment: int) -> None:
+        seqs = self._marks.segment_deleted(segment, self._next_seq)
         try:
+            if seqs is not None and seqs[1] > self._state_file.durable_committed:
+                self._save_locked()  # the marks on disk must excuse these records before they go
             self._path(segment).unlink()
         except FileNotFoundError:
             pass
         except OSError as exc:
             log.error("cannot delete committed journal segment %s: %s", segment, exc)
+            if seqs is not None:
+                self._marks.segment_kept(segment, seqs)
             return
         self._total -= self._sizes.pop(segment, 0)
         self._outstanding.pop(segment, None)
+
+    # -- tamper evidence (see state.py and tamper.py) ------------------------------------------
+    def _check(
+        self, state: JournalState | None, state_error: str, recovered: list[Entry], files: int
+    ) -> None:
+        """Compare the marks with what the segments hold; report, then re-base the marks."""
+        present = {entry.seq for entry in recovered}
+        self.findings = check(str(self.directory), state, present, files, state_error=state_error)
+        for finding in self.findings:
+            log.critical("JOURNAL TAMPERING: %s: %s", self.directory, finding.detail)
+        if self.findings:
+            append_outbox(self.directory / FINDINGS_FILE, self.findings, fsync=self._fsync)
+        self._next_seq = max(self._next_seq, self._marks.restore(state, present, self._seg_seqs))
+
+    def _save_locked(self) -> None:
+        """Holds _cond: write the marks now (segment deletion, close)."""
+        try:
+            self._state_file.save(self._snapshot())
+        except OSError as exc:
+            log.error("cannot write the journal state %s: %s", self._state_file.path, exc)
+
+    def _snapshot(self) -> JournalState:
+        return self._marks.snapshot(self._next_seq, self._segment)
+
+    def _keep_state(self) -> None:
+        """After group fsyncs, record the new acknowledged mark (off the ack path; at most one
+        state fsync per STATE_INTERVAL, which bounds the window a crash leaves unrecorded)."""
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            with self._cond:
+                if self._closed:
+                    return
+                snapshot = self._snapshot()
+            try:
+                self._state_file.save(snapshot)
+            except OSError as exc:
+                log.error("cannot write the journal state %s: %s", self._state_file.path, exc)
+            time.sleep(STATE_INTERVAL)
 
 
 def _write_all(fd: int, parts: list[bytes | pa.Buffer]) -> None:

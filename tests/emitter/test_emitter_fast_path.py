@@ -44,6 +44,7 @@ def test_record_request_equals_record(captured: Captured, context: AuditContext,
     assert first and second and first != second
     a, b = dict(plain.attributes), dict(fast.attributes)
     assert a.pop("audit.event.id") == first and b.pop("audit.event.id") == second
+    assert b.pop("audit.source.seq") == a.pop("audit.source.seq") + 1  # numbered in emission order
     assert list(a.items()) == list(b.items())  # same values, same order
     assert (plain.body, plain.event_name, plain.severity_number, plain.severity_text) == (
         fast.body,
@@ -62,7 +63,7 @@ def test_known_context_route_is_written_where_the_resolver_answer_goes(captured:
     finally:
         reset_context(token)
     plain, fast = (dict(r.attributes) for r in captured.records())
-    del plain["audit.event.id"], fast["audit.event.id"]
+    del plain["audit.event.id"], fast["audit.event.id"], plain["audit.source.seq"], fast["audit.source.seq"]
     assert list(plain.items()) == list(fast.items())
 
 
@@ -97,3 +98,48 @@ def test_forked_child_does_not_reuse_read_ahead_ids() -> None:
     parent = [new_event_id() for _ in range(200)]
     assert len(child) == 200 and not set(child) & set(parent)
     assert all(uuid.UUID(i).version == 4 for i in child)
+
+
+def test_forked_child_is_a_new_source() -> None:
+    """A forked worker numbering on from the parent's counter would collide with it: new id, from 1."""
+    from otel_audit.source import SOURCE
+
+    out: dict[str, Any] = {}
+    SOURCE.stamp(out)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            child: dict[str, Any] = {}
+            SOURCE.stamp(child)
+            os.write(write, f"{child['audit.source.id']},{child['audit.source.seq']}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child_id, child_seq = pipe.read().split(",")
+    os.waitpid(pid, 0)
+    assert child_id.split(".")[0] != out["audit.source.id"].split(".")[0] and child_seq == "1"
+
+
+def test_source_numbers_from_many_threads_have_no_duplicate_and_no_hole() -> None:
+    import threading
+
+    from otel_audit.source import SourceStamp
+
+    stamp, seen = SourceStamp(), []
+
+    def run() -> None:
+        local = []
+        for _ in range(20_000):
+            out: dict[str, Any] = {"audit.tenant.id": "acme"}
+            stamp.stamp(out)
+            local.append(out["audit.source.seq"])
+        seen.extend(local)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 160_001))

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import otel_audit
 from otel_audit import attributes as attr
 from otel_audit.context import EMPTY_CONTEXT
+from otel_audit.source import SOURCE
 
 
 def test_record_emits_spec_attributes_and_event_name(captured: Captured) -> None:
@@ -43,6 +44,22 @@ def test_record_emits_spec_attributes_and_event_name(captured: Captured) -> None
     attrs = dict(rec.attributes)
     changes = json.loads(attrs.pop(attr.CHANGES))
     assert changes == {"title": {"old": "a", "new": "b"}}
+    # the process's source stamp: its id, and a number one higher than the previous event's
+    source = attrs.pop(attr.SOURCE_ID)
+    assert source.startswith(f"{SOURCE.id}.") and len(SOURCE.id) == 16
+    seq = attrs.pop(attr.SOURCE_SEQ)
+    otel_audit.record(action="read", resource_type="document", resource_id="doc-7", tenant_id="acme")
+    assert (
+        captured.records()[-1].attributes[attr.SOURCE_ID],
+        captured.records()[-1].attributes[attr.SOURCE_SEQ],
+    ) == (
+        source,
+        seq + 1,
+    )
+    # another tenant's events are numbered on their own (the receiver checks per tenant)
+    otel_audit.record(action="read", resource_type="document", resource_id="doc-7", tenant_id="globex")
+    other = captured.records()[-1].attributes
+    assert other[attr.SOURCE_ID] != source and other[attr.SOURCE_ID].startswith(f"{SOURCE.id}.")
     assert attrs == {
         attr.EVENT_ID: event_id,
         attr.ACTION: "update",

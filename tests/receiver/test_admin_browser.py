@@ -222,3 +222,34 @@ def test_compliance_page_and_the_verification_panel(ui):
     assert "Chain intact" in page.inner_text("#verify-status")
     assert "acme:" in page.inner_text("#verify-status")
     assert errors == []
+
+
+def test_compliance_page_lists_events_that_never_arrived(store, browser):
+    """A source whose number 3 never arrived, in a real browser; a hostile service name stays text."""
+    from otlp_builders import audit_attrs, export, log_record, request
+
+    receiver = start_receiver(store, admin_tokens=ADMIN_TOKENS, sources={"gap_grace_seconds": 0})
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        records = [
+            log_record(audit_attrs(audit__source__id="ab12cd34ef56ab78.0", audit__source__seq=seq))
+            for seq in (1, 2, 4, 5, 9)
+        ]
+        export(f"127.0.0.1:{receiver.grpc_port}", request(records, service_name=XSS_USER))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"http://127.0.0.1:{receiver.admin_port}/compliance?tenant=acme")
+        page.fill("#signin-token", ACME_AUDITOR)
+        page.click("#signin-form button[type=submit]")
+        page.wait_for_selector("#compliance-body:not([hidden])")
+        text = page.inner_text("#findings-list")
+        assert "Events never arrived" in text
+        assert (
+            f"4 event(s) sent by source ab12cd34ef56ab78.0 (service {XSS_USER}) never arrived (seq 3, 6..8)"
+            in text
+        )
+        assert page.evaluate("window.__xss") is None and errors == []
+    finally:
+        context.close()
+        receiver.stop_listeners()

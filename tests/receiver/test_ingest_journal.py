@@ -44,16 +44,21 @@ def test_framing_torn_tail_and_damage_are_skipped_and_truncated(tmp_path: Path):
     (segment,) = sorted(tmp_path.glob("*.seg"))
     size = segment.stat().st_size
 
-    # a torn tail: the last record lost its last bytes (kill -9 / power loss mid-write)
-    os.truncate(segment, size - 7)
+    # a torn tail: a sixth record cut short mid-write (kill -9 / power loss before its fsync,
+    # so it was never acknowledged); the five acknowledged ones are intact
+    record_size = size // 5
+    torn = segment.read_bytes()[:record_size]
+    payload = torn[framing.HEADER_SIZE :]
+    with open(segment, "ab") as f:
+        f.write(framing.header(6, 10, payload, framing.payload_crc(payload)) + payload[:-7])
     journal = Journal(tmp_path)
     recovered = journal.open()
-    assert _ids(recovered) == [f"r{k}-{i}" for k in range(4) for i in range(10)]
-    assert [e.seq for e in recovered] == [1, 2, 3, 4]
-    record_size = size // 5
-    assert segment.stat().st_size == 4 * record_size  # truncated at the last intact record
+    assert journal.findings == []  # a torn tail is not tampering
+    assert _ids(recovered) == [f"r{k}-{i}" for k in range(5) for i in range(10)]
+    assert [e.seq for e in recovered] == [1, 2, 3, 4, 5]
+    assert segment.stat().st_size == 5 * record_size  # truncated at the last intact record
     entry = journal.append(_table(3, "after"))  # new appends go to a new segment, numbered on
-    assert entry.seq == 5 and entry.segment == 2
+    assert entry.seq == 6 and entry.segment == 2
     journal.close()
 
     # a flipped payload byte fails the CRC: that record is skipped, the ones after it are kept;
@@ -65,9 +70,11 @@ def test_framing_torn_tail_and_damage_are_skipped_and_truncated(tmp_path: Path):
         f.write(framing.MAGIC + b"\x01\x02")
     journal = Journal(tmp_path)
     recovered = journal.open()
-    kept = [f"r{k}-{i}" for k in (0, 2, 3) for i in range(10)]
+    kept = [f"r{k}-{i}" for k in (0, 2, 3, 4) for i in range(10)]
     assert _ids(recovered) == [*kept, "after-0", "after-1", "after-2"]
-    assert segment.stat().st_size == 4 * record_size  # inner damage: the records after it count
+    assert segment.stat().st_size == 5 * record_size  # inner damage: the records after it count
+    # record 2 was acknowledged and not yet in the store: its loss is reported
+    assert [(f.kind, f.first_seq, f.last_seq) for f in journal.findings] == [("records-missing", 2, 2)]
     # committed entries free their segments; only the fresh current one is left
     journal.committed(recovered)
     assert [p.name for p in sorted(tmp_path.glob("*.seg"))] == [f"{3:020d}.seg"]

@@ -456,7 +456,23 @@ async function renderCompliance() {
       el("td", { className: "num" }, s.rejected.toLocaleString("en"))));
   }
   show($("schemas-card"), schemas.length > 0);
+  renderFindings(report.findings || []);
   show($("compliance-body"), true);
+}
+
+// Source gaps and journal tampering (receiver/integrity/findings.py), one line each.
+function renderFindings(findings) {
+  const list = $("findings-list");
+  clear(list);
+  if (!findings.length) {
+    list.append(el("li", {}, el("span", { className: "status status-ok" }, "Complete"),
+      " every numbered event sent arrived; no journal damage"));
+    return;
+  }
+  for (const f of findings) {
+    const label = f.kind === "source-gap" ? "Events never arrived" : "Journal damage";
+    list.append(el("li", {}, el("span", { className: "status status-bad" }, label), ` ${f.detail}`));
+  }
 }
 
 // Tamper-evidence status comes from GET /api/verify when the server has it; when the route

@@ -21,6 +21,12 @@ GRANT INSERT, SELECT ON audit.audit_checkpoints TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.alert_state TO otel_audit_ingest;
 -- the versions `otel-audit migrate` (and every store start) applied and recorded
 GRANT INSERT, SELECT ON audit.schema_migrations TO otel_audit_ingest;
+-- source-side gaps (filled by a materialized view in the events INSERT) and journal findings;
+-- `otel-audit journal-ack` records acknowledgements with these credentials
+GRANT CREATE VIEW ON audit.* TO otel_audit_ingest;
+GRANT INSERT, SELECT ON audit.source_seqs TO otel_audit_ingest;
+GRANT INSERT, SELECT ON audit.journal_findings TO otel_audit_ingest;
+GRANT INSERT, SELECT ON audit.journal_finding_acks TO otel_audit_ingest;
 
 -- readers (Grafana, auditors, `otel-audit query|export|verify --store clickhouse://...`)
 CREATE ROLE IF NOT EXISTS otel_audit_reader;
@@ -28,6 +34,9 @@ GRANT SELECT ON audit.audit_events TO otel_audit_reader;
 GRANT SELECT ON audit.audit_checkpoints TO otel_audit_reader;
 -- a reader opening a store sees the schema is current with this one SELECT (no CREATE needed)
 GRANT SELECT ON audit.schema_migrations TO otel_audit_reader;
+GRANT SELECT ON audit.source_seqs TO otel_audit_reader;
+GRANT SELECT ON audit.journal_findings TO otel_audit_reader;
+GRANT SELECT ON audit.journal_finding_acks TO otel_audit_reader;
 -- Grafana's ClickHouse plugin (clickhouse-go) sends its query timeout as max_execution_time on
 -- every query: changeable under readonly, bounded
 CREATE SETTINGS PROFILE IF NOT EXISTS otel_audit_readonly SETTINGS readonly = 1,
