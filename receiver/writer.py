@@ -178,19 +178,21 @@ class StoreCommitter:
         """One insert for all ``tables``; each table's count of new and duplicate rows."""
         combined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         ids = combined.column("id").to_pylist()
-        tenants = pc.unique(combined.column("tenant_id")).to_pylist()
-        stored = self._store.existing_ids(tenants, ids)
-        seen: set[str] = set(stored)
+        tenant_column = combined.column("tenant_id")
+        tenants = pc.unique(tenant_column).to_pylist()
+        # an id is a duplicate only within its tenant: (tenant, id), in the commit and the store
+        keys = list(zip(tenant_column.to_pylist(), ids, strict=True))
+        seen: set[tuple[str, str]] = self._store.existing_ids(tenants, ids)
         keep_mask: list[bool] = []
         results: list[CommitResult] = []
         offset = 0
         for table in tables:
             kept = 0
-            for event_id in ids[offset : offset + table.num_rows]:
-                fresh = event_id not in seen
+            for key in keys[offset : offset + table.num_rows]:
+                fresh = key not in seen
                 keep_mask.append(fresh)
                 if fresh:
-                    seen.add(event_id)
+                    seen.add(key)
                     kept += 1
             results.append(CommitResult(kept, table.num_rows - kept))
             offset += table.num_rows
