@@ -142,10 +142,25 @@ def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return text
 
 
+_NON_FINITE = f"{A.CHANGES} holds a non-finite number (NaN or Infinity), which JSON cannot represent"
+
+
+def _overflow(constant: str) -> Any:
+    raise OverflowError(constant)
+
+
 def _changes(value: Any) -> str:
+    # issue 13 (a deliberate change of the rule): NaN / Infinity are rejected, not stored
     if value is None or value == "":
         return ""
     if isinstance(value, str):
+        if any(word in value for word in ("NaN", "Infinity")):
+            try:
+                json.loads(value, parse_constant=_overflow)
+            except OverflowError:
+                raise Rejected(_NON_FINITE) from None
+            except ValueError:
+                pass
         try:
             value = json.loads(value)
         except ValueError as exc:
@@ -153,6 +168,11 @@ def _changes(value: Any) -> str:
     if not isinstance(value, dict):
         raise Rejected(f"{A.CHANGES} must be a JSON object of {{field: {{old, new}}}}")
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+    if "NaN" in text or "Infinity" in text:
+        try:
+            json.dumps(value, allow_nan=False, default=str)
+        except ValueError:
+            raise Rejected(_NON_FINITE) from None
     if len(text) > MAX_CHANGES_CHARS:
         raise Rejected(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
     return text.replace("\x00", "\\u0000")

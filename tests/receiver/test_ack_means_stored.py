@@ -11,6 +11,8 @@ in the store afterwards, through the real transports, the real writers and real 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import uuid
 
 import httpx
@@ -101,3 +103,50 @@ def test_both_store_lookups_answer_tenant_id_pairs(store):
     for lookup in (store.existing_ids, lambda t, i: SqlStore.existing_ids(store, t, i)):
         assert lookup(["acme", "globex"], many) == {("acme", a), ("globex", b)}
         assert lookup(["acme"], many) == {("acme", a)}
+
+
+# -- item 3: non-finite numbers in audit.changes ---------------------------------------------
+def test_non_finite_changes_are_rejected_and_finite_ones_stored(receiver, store):
+    cases = {
+        "nan-text": '{"amount":{"old":1,"new":NaN}}',
+        "inf-text": '{"amount":{"old":-Infinity,"new":1}}',
+        "overflow": '{"amount":{"old":1,"new":1e999}}',
+        "kvlist-nan": {"amount": {"old": 1.5, "new": float("nan")}},
+        "kvlist-inf": {"amount": {"old": float("inf"), "new": 2.0}},
+        "fine": {"amount": {"old": 1.5, "new": 2.25}},
+    }
+    records = [
+        log_record(audit_attrs(audit__changes=value, enduser__id=name)) for name, value in cases.items()
+    ]
+    answer = export(f"127.0.0.1:{receiver.grpc_port}", request(records))
+    assert answer.partial_success.rejected_log_records == 5
+    assert "non-finite number (NaN or Infinity)" in answer.partial_success.error_message
+    (row,) = store.search(EventFilter(), 10)
+    assert row["user_id"] == "fine" and row["changes"] == {"amount": {"new": 2.25, "old": 1.5}}
+
+
+def test_a_stored_row_with_non_standard_json_does_not_break_the_read_api(receiver, store):
+    from receiver.model import AuditEvent, events_to_table
+
+    now = dt.datetime.now(dt.timezone.utc)
+    bad, good = str(uuid.uuid4()), str(uuid.uuid4())
+    raw = '{"amount":{"new":NaN,"old":Infinity}}'  # as ingest stored it before the fix
+    store.insert(
+        events_to_table(
+            [
+                AuditEvent(bad, "acme", "u", "update", "invoice", "audit.invoice.update", now, changes=raw),
+                AuditEvent(
+                    good, "acme", "u", "read", "invoice", "audit.invoice.read", now - dt.timedelta(seconds=1)
+                ),
+            ]
+        )
+    )
+    admin = f"http://127.0.0.1:{receiver.admin_port}"
+    page = httpx.get(f"{admin}/api/events", params={"tenant": "acme"}, timeout=30)
+    assert page.status_code == 200, page.text
+    events = {e["id"]: e for e in page.json()["events"]}
+    assert events[bad]["changes"] == raw and events[good]["changes"] is None
+    one = httpx.get(f"{admin}/api/events/{bad}", timeout=30)
+    assert one.status_code == 200 and one.json()["changes"] == raw
+    lines = httpx.get(f"{admin}/api/export.jsonl", timeout=30).text.splitlines()
+    assert {json.loads(line)["id"]: json.loads(line)["changes"] for line in lines}[bad] == raw
