@@ -16,6 +16,7 @@ from receiver.pipeline.decode import batches
 from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
 from receiver.pipeline.validate import Rejected, Row, to_row
+from receiver.pipeline.window import TimeWindow
 
 #: how many rejection reasons the partial-success message names
 MAX_REASONS_REPORTED = 5
@@ -55,6 +56,7 @@ def run(
     hot_days: RetainDays | None = None,
 ) -> PipelineResult:
     received_at = enrich.received_at_us(dt.datetime.now(dt.timezone.utc))
+    window = TimeWindow(received_at, retain_days)
     rows: list[Row] = []
     services: list[str] = []
     reasons: list[str] = []
@@ -68,7 +70,9 @@ def run(
                 dropped += 1
                 continue
             try:
-                rows.append(to_row(record, name, identity))
+                row = to_row(record, name, identity)
+                window.check(row[_TENANT], row[_CREATED])
+                rows.append(row)
             except Rejected as exc:
                 reason = str(exc)
                 reasons.append(f"record {index}: {reason}")

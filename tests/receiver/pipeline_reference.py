@@ -297,6 +297,30 @@ def enrich(
     event.hot_until = day + dt.timedelta(days=hot_days(event.tenant_id)) if hot_days else event.retain_until
 
 
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kept_by_the_store(event: AuditEvent, now: dt.datetime, retain_days: RetainDays) -> None:
+    """Issue 13 (a deliberate change of the rule): times the store would delete on arrival, or
+    more than an hour ahead of the clock, are rejected rather than acknowledged and lost."""
+    if event.created_at > now + dt.timedelta(hours=1):
+        raise Rejected(
+            f"time_unix_nano {_stamp(event.created_at)} is more than 1 hour ahead of the "
+            f"receiver's clock ({_stamp(now)})"
+        )
+    deleted_from = dt.datetime.combine(event.retain_until, dt.time(), _UTC)
+    if deleted_from <= now + dt.timedelta(hours=1):
+        days = retain_days(event.tenant_id)
+        first_day = (now + dt.timedelta(hours=1)).date() - dt.timedelta(days=days - 1)
+        oldest = dt.datetime.combine(first_day, dt.time(), _UTC)
+        raise Rejected(
+            f"time_unix_nano {_stamp(event.created_at)} is older than tenant {event.tenant_id[:64]!r} keeps "
+            f"events (retain_days {days}; the oldest time accepted now is {_stamp(oldest)}): it would be "
+            "deleted on arrival"
+        )
+
+
 def run(
     request: ExportLogsServiceRequest,
     identity: IngestIdentity,
@@ -324,6 +348,13 @@ def run(
         enrich(
             event, service_name=flat.service_name, received_at=now, retain_days=retain_days, hot_days=hot_days
         )
+        try:
+            _kept_by_the_store(event, now, retain_days)
+        except Rejected as exc:
+            reason = str(exc)
+            reasons.append(f"record {flat.index}: {reason}")
+            by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
+            continue
         events.append(event)
     return PipelineResult(
         table=events_to_table(events),

@@ -150,3 +150,125 @@ def test_a_stored_row_with_non_standard_json_does_not_break_the_read_api(receive
     assert one.status_code == 200 and one.json()["changes"] == raw
     lines = httpx.get(f"{admin}/api/export.jsonl", timeout=30).text.splitlines()
     assert {json.loads(line)["id"]: json.loads(line)["changes"] for line in lines}[bad] == raw
+
+
+# -- item 2: event times the store would delete on arrival ------------------------------------
+DAY = dt.timedelta(days=1)
+
+
+def apply_ttl(store) -> None:
+    """What a TTL merge does within hours (merge_with_ttl_timeout), now."""
+    from receiver.store.sql import Statement
+
+    store.execute(Statement(f"OPTIMIZE TABLE {store.database}.audit_events FINAL"))
+
+
+def _ns(moment: dt.datetime) -> int:
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1) * 1000
+
+
+def test_times_outside_the_retention_or_far_ahead_are_rejected_and_the_rest_stored(store):
+    receiver = start_receiver(store, retention={"tenants": {"acme": {"retain_days": 30}}})
+    try:
+        now = dt.datetime.now(dt.timezone.utc)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        times = {
+            "one-ns": 1,
+            "40-days": _ns(now - 40 * DAY),
+            # retain_until today: the TTL deletes it on insert
+            "expires-today": _ns(midnight - 30 * DAY),
+            # retain_until tomorrow: kept unless tomorrow begins within the hour
+            "expires-tomorrow": _ns(midnight - 29 * DAY),
+            "29-days": _ns(now - 29 * DAY + dt.timedelta(hours=2)),
+            "now": _ns(now),
+            "in-30-min": _ns(now + dt.timedelta(minutes=30)),
+            "in-2-hours": _ns(now + dt.timedelta(hours=2)),
+            "year-2200": _ns(dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)),
+        }
+        ids = {name: str(uuid.uuid4()) for name in times}
+        records = [
+            log_record(audit_attrs(audit__event__id=ids[name], enduser__id=name), time_ns=t)
+            for name, t in times.items()
+        ]
+        answer = export(f"127.0.0.1:{receiver.grpc_port}", request(records))
+        message = answer.partial_success.error_message
+        late_evening = midnight + DAY - now <= dt.timedelta(hours=1)
+        rejected = {"one-ns", "40-days", "expires-today", "in-2-hours", "year-2200"}
+        if late_evening:
+            rejected.add("expires-tomorrow")
+        assert answer.partial_success.rejected_log_records == len(rejected), message
+        assert "older than tenant 'acme' keeps events (retain_days 30" in message
+        assert "more than 1 hour ahead of the receiver's clock" in message
+        # acknowledged ⇒ stored: everything not rejected is in the store, and stays there
+        apply_ttl(store)
+        expected = sorted(ids[name] for name in times if name not in rejected)
+        assert sorted(r["id"] for r in store.search(EventFilter(), 100)) == expected
+        admin = f"http://127.0.0.1:{receiver.admin_port}"
+        (report,) = httpx.get(f"{admin}/api/verify", params={"tenant": "acme"}, timeout=60).json()["tenants"]
+        assert report["status"] == "intact", report
+        assert report["events"] == len(expected)
+    finally:
+        receiver.stop_listeners()
+
+
+def test_events_that_age_past_retention_in_the_journal_take_no_chain_position(store, tmp_path):
+    """The store was down long enough for journaled events to pass their retention: at replay
+    they are left out (counted, logged) instead of being chained and deleted by the TTL on
+    insert; a tenant on legal hold keeps them (the hold's TTL does)."""
+    import pyarrow as pa
+
+    from receiver import pipeline
+    from receiver.journal import Journal
+    from receiver.pipeline.auth import OPEN
+
+    receiver = start_receiver(store)  # the hold, through the retention service (its TTL follows)
+    try:
+        assert receiver.retention.set_hold("globex", True, "litigation", actor="test")
+        export(f"127.0.0.1:{receiver.grpc_port}", request([log_record(audit_attrs(enduser__id="before"))]))
+    finally:
+        receiver.stop_listeners()
+    names = [("acme", "aged"), ("acme", "fresh"), ("globex", "aged-held")]
+    records = [log_record(audit_attrs(audit__tenant__id=t, enduser__id=u)) for t, u in names]
+    table = pipeline.run(request(records), OPEN, lambda _t: 365).table
+    # as the pipeline made them 366 days ago (retain_days 365): their retention ended yesterday
+    then = dt.datetime.now(dt.timezone.utc) - 366 * DAY
+    aged = [user.startswith("aged") for _, user in names]
+    columns = {
+        "created_at": [
+            then if old else c for old, c in zip(aged, table.column("created_at").to_pylist(), strict=True)
+        ],
+        "retain_until": [
+            (then + 365 * DAY).date() if old else d
+            for old, d in zip(aged, table.column("retain_until").to_pylist(), strict=True)
+        ],
+        "hot_until": [
+            (then + 365 * DAY).date() if old else d
+            for old, d in zip(aged, table.column("hot_until").to_pylist(), strict=True)
+        ],
+    }
+    for name, values in columns.items():
+        index = table.schema.get_field_index(name)
+        field = table.schema.field(index)
+        table = table.set_column(index, field, pa.array(values, field.type))
+    journal_dir = tmp_path / "journal"
+    journal = Journal(journal_dir)
+    journal.open()
+    journal.append(table)
+    journal.close()
+
+    receiver = start_receiver(store, ack="journal", ingest={"journal_dir": str(journal_dir)})
+    try:
+        assert receiver.flush(60)
+        apply_ttl(store)
+        users = sorted((r["tenant_id"], r["user_id"]) for r in store.search(EventFilter(), 100))
+        assert ("acme", "fresh") in users and ("globex", "aged-held") in users
+        assert ("acme", "aged") not in users
+        admin = f"http://127.0.0.1:{receiver.admin_port}"
+        for tenant in ("acme", "globex"):
+            answer = httpx.get(f"{admin}/api/verify", params={"tenant": tenant}, timeout=60)
+            (report,) = answer.json()["tenants"]
+            assert report["status"] == "intact", report
+        metrics = httpx.get(f"{admin}/metrics", timeout=30).text
+        assert "otel_audit_expired_events_total 1.0" in metrics
+    finally:
+        receiver.stop_listeners()
