@@ -272,3 +272,66 @@ def test_events_that_age_past_retention_in_the_journal_take_no_chain_position(st
         assert "otel_audit_expired_events_total 1.0" in metrics
     finally:
         receiver.stop_listeners()
+
+
+# -- item 1, the retention job's own events ----------------------------------------------------
+#: main's namespace for the job's UUIDv5 ids (public in the source: anyone could compute them)
+OLD_NAMESPACE = uuid.UUID("6f1d0a52-4c1e-4f0e-9a57-0b6a1f3c5e21")
+
+
+def test_an_ingest_client_cannot_preempt_the_retention_jobs_own_events(store, tmp_path):
+    from receiver.config import load_config
+    from receiver.ingest import IngestConsumer
+    from receiver.model import AuditEvent, events_to_table
+    from receiver.pipeline.auth import IngestIdentity
+    from receiver.retention.scheduler import build_retention
+    from receiver.telemetry import ReceiverMetrics
+    from receiver.writer import GroupCommitWriter
+
+    config = load_config(
+        None,
+        retention={"default": {"hot_days": 30, "retain_days": 3650}},
+        archive={"path": str(tmp_path / "archive")},
+    )
+    writer = GroupCommitWriter(store, ReceiverMetrics())
+    consumer = IngestConsumer(config, writer, ReceiverMetrics())
+
+    def ingest(req, identity):
+        return consumer.ingest(req, identity, "internal")
+
+    try:
+        day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=100)
+        created = dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.timezone.utc)
+        hot_until = day + dt.timedelta(days=30)
+        event = AuditEvent(
+            str(uuid.uuid4()),
+            "acme",
+            "alice",
+            "read",
+            "invoice",
+            "audit.invoice.read",
+            created,
+            hot_until=hot_until,
+        )
+        event.retain_until = day + dt.timedelta(days=3650)
+        store.insert(events_to_table([event]))
+        # acme's ingest client sends, first, the id the job will give its archive event
+        month = hot_until.year * 100 + hot_until.month
+        key = ("archive", "acme", str(month), f"{day.isoformat()}/events-0001.parquet")
+        predicted = str(uuid.uuid5(OLD_NAMESPACE, "\x1f".join(key)))
+        forged = log_record(
+            audit_attrs(audit__event__id=predicted, audit__tenant__id=None, enduser__id="mallory"),
+            event_name="audit.audit_log.archive",
+        )
+        assert ingest(request([forged]), IngestIdentity(tenant="acme")).rejected == 0
+
+        report = build_retention(store, config, ingest).run()
+        assert report.rows_archived == 1
+        archived = store.search(EventFilter(event_name="audit.audit_log.archive", tenant="acme"), 10)
+        assert sorted(e["user_id"] for e in archived) == ["mallory", "otel-audit-retention"]
+        # the job's ids stay stable across runs (a rerun after a kill records the same id)
+        from receiver.retention.events import id_key_for
+
+        assert id_key_for(store) == id_key_for(store) and len(id_key_for(store)) == 32
+    finally:
+        writer.close()
