@@ -228,13 +228,19 @@ def read_store(tally: Tally, data_dir: Path) -> None:
         ).strip()
 
 
+#: every serve of the running scenario, stopped after it even when the scenario failed
+STARTED: list[ServeProcess] = []
+
+
 def serve_in(work: Path, *, ack: str | None = "journal", config: str = "") -> ServeProcess:
     extra: tuple[str, ...] = ()
     if config:
         path = work / "otel-audit.yaml"
         path.write_text(config)
         extra = ("--config", str(path))
-    return ServeProcess(work / "data", extra, ack=ack)
+    serve = ServeProcess(work / "data", extra, ack=ack)
+    STARTED.append(serve)
+    return serve
 
 
 def metric(serve: ServeProcess, name: str) -> float:
@@ -483,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
             tally.rows = tally.rows or Counter()
             tally.skipped = "" if tally.acked else tally.skipped
         finally:
+            while STARTED:
+                with contextlib.suppress(Exception):
+                    STARTED.pop().stop()
             shutil.rmtree(work, ignore_errors=True)
         tallies.append(tally)
         if tally.skipped:
