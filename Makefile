@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench browser interop clean
+.PHONY: demo test lint bench browser interop fault clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed browser interop lint
 	$(BIN)/pytest -q
+
+# Real faults (kill -9, store write failures, a full journal disk, hostile ids and times) against
+# real `serve` processes: sent/acknowledged/stored/lost/duplicated per scenario; fails on any loss.
+fault: $(BIN)/.installed
+	$(BIN)/python tests/fault/run.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.all --quick

@@ -171,6 +171,22 @@ def iso_utc(value: dt.datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def changes_for_api(text: str | None) -> Any:
+    """The stored change set as a JSON object; a stored text that is not standard JSON (NaN or
+    Infinity stored before ingest refused them) is returned as the raw string, as the engine's
+    JSON export does, so that one row cannot break a page of results."""
+    if not text:
+        return None
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except ValueError:
+        return text
+
+
 def row_to_api(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored row (as Arrow's to_pylist gives it) → the JSON object the API returns."""
     out: dict[str, Any] = {}
@@ -185,7 +201,7 @@ def row_to_api(row: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "attributes":
             value = dict(value or [])
         elif name == "changes":
-            value = json.loads(value) if value else None
+            value = changes_for_api(value)
         elif name == "http_status":
             value = value or None
         out[name] = value

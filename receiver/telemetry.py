@@ -32,6 +32,11 @@ class ReceiverMetrics:
         self.duplicates = Counter(
             "otel_audit_duplicate_events", "Events already stored (client retries)", registry=r
         )
+        self.expired = Counter(
+            "otel_audit_expired_events",
+            "Acknowledged events whose retention ran out in the journal before the store took them",
+            registry=r,
+        )
         self.refused_requests = Counter(
             "otel_audit_refused_requests", "Export requests refused", ["code"], registry=r
         )

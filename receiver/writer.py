@@ -12,6 +12,8 @@ drop ids already stored or repeated, assign the tamper-evidence chain, insert).
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 import time
 from collections import deque
@@ -23,8 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from receiver.integrity.chain import Chainer
+from receiver.pipeline.window import expired_rows
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
+
+log = logging.getLogger("otel_audit.receiver")
 
 
 class Overloaded(Exception):
@@ -35,6 +40,8 @@ class Overloaded(Exception):
 class CommitResult:
     inserted: int
     duplicates: int
+    #: rows whose retention ran out while they waited (journal): not stored, see pipeline/window.py
+    expired: int = 0
 
 
 class EventWriter(Protocol):
@@ -178,22 +185,37 @@ class StoreCommitter:
         """One insert for all ``tables``; each table's count of new and duplicate rows."""
         combined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         ids = combined.column("id").to_pylist()
-        tenants = pc.unique(combined.column("tenant_id")).to_pylist()
-        stored = self._store.existing_ids(tenants, ids)
-        seen: set[str] = set(stored)
+        tenant_column = combined.column("tenant_id")
+        tenants = pc.unique(tenant_column).to_pylist()
+        # an id is a duplicate only within its tenant: (tenant, id), in the commit and the store
+        keys = list(zip(tenant_column.to_pylist(), ids, strict=True))
+        seen: set[tuple[str, str]] = self._store.existing_ids(tenants, ids)
+        expired = expired_rows(self._store, combined, dt.datetime.now(dt.timezone.utc))
         keep_mask: list[bool] = []
         results: list[CommitResult] = []
         offset = 0
         for table in tables:
-            kept = 0
-            for event_id in ids[offset : offset + table.num_rows]:
-                fresh = event_id not in seen
+            kept = gone = 0
+            for index in range(offset, offset + table.num_rows):
+                key = keys[index]
+                if expired is not None and expired[index]:
+                    keep_mask.append(False)
+                    gone += 1
+                    continue
+                fresh = key not in seen
                 keep_mask.append(fresh)
                 if fresh:
-                    seen.add(event_id)
+                    seen.add(key)
                     kept += 1
-            results.append(CommitResult(kept, table.num_rows - kept))
+            results.append(CommitResult(kept, table.num_rows - kept - gone, gone))
             offset += table.num_rows
+        if expired is not None:
+            self._metrics.expired.inc(sum(expired))
+            log.warning(
+                "%d events reached the end of their tenant's retention while waiting in the journal: "
+                "not stored (the store would delete them on insert)",
+                sum(expired),
+            )
         to_insert = combined.filter(pa.array(keep_mask)) if not all(keep_mask) else combined
         new_heads = None
         if self._chainer is not None and to_insert.num_rows:

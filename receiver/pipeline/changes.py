@@ -7,7 +7,8 @@ floats. orjson reads a float exactly where the text has a number with a fraction
 (it formats some of those differently: ``0.00001`` against ``1e-05``) or an integer beyond 64
 bits (which the json module keeps as an integer); such objects, and anything orjson refuses
 (NaN, lone surrogates, nesting past 1024 levels to read or 254 to write, invalid JSON), take
-the json module's path, which also decides every rejection. tests/receiver/test_pipeline_changes.py
+the json module's path, which also decides every rejection. Non-finite numbers (NaN, Infinity,
+a number too large for a double) are rejected: they have no JSON form. tests/receiver/test_pipeline_changes.py
 checks the equality.
 """
 
@@ -82,18 +83,34 @@ def _deep_floatless(node: dict[str, Any] | list[Any]) -> bool:
     return True
 
 
+NON_FINITE = f"{A.CHANGES} holds a non-finite number (NaN or Infinity), which JSON cannot represent"
+
+
+def _non_finite(name: str) -> Any:
+    raise InvalidChanges(NON_FINITE)
+
+
 def stdlib_changes(value: Any) -> str:
     """The reference conversion, with the json module alone."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json.loads(value, parse_constant=_non_finite)
+        except InvalidChanges:
+            raise
         except ValueError as exc:
             raise InvalidChanges(f"{A.CHANGES} is not valid JSON") from exc
     if not isinstance(value, dict):
         raise InvalidChanges(f"{A.CHANGES} must be a JSON object of {{field: {{old, new}}}}")
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+    try:
+        # NaN and Infinity are not JSON (RFC 8259): a kvlist's double, or a number like 1e999 that
+        # reads as infinite, would be stored as text no JSON reader of the API takes
+        text = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str, allow_nan=False
+        )
+    except ValueError as exc:
+        raise InvalidChanges(NON_FINITE) from exc
     if len(text) > MAX_CHANGES_CHARS:
         raise InvalidChanges(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
     return text.replace("\x00", "\\u0000")

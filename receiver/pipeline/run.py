@@ -18,6 +18,7 @@ from receiver.pipeline.filter import audit_event_name
 from receiver.pipeline.flags import flag_bidi
 from receiver.pipeline.schemas import SchemaStage
 from receiver.pipeline.validate import Rejected, Row, to_row
+from receiver.pipeline.window import TimeWindow
 
 #: how many rejection reasons the partial-success message names
 MAX_REASONS_REPORTED = 5
@@ -60,6 +61,7 @@ def run(
     schemas: SchemaStage | None = None,
 ) -> PipelineResult:
     received_at = enrich.received_at_us(dt.datetime.now(dt.timezone.utc))
+    window = TimeWindow(received_at, retain_days)
     rows: list[Row] = []
     services: list[str] = []
     reasons: list[str] = []
@@ -77,7 +79,9 @@ def run(
             try:
                 if schemas is not None and name in schemas.by_name:
                     schemas.check(record, name, schema_counts)
-                rows.append(flag_bidi(to_row(record, name, identity), service))
+                row = to_row(record, name, identity)
+                window.check(row[_TENANT], row[_CREATED])
+                rows.append(flag_bidi(row, service))
             except Rejected as exc:
                 reason = str(exc)
                 reasons.append(f"record {index}: {reason}")

@@ -3,15 +3,24 @@ set or lifted), recorded through the same ingest path as every event an applicat
 an OTLP log record → ``IngestConsumer.ingest`` (decode/validate/enrich → group-commit writer),
 as the admin API's access trail does.
 
-Each event has a deterministic id (UUID v5 of what it describes), so a job that is interrupted
-after recording and reruns records the same id again and the writer's dedupe keeps one.
+Each event has a deterministic id, so a job that is interrupted after recording and reruns
+records the same id again and the writer's dedupe keeps one. The id is keyed (HMAC-SHA256 of
+what the event describes under a secret made once and kept beside the store, 0600): an ingest
+client who can guess what the job will record (an archive file's name is predictable) cannot
+send that id first and have the job's own event dropped as a duplicate.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -24,7 +33,9 @@ from receiver.pipeline.run import PipelineResult
 
 SERVICE_NAME = "otel-audit"
 ACTOR = "otel-audit-retention"
-_NAMESPACE = uuid.UUID("6f1d0a52-4c1e-4f0e-9a57-0b6a1f3c5e21")
+#: the key's file, in the store's integrity state directory (``<data dir>/integrity``; for a
+#: server store ``./otel-audit-integrity``)
+ID_KEY_FILE = "retention-event-id.key"
 #: the consumer's ingest for an authenticated request (returns once the rows are durable)
 Ingest = Callable[[ExportLogsServiceRequest, IngestIdentity], PipelineResult]
 
@@ -33,13 +44,47 @@ class RecordError(RuntimeError):
     """The pipeline refused a system event (a bug) or the store did not take it."""
 
 
-def event_id(*parts: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+def event_id(key: bytes, *parts: str) -> str:
+    """The id of the event that ``parts`` describe: unguessable without ``key``, stable with it."""
+    digest = hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def load_id_key(directory: Path) -> bytes:
+    """The secret keying the job's event ids: 32 random bytes made once in ``directory``."""
+    path = directory / ID_KEY_FILE
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = directory / f".{ID_KEY_FILE}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replaces a key another process made meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return bytes.fromhex(path.read_text(encoding="ascii").strip())
+
+
+def id_key_for(store: Any) -> bytes:
+    """The id key of ``store``'s retention job (beside its integrity state)."""
+    from receiver.integrity.setup import state_dir
+
+    return load_id_key(state_dir(store) or Path.cwd() / "otel-audit-integrity")
 
 
 class SystemEvents:
-    def __init__(self, ingest: Ingest) -> None:
+    def __init__(self, ingest: Ingest, id_key: bytes) -> None:
         self._ingest = ingest
+        self._id_key = id_key
 
     def record(
         self,
@@ -56,7 +101,7 @@ class SystemEvents:
     ) -> str:
         """Store one event and return its id once it is durable."""
         attrs: dict[str, str | int] = {
-            A.EVENT_ID: event_id(*key),
+            A.EVENT_ID: event_id(self._id_key, *key),
             A.TENANT_ID: tenant,
             A.USER_ID: actor,
             A.ACTOR_TYPE: actor_type,

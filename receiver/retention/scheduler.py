@@ -13,7 +13,7 @@ from typing import Any
 
 from receiver.config import Config
 from receiver.integrity.setup import seal_chains
-from receiver.retention.events import Ingest, SystemEvents
+from receiver.retention.events import Ingest, SystemEvents, id_key_for
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore
 
@@ -26,7 +26,7 @@ CHECKPOINT_FIELDS = ("chain_id", "tenant_id", "last_seq", "last_hash", "created_
 def build_retention(store: AuditStore, config: Config, ingest: Ingest) -> RetentionService:
     """The service over ``store``; its own audit events go through ``ingest`` (the consumer's);
     chains are sealed with a signed checkpoint at every archive boundary when a key exists."""
-    events = SystemEvents(ingest)
+    events = SystemEvents(ingest, id_key_for(store))
     warned: list[bool] = []
 
     def seal(tenants: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ class AuditStore(Protocol):
 
     def migrate(self) -> None: ...
     def insert(self, table: pa.Table) -> None: ...
-    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]: ...
+    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[tuple[str, str]]: ...
     def search(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> list[dict[str, Any]]: ...
     def get_event(self, event_id: str, tenants: tuple[str, ...] | None) -> dict[str, Any] | None: ...
     def count(self, flt: EventFilter) -> int: ...
@@ -50,6 +50,13 @@ class AuditStore(Protocol):
     def stats(self, flt: EventFilter, buckets: int) -> dict[str, Any]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
+
+
+def stored_pairs(result: pa.Table) -> set[tuple[str, str]]:
+    """An ``existing_ids`` answer as (tenant, lower-case id) pairs."""
+    tenants = result.column("stored_tenant").to_pylist()
+    ids = result.column("stored_id").to_pylist()
+    return {(str(t), str(i).lower()) for t, i in zip(tenants, ids, strict=True)}
 
 
 class SqlStore(IntegrityQueries, abc.ABC):
@@ -123,14 +130,16 @@ class SqlStore(IntegrityQueries, abc.ABC):
         if table.num_rows:
             self._insert_arrow(f"{self.database}.{sql.EVENTS_TABLE}", table)
 
-    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]:
+    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[tuple[str, str]]:
+        """The (tenant, id) pairs of these tenants and ids that are stored (a superset of the
+        pairs asked about: the caller intersects)."""
         if not event_ids:
             return set()
-        found: set[str] = set()
+        found: set[tuple[str, str]] = set()
         for start in range(0, len(event_ids), sql.EXISTING_IDS_CHUNK):
             chunk = event_ids[start : start + sql.EXISTING_IDS_CHUNK]
             result = self._query_arrow(sql.existing_ids(self.database, tenant_ids, chunk))
-            found.update(result.column("stored_id").to_pylist())
+            found.update(stored_pairs(result))
         return found
 
     def search(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from receiver.store import sql
-from receiver.store.base import SqlStore, StoreUnavailable
+from receiver.store.base import SqlStore, StoreUnavailable, stored_pairs
 
 _UTC = dt.timezone.utc
 #: chDB paths this process has opened: their status lock is ours, not another process's
@@ -115,7 +115,7 @@ class ChdbStore(SqlStore):
         with self._write_lock:
             self._run(self._writer, sql.Statement(insert, {}), "CSV")
 
-    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[str]:
+    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[tuple[str, str]]:
         """The writer's idempotency check, with the ids handed over as Arrow (see
         sql.existing_ids_in_table); on the writer session, whose thread is the only caller."""
         if not event_ids:
@@ -124,7 +124,7 @@ class ChdbStore(SqlStore):
         group_ids = pa.table({"id": pa.array(event_ids, pa.string())})  # noqa: F841 - found by name
         with self._write_lock:
             result = self._run(self._writer, statement, "ArrowTable")
-        return set(result.column("stored_id").to_pylist())
+        return stored_pairs(result)
 
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
         """The chain's per-row step, vectorised by the engine over the batch about to be stored."""

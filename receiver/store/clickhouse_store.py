@@ -165,12 +165,13 @@ class ClickHouseStore(SqlStore):
                     return
 
     def _missing(self, table: pa.Table) -> pa.Table:
-        ids = [str(v) for v in table.column("id").to_pylist()]
-        tenants = sorted(set(table.column("tenant_id").to_pylist()))
-        present = {i.lower() for i in self.existing_ids(tenants, ids)}
+        ids = [str(v).lower() for v in table.column("id").to_pylist()]
+        tenant_column = [str(t) for t in table.column("tenant_id").to_pylist()]
+        present = self.existing_ids(sorted(set(tenant_column)), ids)
         if not present:
             return table
-        return table.filter(pa.array([i.lower() not in present for i in ids]))
+        keys = zip(tenant_column, ids, strict=True)
+        return table.filter(pa.array([key not in present for key in keys]))
 
     def _stream_arrow(self, statement: sql.Statement) -> Iterator[pa.RecordBatch]:
         try:

@@ -308,9 +308,12 @@ def facets(database: str, flt: EventFilter, top: int = 10) -> Statement:
 
 
 def existing_ids(database: str, tenant_ids: list[str], event_ids: list[str]) -> Statement:
-    """Which of these ids are stored already (idempotent ingest: clients retry)."""
+    """Which of these ids are stored already, with their tenants (idempotent ingest: clients
+    retry). The caller keeps the (tenant, id) pairs it asked about: an id is a duplicate only
+    within its tenant, never because another tenant sent the same id."""
     sql = (
-        f"SELECT DISTINCT toString(id) AS stored_id FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        "SELECT DISTINCT toString(tenant_id) AS stored_tenant, toString(id) AS stored_id"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
         " WHERE tenant_id IN {d_tenants:Array(String)} AND id IN {d_ids:Array(UUID)}"
     )
     return Statement(sql, {"d_tenants": tenant_ids, "d_ids": event_ids})
@@ -330,7 +333,8 @@ def existing_ids_in_table(database: str, tenant_ids: list[str], python_table: st
     if not python_table.isidentifier():
         raise ValueError(python_table)
     sql = (
-        f"SELECT DISTINCT toString(id) AS stored_id FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        "SELECT DISTINCT toString(tenant_id) AS stored_tenant, toString(id) AS stored_id"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
         " WHERE tenant_id IN {d_tenants:Array(String)}"
         f" AND id IN (SELECT toUUID(id) FROM Python({python_table}))"
     )

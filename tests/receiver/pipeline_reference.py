@@ -143,10 +143,25 @@ def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return text
 
 
+_NON_FINITE = f"{A.CHANGES} holds a non-finite number (NaN or Infinity), which JSON cannot represent"
+
+
+def _overflow(constant: str) -> Any:
+    raise OverflowError(constant)
+
+
 def _changes(value: Any) -> str:
+    # issue 13 (a deliberate change of the rule): NaN / Infinity are rejected, not stored
     if value is None or value == "":
         return ""
     if isinstance(value, str):
+        if any(word in value for word in ("NaN", "Infinity")):
+            try:
+                json.loads(value, parse_constant=_overflow)
+            except OverflowError:
+                raise Rejected(_NON_FINITE) from None
+            except ValueError:
+                pass
         try:
             value = json.loads(value)
         except ValueError as exc:
@@ -154,6 +169,11 @@ def _changes(value: Any) -> str:
     if not isinstance(value, dict):
         raise Rejected(f"{A.CHANGES} must be a JSON object of {{field: {{old, new}}}}")
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+    if "NaN" in text or "Infinity" in text:
+        try:
+            json.dumps(value, allow_nan=False, default=str)
+        except ValueError:
+            raise Rejected(_NON_FINITE) from None
     if len(text) > MAX_CHANGES_CHARS:
         raise Rejected(f"{A.CHANGES} is larger than {MAX_CHANGES_CHARS} characters")
     return text.replace("\x00", "\\u0000")
@@ -278,6 +298,30 @@ def enrich(
     event.hot_until = day + dt.timedelta(days=hot_days(event.tenant_id)) if hot_days else event.retain_until
 
 
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kept_by_the_store(event: AuditEvent, now: dt.datetime, retain_days: RetainDays) -> None:
+    """Issue 13 (a deliberate change of the rule): times the store would delete on arrival, or
+    more than an hour ahead of the clock, are rejected rather than acknowledged and lost."""
+    if event.created_at > now + dt.timedelta(hours=1):
+        raise Rejected(
+            f"time_unix_nano {_stamp(event.created_at)} is more than 1 hour ahead of the "
+            f"receiver's clock ({_stamp(now)})"
+        )
+    deleted_from = dt.datetime.combine(event.retain_until, dt.time(), _UTC)
+    if deleted_from <= now + dt.timedelta(hours=1):
+        days = retain_days(event.tenant_id)
+        first_day = (now + dt.timedelta(hours=1)).date() - dt.timedelta(days=days - 1)
+        oldest = dt.datetime.combine(first_day, dt.time(), _UTC)
+        raise Rejected(
+            f"time_unix_nano {_stamp(event.created_at)} is older than tenant {event.tenant_id[:64]!r} keeps "
+            f"events (retain_days {days}; the oldest time accepted now is {_stamp(oldest)}): it would be "
+            "deleted on arrival"
+        )
+
+
 def run(
     request: ExportLogsServiceRequest,
     identity: IngestIdentity,
@@ -305,6 +349,13 @@ def run(
         enrich(
             event, service_name=flat.service_name, received_at=now, retain_days=retain_days, hot_days=hot_days
         )
+        try:
+            _kept_by_the_store(event, now, retain_days)
+        except Rejected as exc:
+            reason = str(exc)
+            reasons.append(f"record {flat.index}: {reason}")
+            by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
+            continue
         _flag_bidi(event)  # issue 13 item 13, added after the fact
         events.append(event)
     return PipelineResult(

@@ -32,6 +32,13 @@ NOW = dt.datetime(2026, 11, 26, 9, 30, 1, 123456, tzinfo=dt.timezone.utc)
 #: the module (the package exports the function under the same name)
 run_module = importlib.import_module("receiver.pipeline.run")
 U = "6f1c2a8e-3b4d-4c5e-8f90-a1b2c3d4e5f6"
+#: 20 hours before NOW: inside every test tenant's retention (issue 13 rejects times the store
+#: would delete on arrival; this default was a year before NOW)
+RECENT_NS = 1_795_613_401_123_456_789
+#: acme (retain_days 34 in _retain) at NOW: the first accepted instant and the last one
+ACME_OLDEST_NS = 1_792_800_000_000_000_000
+NEWEST_NS = 1_795_689_001_123_456_000
+WINDOW_EDGES = [ACME_OLDEST_NS, ACME_OLDEST_NS - 1000, NEWEST_NS, NEWEST_NS + 1000, NEWEST_NS + 999]
 
 
 class _FixedDatetime(dt.datetime):
@@ -41,7 +48,7 @@ class _FixedDatetime(dt.datetime):
 
 
 _FIXED_DT = types.SimpleNamespace(
-    datetime=_FixedDatetime, timezone=dt.timezone, timedelta=dt.timedelta, date=dt.date
+    datetime=_FixedDatetime, timezone=dt.timezone, timedelta=dt.timedelta, date=dt.date, time=dt.time
 )
 
 
@@ -89,7 +96,7 @@ def assert_same(request: ExportLogsServiceRequest, identity: IngestIdentity, hot
 
 def _record(attrs: list[tuple[str, Any]], **fields: Any) -> LogRecord:
     record = LogRecord(
-        time_unix_nano=fields.get("time_ns", 1_764_000_000_000_000_000),
+        time_unix_nano=fields.get("time_ns", RECENT_NS),
         observed_time_unix_nano=fields.get("observed_ns", 0),
         event_name=fields.get("event_name", "audit.invoice.update"),
         trace_id=fields.get("trace_id", b"\x01" * 16),
@@ -252,6 +259,8 @@ def test_edge_values(over: dict[str, Any], identity: IngestIdentity):
         {"time_ns": 0, "observed_ns": 1_700_000_000_123_456_789},
         {"time_ns": 10**19},
         {"time_ns": 1},
+        *({"time_ns": edge} for edge in WINDOW_EDGES),
+        {"time_ns": 0, "observed_ns": ACME_OLDEST_NS - 1},
         {"trace_id": b"\x01" * 15, "span_id": b""},
         {"body": "a reason"},
         {"body": "r\x00" * 10_000},
@@ -299,11 +308,13 @@ def test_many_rejections_and_the_partial_success_text():
 
 
 def test_retention_beyond_the_last_date_fails_as_before():
-    request = _request([("svc", [_record(_plain(0))])])
+    # an event of NOW: retain_days 1 keeps it (one of 20 hours ago would be rejected as expired);
+    # a negative retain_days, no valid policy, is rejected by both now rather than overflowing
+    request = _request([("svc", [_record(_plain(0), time_ns=NEWEST_NS - 3600 * 10**9)])])
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(run_module, "dt", _FIXED_DT))
         stack.enter_context(mock.patch.object(reference, "dt", _FIXED_DT))
-        for retain, hot in ((3_000_000, 1), (1, 3_000_000), (10**10, 1), (-800_000, 1)):
+        for retain, hot in ((3_000_000, 1), (1, 3_000_000), (10**10, 1)):
             for fn in (pipeline.run, reference.run):
                 with pytest.raises(OverflowError):
                     fn(request, OPEN, lambda _t, r=retain: r, lambda _t, h=hot: h)
@@ -358,7 +369,7 @@ def records(draw: st.DrawFn) -> LogRecord:
         attrs.append((key, value))
     fields: dict[str, Any] = {}
     if draw(st.integers(0, 9)) == 0:
-        fields["time_ns"] = draw(st.sampled_from([0, 1, 10**19, 2**64 - 1]))
+        fields["time_ns"] = draw(st.sampled_from([0, 1, 10**19, 2**64 - 1, *WINDOW_EDGES]))
         fields["observed_ns"] = draw(st.sampled_from([0, 1_700_000_000_000_000_000]))
     if draw(st.integers(0, 4)) == 0:
         fields["body"] = draw(_value)

@@ -265,7 +265,8 @@ def server_engine(request: pytest.FixtureRequest, chdb_root):
     engine.close()
 
 
-def test_hold_ttl_archive_and_restore_on_the_server_engine(server_engine, tmp_path):
+def test_hold_ttl_archive_and_restore_on_the_server_engine(server_engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a server store keeps its integrity state in ./otel-audit-integrity
     tenant = "o'brien\\\tco"  # quote, backslash and tab travel as bound parameters, also in the TTL
     config = load_config(
         None,

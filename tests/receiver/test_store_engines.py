@@ -138,14 +138,17 @@ def test_engine_round_trip_filters_scope_and_paging(engine_store: SqlStore):
     assert engine_store.count(window) == 5
     assert engine_store.search(EventFilter(), 1)[0]["created_at"] == NOW.strftime("%Y-%m-%dT%H:%M:%S.654321Z")
     assert engine_store.existing_ids(["acme", "globex"], [events[0].id, events[1].id, str(uuid.uuid4())]) == {
-        events[0].id,
-        events[1].id,
+        (events[0].tenant_id, events[0].id),
+        (events[1].tenant_id, events[1].id),
     }
     # a big group commit's check: more ids than one bound-array chunk (and than the ~64 k where
     # one statement fell off a cliff), the stored ones among them found on every engine
     many = [str(uuid.uuid4()) for _ in range(70_000)]
     many[12_345], many[40_000], many[69_999] = events[3].id, events[4].id, events[2].id  # 2: initech
-    assert engine_store.existing_ids(["acme", "globex"], many) == {events[3].id, events[4].id}
+    assert engine_store.existing_ids(["acme", "globex"], many) == {
+        (events[3].tenant_id, events[3].id),
+        (events[4].tenant_id, events[4].id),
+    }
     streamed = sum(batch.num_rows for batch in engine_store.iter_batches(EventFilter(outcome="denied")))
     assert streamed == 6
     # exports: CSV and JSON lines made by the engine, the same bytes as from the API's rows
@@ -254,25 +257,33 @@ def test_clickhouse_url_parsing():
 
 class FlakyClient(RecordingClient):
     """A server whose first answers fail like a dropped connection / an overloaded server;
-    ``stored`` are the event ids it has nevertheless kept."""
+    ``stored`` are the event ids it has nevertheless kept (``tenants``: each id's tenant)."""
 
     def __init__(self, failures: list[Exception], stored: set[str] | None = None) -> None:
         super().__init__()
         self.failures = failures
         self.stored = stored or set()
+        self.tenants: dict[str, str] = {}
         self.inserts: list[tuple[list[str], dict[str, Any]]] = []
 
     def query_arrow(self, query: str, parameters: Any = None) -> pa.Table:
         if "stored_id" in query:
-            wanted = set(parameters["d_ids"])
-            return pa.table({"stored_id": pa.array(sorted(self.stored & wanted), pa.string())})
+            found = sorted(self.stored & set(parameters["d_ids"]))
+            return pa.table(
+                {
+                    "stored_tenant": pa.array([self.tenants.get(i, "acme") for i in found], pa.string()),
+                    "stored_id": pa.array(found, pa.string()),
+                }
+            )
         return super().query_arrow(query, parameters)
 
     def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any] | None = None) -> None:
         self.inserts.append((data.column("id").to_pylist(), dict(settings or {})))
         if self.failures:
             raise self.failures.pop(0)
-        self.stored |= set(data.column("id").to_pylist())
+        ids, tenants = data.column("id").to_pylist(), data.column("tenant_id").to_pylist()
+        self.stored |= set(ids)
+        self.tenants.update(zip(ids, tenants, strict=True))
 
 
 def test_server_engine_retries_retryable_errors_without_storing_twice():
@@ -294,6 +305,7 @@ def test_server_engine_retries_retryable_errors_without_storing_twice():
     assert [sent for sent, _ in client.inserts] == [ids, ids[1:]]
     # all of it had arrived: nothing is sent again
     client = FlakyClient([OperationalError("answer lost")], stored=set(ids))
+    client.tenants = {e.id: e.tenant_id for e in events}
     ClickHouseStore("clickhouse://h/audit", client=client, migrate=False).insert(table)
     assert len(client.inserts) == 1
     # a permanent error is not retried; retries exhausted → StoreUnavailable (the writer NACKs)
