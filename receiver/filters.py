@@ -87,6 +87,11 @@ class EventFilter:
         return self.tenants is not None and self.tenant is not None and self.tenant not in self.tenants
 
 
+#: ClickHouse DateTime64's range: a time outside it is refused here, not by the engine
+MIN_TIME = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+MAX_TIME = dt.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+
+
 def parse_time(name: str, text: str) -> dt.datetime:
     """ISO 8601 (``2026-01-31``, ``2026-01-31T10:00:00Z``, offsets allowed); naive means UTC."""
     value = text.strip()
@@ -98,7 +103,13 @@ def parse_time(name: str, text: str) -> dt.datetime:
         raise FilterError(f"{name}: {text!r} is not an ISO 8601 date or time") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise FilterError(f"{name}: {text!r} is outside 1900-01-01 .. 2299-12-31") from exc
+    if not MIN_TIME <= parsed <= MAX_TIME:
+        raise FilterError(f"{name}: {text!r} is outside 1900-01-01 .. 2299-12-31 (UTC)")
+    return parsed
 
 
 def parse_filters(params: Mapping[str, str | None], *, allow_extra: tuple[str, ...] = ()) -> EventFilter:
