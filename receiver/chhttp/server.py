@@ -351,7 +351,12 @@ class SqlEndpoint:
                 return body, "Native", {"read_rows": "1", "read_bytes": "0", "elapsed_ns": "0"}, set()
             canonical = "SELECT displayName(), version(), toUInt32(0) AS `revision()`, timezone()"
         ast = session.explain_ast(canonical, params)
-        fmt = guard.check(ast, session.database, session.allowed_tables) or default_format
+        fmt = (
+            guard.check(
+                ast, session.database, session.allowed_tables, hidden_columns=session.hidden_system_columns
+            )
+            or default_format
+        )
         body, summary = session.run(canonical, fmt, params)
         return body, fmt, summary, guard.tables_of(ast)
 

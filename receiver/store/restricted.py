@@ -80,9 +80,13 @@ class RestrictedSession:
         self.allowed_tables: frozenset[str] = frozenset(
             name for name, has_tenant in tables.items() if tenants is None or has_tenant
         )
+        self.hidden_system_columns = self._hidden_system_columns()
+        # metadata of the tables this user may read only (a scoped user's list has no
+        # tenant-less side tables)
+        readable = "(" + ", ".join(_quote(t) for t in ["", *sorted(self.allowed_tables)]) + ")"
         filters = {
-            "system.tables": f"database = {_quote(self.database)}",
-            "system.columns": f"database = {_quote(self.database)}",
+            "system.tables": f"database = {_quote(self.database)} AND name IN {readable}",
+            "system.columns": f"database = {_quote(self.database)} AND table IN {readable}",
             "system.databases": f"name = {_quote(self.database)}",
         }
         if tenants is not None:
@@ -119,6 +123,16 @@ class RestrictedSession:
         )
         rows = self._session.query(text, "ArrowTable", params={"db": self.database}).to_pylist()
         return {row["name"]: bool(row["has_tenant"]) for row in rows}
+
+    def _hidden_system_columns(self) -> frozenset[str]:
+        """Columns of the readable metadata tables that the guard keeps out of queries."""
+        from receiver.chhttp.guard import SYSTEM_COLUMNS, SYSTEM_TABLES
+
+        text = "SELECT DISTINCT name FROM system.columns WHERE database = 'system' AND table IN {t:Array(String)}"
+        rows = self._session.query(
+            text, "ArrowTable", params={"t": "[" + ",".join(_quote(t) for t in sorted(SYSTEM_TABLES)) + "]"}
+        ).to_pylist()
+        return frozenset(row["name"] for row in rows) - SYSTEM_COLUMNS
 
     def _current_settings(self) -> dict[str, str]:
         rows = self._session.query("SELECT name, value FROM system.settings", "ArrowTable").to_pylist()
