@@ -59,6 +59,45 @@ def _escape_param(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+class Stream:
+    """A running query's answer, chunk by chunk; ``close`` cancels what is left."""
+
+    def __init__(self, result: Any, lock: threading.Lock) -> None:
+        self._result = result
+        self._lock: threading.Lock | None = lock
+        #: fetch and close never overlap (a cancelled request closes while a fetch may run)
+        self._ops = threading.Lock()
+        self.rows_read = 0
+        self.bytes_read = 0
+
+    def next_chunk(self) -> bytes | None:
+        """The next chunk, or None at the end; engine errors as :class:`EngineError`."""
+        with self._ops:
+            if self._lock is None:
+                return None
+            try:
+                chunk = self._result.fetch()
+            except Exception as exc:
+                raise _engine_error(exc) from exc
+        if chunk is None:
+            return None
+        self.rows_read += chunk.rows_read()
+        self.bytes_read += chunk.bytes_read()
+        return bytes(chunk.bytes())
+
+    def close(self) -> None:
+        with self._ops:
+            if self._lock is None:
+                return
+            try:
+                self._result.close()
+            except Exception:  # noqa: BLE001 - cancelling a finished stream is best effort
+                pass
+            finally:
+                self._lock.release()
+                self._lock = None
+
+
 class RestrictedSession:
     """One locked, read-only session: parse, explain and run SELECTs for one SQL user."""
 
@@ -71,6 +110,7 @@ class RestrictedSession:
     ) -> None:
         from chdb import session as chdb_session
 
+        self.path = str(path)
         self.database = sql.check_identifier(database)
         self.tenants = tenants
         self._lock = threading.Lock()
@@ -176,6 +216,17 @@ class RestrictedSession:
             "elapsed_ns": str(int(result.elapsed() * 1e9)),
         }
         return bytes(result.bytes()), summary
+
+    def open_stream(self, canonical: str, fmt: str, params: Mapping[str, str]) -> Stream:
+        """Start an accepted statement as a stream of answer chunks (one per engine block);
+        the session is this stream's until :meth:`Stream.close`."""
+        self._lock.acquire()
+        try:
+            result = self._session.send_query(canonical, fmt, params=self._bind(params))
+        except Exception as exc:
+            self._lock.release()
+            raise _engine_error(exc) from exc
+        return Stream(result, self._lock)
 
     @staticmethod
     def _bind(params: Mapping[str, str]) -> dict[str, str] | None:
