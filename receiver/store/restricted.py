@@ -29,6 +29,9 @@ class Limits:
     max_result_rows: int = 1_000_000
     max_result_bytes: int = 256 << 20
     max_rows_to_read: int = 0  # 0: unlimited (time and memory still bound a scan)
+    #: rows per answer block: a streamed answer holds a few blocks (8192 rows: +14 MiB for a
+    #: 1 M-row answer, against +84 MiB at the engine's default 65,409)
+    max_block_size: int = 8192
 
 
 class EngineError(Exception):
@@ -144,6 +147,8 @@ class RestrictedSession:
             "SET result_overflow_mode = 'throw'",
             f"SET max_rows_to_read = {int(limits.max_rows_to_read)}",
             "SET read_overflow_mode = 'throw'",
+            f"SET max_block_size = {int(limits.max_block_size)}",
+            f"SET max_joined_block_size_rows = {int(limits.max_block_size)}",
             f"SET additional_table_filters = {rendered}",
         ]
         statements.append("SET readonly = 1")
