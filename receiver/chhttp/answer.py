@@ -6,14 +6,17 @@ per block) are streamed: memory per running query is one block. The rest (``JSON
 ``Parquet``, ``Arrow``, ``*WithNames``, ``Values``, ``Pretty`` ...: each chunk would be a
 document of its own) are collected, bounded by the session's ``max_result_bytes``.
 An engine error after the first chunk (a limit hit mid-answer) is written into the body as
-ClickHouse does (``Code: N. DB::Exception: ...``) and the response is then aborted, so no
-client can take a cut answer for a complete one.
+ClickHouse 25.11+ does: the answer carries an ``X-ClickHouse-Exception-Tag`` header and the
+error comes as ``__exception__\r\n<tag>\r\n<message>\n<length> <tag>\r\n__exception__\r\n``
+(clickhouse-connect raises it), and the answer ends there, as ClickHouse's does: a client
+that does not know the tag still finds an answer that does not parse, never a short one.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
+import secrets
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -22,6 +25,11 @@ from starlette.requests import Request
 from receiver.store.restricted import EngineError, Stream
 
 log = logging.getLogger("otel_audit.sql_endpoint")
+
+#: an answer's first bytes are collected before the response starts (ClickHouse's
+#: ``http_response_buffer_size``): an error within them is a plain HTTP error, and an error
+#: after them arrives in a chunk of its own
+HEAD_BYTES = 1 << 20
 
 STREAMED_FORMATS = frozenset(
     {
@@ -38,8 +46,21 @@ STREAMED_FORMATS = frozenset(
 )
 
 
-class AnswerAborted(Exception):
-    """The engine failed after the answer started: the connection is dropped on purpose."""
+def exception_tag() -> str:
+    return secrets.token_hex(8)
+
+
+def exception_block(tag: str, message: str) -> bytes:
+    text = message.strip().encode()
+    return (
+        b"__exception__\r\n"
+        + tag.encode()
+        + b"\r\n"
+        + text
+        + b"\n"
+        + f"{len(text)} {tag}".encode()
+        + b"\r\n__exception__\r\n"
+    )
 
 
 def encoding_for(request: Request) -> str | None:
@@ -78,6 +99,7 @@ async def stream_body(
     call: Callable[..., Awaitable[bytes | None]],
     finish: Callable[[], None],
     error_text: Callable[[EngineError], str],
+    tag: str,
 ) -> AsyncIterator[bytes]:
     """The answer's chunks (``first`` already fetched), compressed when asked; ``call`` runs
     the blocking fetch on the user's own threads; ``finish`` (not awaited: it must also run
@@ -93,10 +115,10 @@ async def stream_body(
             try:
                 chunk = await call(stream.next_chunk)
             except EngineError as exc:
-                tail = ("\n" + error_text(exc) + "\n").encode()
+                tail = exception_block(tag, error_text(exc))
                 yield packer.compress(tail) + packer.flush(zlib.Z_SYNC_FLUSH) if packer else tail
                 log.warning("SQL endpoint: query failed mid-answer: Code %s", exc.code)
-                raise AnswerAborted(f"Code {exc.code} after the answer started") from exc
+                return
         if packer:
             yield packer.flush()
     finally:

@@ -280,8 +280,6 @@ class SqlEndpoint:
                 user.release(session)
         except Exception as exc:  # noqa: BLE001 - every failure is a ClickHouse-style error
             code, message, status = self._error_of(exc, user)
-            if code == 36 and user is None:  # the query id is echoed nowhere, not even in the log
-                query_id = ""
             response = error_response(code, message, self.version, status)
             if user is not None and code != 516:
                 outcome = "denied" if code in (guard.READONLY, guard.ACCESS_DENIED) else "failure"
@@ -305,12 +303,16 @@ class SqlEndpoint:
             if stream is not None:
                 user.finish_later(stream.close, session)
 
-        if _reads_audit_data(result.tables, session):
-            if not await self._record(request, user, text, "success", 200, query_id):
-                finish()
-                return error_response(
-                    1001, "the access could not be written to the audit trail", self.version
-                )
+        try:
+            recorded = not _reads_audit_data(result.tables, session) or await self._record(
+                request, user, text, "success", 200, query_id
+            )
+        except BaseException:  # the client went away while the trail was written
+            finish()
+            raise
+        if not recorded:
+            finish()
+            return error_response(1001, "the access could not be written to the audit trail", self.version)
         headers = {
             "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Format": result.fmt,
@@ -334,7 +336,9 @@ class SqlEndpoint:
             code, message, _ = self._error_of(exc, user)
             return bytes(error_response(code, message, self.version).body).decode().strip()
 
-        body = answer.stream_body(result.first, stream, encoding, user.call, finish, error_text)
+        tag = answer.exception_tag()
+        headers["X-ClickHouse-Exception-Tag"] = tag
+        body = answer.stream_body(result.first, stream, encoding, user.call, finish, error_text, tag)
         return StreamingResponse(body, media_type=media, headers=headers)
 
     async def _record(
@@ -388,16 +392,24 @@ class SqlEndpoint:
             body, summary = session.run(canonical, fmt, params)
             return Answer(fmt, tables, summary, body=body)
         stream = session.open_stream(canonical, fmt, params)
+        head: list[bytes] = []
+        size = 0
         try:
-            first = stream.next_chunk()
+            # the answer's start is held back, so a small answer's error is a plain error
+            while size < answer.HEAD_BYTES:
+                chunk = stream.next_chunk()
+                if chunk is None:
+                    break
+                head.append(chunk)
+                size += len(chunk)
         except BaseException:
             stream.close()
             raise
         summary = {"read_rows": str(stream.rows_read), "read_bytes": str(stream.bytes_read)}
-        if first is None:  # an empty answer
+        if size < answer.HEAD_BYTES:  # the whole answer
             stream.close()
-            return Answer(fmt, tables, summary)
-        return Answer(fmt, tables, summary, stream=stream, first=first)
+            return Answer(fmt, tables, summary, body=b"".join(head))
+        return Answer(fmt, tables, summary, stream=stream, first=b"".join(head))
 
     @staticmethod
     def _error_of(exc: Exception, user: SqlUserSession | None) -> tuple[int, str, int | None]:

@@ -44,7 +44,7 @@ class EngineError(Exception):
 
 
 def _engine_error(exc: Exception) -> EngineError:
-    text = str(exc)
+    text = str(exc).removeprefix("Streaming query failed: ")  # chDB's wrapper on streamed errors
     code = 1002
     marker = "Code: "
     if marker in text:
