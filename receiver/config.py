@@ -218,6 +218,14 @@ class SqlEndpoint(_Frozen):
     max_result_bytes: int = Field(default=256 << 20, ge=1 << 10)
     #: queries of one user that run at the same time (one read-only chDB session each)
     sessions_per_user: int = Field(default=2, ge=1, le=16)
+    queued_per_user: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Queries of one SQL user that may wait for one of its sessions; beyond that the"
+        " user gets ClickHouse's Code 202 (TOO_MANY_SIMULTANEOUS_QUERIES, HTTP 503) at once. Each"
+        " user has its own sessions, threads and queue: one user cannot hold another's share.",
+    )
 
     @field_validator("listen")
     @classmethod

@@ -40,9 +40,6 @@ FILTER_NAMES = (
 MATCH_NAMES = FILTER_NAMES[:8]
 _MAX_VALUE_LEN = 4096
 _MAX_VALUES = 64
-#: DateTime64's range in the engine: a time outside it is a user error, not a server fault
-_MIN_TIME = dt.datetime(1900, 1, 1, tzinfo=UTC)
-_MAX_TIME = dt.datetime(2299, 12, 31, tzinfo=UTC)
 _RELATIVE = re.compile(r"^now(?:\s*-\s*(\d{1,9})\s*([smhdw]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -192,6 +189,11 @@ class EventFilter:
         return bool(self.outside_scope())
 
 
+#: ClickHouse DateTime64's range: a time outside it is refused here, not by the engine
+MIN_TIME = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+MAX_TIME = dt.datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+
+
 def parse_time(name: str, text: str, now: dt.datetime | None = None) -> dt.datetime:
     """ISO 8601 (``2026-01-31``, ``2026-01-31T10:00:00Z``, offsets allowed; naive means UTC) or
     relative to now (``now``, ``now-15m``: units s, m, h, d, w)."""
@@ -219,9 +221,9 @@ def parse_time(name: str, text: str, now: dt.datetime | None = None) -> dt.datet
     try:
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
-        raise FilterError(f"{name}: {text!r} is out of range") from exc
-    if not _MIN_TIME <= parsed <= _MAX_TIME:
-        raise FilterError(f"{name}: {text!r} is outside 1900-01-01 .. 2299-12-31")
+        raise FilterError(f"{name}: {text!r} is outside 1900-01-01 .. 2299-12-31 (UTC)") from exc
+    if not MIN_TIME <= parsed <= MAX_TIME:
+        raise FilterError(f"{name}: {text!r} is outside 1900-01-01 .. 2299-12-31 (UTC)")
     return parsed
 
 

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
+from receiver.admin.errors import log, parameter_error, reference, store_unavailable
 from receiver.admin.http import Unrecorded, error, one_value, parse_buckets
 from receiver.admin.metrics_access import metrics_allowed
 from receiver.admin.retention_api import RetentionAPI
@@ -99,9 +100,14 @@ class AdminAPI:
         except FilterError as exc:
             return error(400, str(exc))
         except StoreUnavailable as exc:
-            return error(503, f"store unavailable: {str(exc)[:200]}")
+            return store_unavailable(exc)
         except Unrecorded as exc:
-            return error(503, str(exc))
+            return store_unavailable(exc.__cause__ or exc, str(exc))
+        except Exception as exc:
+            answer = parameter_error(exc)
+            if answer is None:
+                raise
+            return answer
 
     async def record(
         self,
@@ -137,7 +143,7 @@ class AdminAPI:
         try:
             await asyncio.to_thread(self.trail.record, event)
         except (RetryLater, StoreUnavailable) as exc:
-            raise Unrecorded(f"this access cannot be recorded in the audit log right now: {exc}") from exc
+            raise Unrecorded("this access cannot be recorded in the audit log right now") from exc
 
     @staticmethod
     def parse_scoped(
@@ -169,7 +175,12 @@ class AdminAPI:
         try:
             await asyncio.to_thread(self.store.ping)
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
-            return JSONResponse({"status": "unavailable", "error": str(exc)[:200]}, status_code=503)
+            ref = reference()
+            log.error("health: store unavailable (reference %s): %s", ref, exc)
+            return JSONResponse(
+                {"status": "unavailable", "error": f"store unavailable (reference {ref})", "reference": ref},
+                status_code=503,
+            )
         return JSONResponse({"status": "ok"})
 
     async def metrics_text(self, request: Request) -> Response:
@@ -331,7 +342,7 @@ class AdminAPI:
             results = await asyncio.to_thread(run)
             findings = await asyncio.to_thread(self.findings, tenants)
         except StoreUnavailable as exc:
-            return error(503, f"store unavailable: {str(exc)[:200]}")
+            return store_unavailable(exc)
         return JSONResponse({"tenants": results, "findings": findings})
 
     def routes(self) -> list[BaseRoute]:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from receiver.admin.access import Access
+from receiver.admin.errors import store_unavailable
 from receiver.retention.archive import ArchiveError
 from receiver.retention.restore import restore, status
 from receiver.retention.service import RetentionError, RetentionService
@@ -58,7 +59,7 @@ class RetentionAPI:
         except (RetentionError, ArchiveError) as exc:
             return error(409, str(exc))
         except StoreUnavailable as exc:
-            return error(503, f"store unavailable: {str(exc)[:200]}")
+            return store_unavailable(exc)
         if dataclasses.is_dataclass(result):
             result = dataclasses.asdict(result)  # type: ignore[arg-type]
         return JSONResponse(result)

@@ -7,7 +7,7 @@ endpoint's own listener, with its own credentials (never the admin or ingest tok
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -23,10 +23,13 @@ class SqlEndpointServer:
     thread: threading.Thread
     sessions: list[Any]
     port: int
+    users: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        for user in self.users:
+            user.close()  # its threads, then its sessions
         for session in self.sessions:
             session.close()
 
@@ -39,7 +42,8 @@ def start_sql_endpoint(
 ) -> SqlEndpointServer:
     """``access_trail`` (the admin API's AccessTrail): every read of audit data through the
     endpoint is recorded as an audit event before it is answered (``chhttp/trail.py``)."""
-    from receiver.chhttp.server import SqlEndpoint, SqlUserSession
+    from receiver.chhttp.pool import SqlUserSession
+    from receiver.chhttp.server import SqlEndpoint
 
     if not hasattr(store, "restricted_session"):
         raise ConfigError(
@@ -56,7 +60,7 @@ def start_sql_endpoint(
     for user in config.users:
         tenants = None if "*" in user.tenants else tuple(user.tenants)
         sessions = tuple(store.restricted_session(limits, tenants) for _ in range(config.sessions_per_user))
-        users.append(SqlUserSession(user.user, user.password, sessions))
+        users.append(SqlUserSession(user.user, user.password, sessions, queued=config.queued_per_user))
     endpoint = SqlEndpoint(users, version=users[0].session.version, access_trail=access_trail)
     host, port = split_host_port(config.listen)
     server = uvicorn.Server(
@@ -75,9 +79,8 @@ def start_sql_endpoint(
     while not server.started:
         if not thread.is_alive():
             for user in users:
-                for session in user.sessions:
-                    session.close()
+                user.close()
             raise OSError(f"cannot listen for the SQL endpoint on {config.listen}")
         threading.Event().wait(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
-    return SqlEndpointServer(server, thread, [s for u in users for s in u.sessions], bound)
+    return SqlEndpointServer(server, thread, [s for u in users for s in u.sessions], bound, users)

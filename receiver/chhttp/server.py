@@ -22,23 +22,21 @@ import gzip
 import hmac
 import json
 import logging
-import queue
 import uuid
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from receiver.admin.trail import AccessTrail
-from receiver.chhttp import guard, native, trail
-from receiver.store.restricted import EngineError, RestrictedSession
+from receiver.chhttp import answer, guard, native, trail
+from receiver.chhttp.pool import TOO_MANY_QUERIES, SqlUserSession, TooManyQueries
+from receiver.store.restricted import EngineError, RestrictedSession, Stream
 
 log = logging.getLogger("otel_audit.sql_endpoint")
 
@@ -72,17 +70,32 @@ TRANSPORT_PARAMS = frozenset(
 #: CHANGEABLE_IN_READONLY on a ClickHouse server.
 CLIENT_TIMEOUTS = frozenset({"max_execution_time"})
 _ERROR_NAMES = {
+    36: "BAD_ARGUMENTS",
     62: "SYNTAX_ERROR",
     73: "UNKNOWN_FORMAT",
     81: "UNKNOWN_DATABASE",
     115: "UNKNOWN_SETTING",
     164: "READONLY",
+    202: "TOO_MANY_SIMULTANEOUS_QUERIES",
     497: "ACCESS_DENIED",
     516: "AUTHENTICATION_FAILED",
     1000: "POCO_EXCEPTION",
     1001: "STD_EXCEPTION",
 }
-_STATUS = {516: 401, 164: 403, 497: 403, 62: 400, 73: 400, 115: 400, 456: 400, 457: 400, 60: 404, 81: 404}
+_STATUS = {
+    36: 400,
+    202: 503,
+    516: 401,
+    164: 403,
+    497: 403,
+    62: 400,
+    73: 400,
+    115: 400,
+    456: 400,
+    457: 400,
+    60: 404,
+    81: 404,
+}
 _CONTENT_TYPES = {
     "JSON": "application/json; charset=UTF-8",
     "JSONCompact": "application/json; charset=UTF-8",
@@ -91,34 +104,24 @@ _CONTENT_TYPES = {
     "CSVWithNames": "text/csv; charset=UTF-8; header=present",
 }
 _MAX_QUERY_BYTES = 256 * 1024
+#: engine errors that mean the store itself failed (files, disk, locks): the detail names the
+#: store's paths, so the client gets "store unavailable" and a reference, the log the rest
+_STORE_FAULT_CODES = frozenset({74, 75, 76, 107, 236, 243, 425, 1001, 1002})
+STORE_UNAVAILABLE = 1002
+#: a query id travels back in a header: printable ASCII only
+_MAX_QUERY_ID = 256
 
 
-@dataclass(frozen=True, slots=True)
-class SqlUserSession:
-    """A login and its pool of identically prepared sessions (Grafana runs a dashboard's
-    panels concurrently; one chDB session runs one query at a time)."""
+@dataclass(slots=True)
+class Answer:
+    """An accepted query's answer: ``body`` (collected), or ``first`` chunk + ``stream``."""
 
-    user: str
-    password: str
-    sessions: tuple[RestrictedSession, ...]
-    pool: queue.Queue[RestrictedSession] = field(default_factory=queue.Queue)
-
-    def __post_init__(self) -> None:
-        for session in self.sessions:
-            self.pool.put(session)
-
-    @property
-    def session(self) -> RestrictedSession:
-        """Any of the pool: they share settings, database and tables."""
-        return self.sessions[0]
-
-    @contextmanager
-    def borrow(self) -> Iterator[RestrictedSession]:
-        session = self.pool.get()
-        try:
-            yield session
-        finally:
-            self.pool.put(session)
+    fmt: str
+    tables: set[str]
+    summary: dict[str, Any]
+    body: bytes = b""
+    stream: Stream | None = None
+    first: bytes = b""
 
 
 class ClickHouseHttpError(Exception):
@@ -128,7 +131,7 @@ class ClickHouseHttpError(Exception):
         self.message = message
 
 
-def error_response(code: int, message: str, version: str = "") -> Response:
+def error_response(code: int, message: str, version: str = "", status: int | None = None) -> Response:
     text = message.strip()
     if not text.startswith("Code: "):
         name = _ERROR_NAMES.get(code, "UNKNOWN_EXCEPTION")
@@ -140,7 +143,7 @@ def error_response(code: int, message: str, version: str = "") -> Response:
             text = text[len(prefix) :]
     return PlainTextResponse(
         text + "\n",
-        status_code=_STATUS.get(code, 500),
+        status_code=status or _STATUS.get(code, 500),
         headers={"X-ClickHouse-Exception-Code": str(code)},
     )
 
@@ -259,46 +262,84 @@ class SqlEndpoint:
         user: SqlUserSession | None = None
         text = ""
         try:
+            _check_query_id(query_id)
             user = self.authenticate(request)
-            session = user.session
             form = await self.form_fields(request)
             text = await self.query_text(request, form)
-            params, default_format = self.split_params(request, session, form)
+            params, default_format = self.split_params(request, user.session, form)
             revision = request.query_params.get("client_protocol_version", "0")
             client_revision = int(revision) if revision.isdigit() else 0
-            body, fmt, summary, tables = await asyncio.to_thread(
-                self._execute_pooled, user, text, params, default_format, client_revision
+            try:
+                session = await user.acquire()
+            except TooManyQueries as exc:
+                raise ClickHouseHttpError(TOO_MANY_QUERIES, str(exc)) from exc
+            result = await user.run(
+                session, self._execute, session, text, params, default_format, client_revision
             )
-        except (ClickHouseHttpError, guard.Refused, EngineError, Exception) as exc:
-            code, message = _error_of(exc)
-            response = error_response(code, message, self.version)
+            if result.stream is None:
+                user.release(session)
+        except Exception as exc:  # noqa: BLE001 - every failure is a ClickHouse-style error
+            code, message, status = self._error_of(exc, user)
+            response = error_response(code, message, self.version, status)
             if user is not None and code != 516:
                 outcome = "denied" if code in (guard.READONLY, guard.ACCESS_DENIED) else "failure"
                 if not await self._record(request, user, text, outcome, response.status_code, query_id):
                     return error_response(1001, "the access could not be written to the audit trail")
             return response
-        if _reads_audit_data(tables, session):
-            if not await self._record(request, user, text, "success", 200, query_id):
-                return error_response(
-                    1001, "the access could not be written to the audit trail", self.version
-                )
+        return await self._answer(request, user, session, result, text, query_id)
+
+    async def _answer(
+        self,
+        request: Request,
+        user: SqlUserSession,
+        session: RestrictedSession,
+        result: Answer,
+        text: str,
+        query_id: str,
+    ) -> Response:
+        stream = result.stream
+
+        def finish() -> None:
+            if stream is not None:
+                user.finish_later(stream.close, session)
+
+        try:
+            recorded = not _reads_audit_data(result.tables, session) or await self._record(
+                request, user, text, "success", 200, query_id
+            )
+        except BaseException:  # the client went away while the trail was written
+            finish()
+            raise
+        if not recorded:
+            finish()
+            return error_response(1001, "the access could not be written to the audit trail", self.version)
         headers = {
             "X-ClickHouse-Query-Id": query_id,
-            "X-ClickHouse-Format": fmt,
+            "X-ClickHouse-Format": result.fmt,
             "X-ClickHouse-Timezone": session.timezone,
             "X-ClickHouse-Server-Display-Name": "otel-audit",
-            "X-ClickHouse-Summary": json.dumps(summary, separators=(",", ":")),
+            "X-ClickHouse-Summary": json.dumps(result.summary, separators=(",", ":")),
         }
-        body, encoding = _compress(request, body)
+        encoding = answer.encoding_for(request)
         if encoding:
             headers["Content-Encoding"] = encoding
         media = _CONTENT_TYPES.get(
-            fmt,
+            result.fmt,
             "text/tab-separated-values; charset=UTF-8"
-            if fmt.startswith(("TabSep", "TSV"))
+            if result.fmt.startswith(("TabSep", "TSV"))
             else "application/octet-stream",
         )
-        return Response(body, media_type=media, headers=headers)
+        if stream is None:
+            return Response(answer.compress(result.body, encoding), media_type=media, headers=headers)
+
+        def error_text(exc: EngineError) -> str:
+            code, message, _ = self._error_of(exc, user)
+            return bytes(error_response(code, message, self.version).body).decode().strip()
+
+        tag = answer.exception_tag()
+        headers["X-ClickHouse-Exception-Tag"] = tag
+        body = answer.stream_body(result.first, stream, encoding, user.call, finish, error_text, tag)
+        return StreamingResponse(body, media_type=media, headers=headers)
 
     async def _record(
         self, request: Request, user: SqlUserSession, text: str, outcome: str, status: int, query_id: str
@@ -324,18 +365,6 @@ class SqlEndpoint:
             return False
         return True
 
-    @classmethod
-    def _execute_pooled(
-        cls,
-        user: SqlUserSession,
-        text: str,
-        params: dict[str, str],
-        default_format: str,
-        client_revision: int,
-    ) -> tuple[bytes, str, dict[str, Any], set[str]]:
-        with user.borrow() as session:
-            return cls._execute(session, text, params, default_format, client_revision)
-
     @staticmethod
     def _execute(
         session: RestrictedSession,
@@ -343,17 +372,60 @@ class SqlEndpoint:
         params: dict[str, str],
         default_format: str,
         client_revision: int = 0,
-    ) -> tuple[bytes, str, dict[str, Any], set[str]]:
+    ) -> Answer:
         canonical = session.canonical(text)
         if canonical == native.HELLO:
             if default_format == "Native":
                 body = native.hello_block("otel-audit", session.version, session.timezone, client_revision)
-                return body, "Native", {"read_rows": "1", "read_bytes": "0", "elapsed_ns": "0"}, set()
+                summary = {"read_rows": "1", "read_bytes": "0", "elapsed_ns": "0"}
+                return Answer("Native", set(), summary, body=body)
             canonical = "SELECT displayName(), version(), toUInt32(0) AS `revision()`, timezone()"
         ast = session.explain_ast(canonical, params)
-        fmt = guard.check(ast, session.database, session.allowed_tables) or default_format
-        body, summary = session.run(canonical, fmt, params)
-        return body, fmt, summary, guard.tables_of(ast)
+        fmt = (
+            guard.check(
+                ast, session.database, session.allowed_tables, hidden_columns=session.hidden_system_columns
+            )
+            or default_format
+        )
+        tables = guard.tables_of(ast)
+        if fmt not in answer.STREAMED_FORMATS:
+            body, summary = session.run(canonical, fmt, params)
+            return Answer(fmt, tables, summary, body=body)
+        stream = session.open_stream(canonical, fmt, params)
+        head: list[bytes] = []
+        size = 0
+        try:
+            # the answer's start is held back, so a small answer's error is a plain error
+            while size < answer.HEAD_BYTES:
+                chunk = stream.next_chunk()
+                if chunk is None:
+                    break
+                head.append(chunk)
+                size += len(chunk)
+        except BaseException:
+            stream.close()
+            raise
+        summary = {"read_rows": str(stream.rows_read), "read_bytes": str(stream.bytes_read)}
+        if size < answer.HEAD_BYTES:  # the whole answer
+            stream.close()
+            return Answer(fmt, tables, summary, body=b"".join(head))
+        return Answer(fmt, tables, summary, stream=stream, first=b"".join(head))
+
+    @staticmethod
+    def _error_of(exc: Exception, user: SqlUserSession | None) -> tuple[int, str, int | None]:
+        """ClickHouse code, message and HTTP status (None: by the code) of a failure."""
+        if isinstance(exc, ClickHouseHttpError | guard.Refused):
+            return exc.code, exc.message, None
+        if isinstance(exc, EngineError):
+            store_path = user.session.path if user is not None else ""
+            if exc.code in _STORE_FAULT_CODES or (store_path and store_path in exc.text):
+                ref = uuid.uuid4().hex[:16]
+                log.error("SQL endpoint: store unavailable (reference %s): %s", ref, exc.text)
+                return STORE_UNAVAILABLE, f"store unavailable (reference {ref})", 503
+            return exc.code, exc.text, None
+        ref = uuid.uuid4().hex[:16]
+        log.exception("SQL endpoint: unexpected error (reference %s)", ref)
+        return 1001, f"internal error (reference {ref})", None
 
     def app(self) -> Starlette:
         return Starlette(
@@ -364,13 +436,12 @@ class SqlEndpoint:
         )
 
 
-def _error_of(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, ClickHouseHttpError | guard.Refused):
-        return exc.code, exc.message
-    if isinstance(exc, EngineError):
-        return exc.code, exc.text
-    log.exception("SQL endpoint: unexpected error")
-    return 1001, f"internal error: {type(exc).__name__}"
+def _check_query_id(query_id: str) -> None:
+    if len(query_id) > _MAX_QUERY_ID or not all(" " <= ch <= "~" for ch in query_id):
+        raise ClickHouseHttpError(
+            36,
+            f"query_id must be at most {_MAX_QUERY_ID} printable ASCII characters (no CR, LF or non-ASCII)",
+        )
 
 
 def _reads_audit_data(tables: set[str], session: RestrictedSession) -> bool:
@@ -379,16 +450,3 @@ def _reads_audit_data(tables: set[str], session: RestrictedSession) -> bool:
         if db in ("", session.database) and table in session.allowed_tables:
             return True
     return False
-
-
-def _compress(request: Request, body: bytes) -> tuple[bytes, str | None]:
-    if request.query_params.get("enable_http_compression") != "1":
-        return body, None
-    accepted = {
-        part.split(";")[0].strip().lower() for part in request.headers.get("accept-encoding", "").split(",")
-    }
-    if "gzip" in accepted:
-        return gzip.compress(body, compresslevel=3), "gzip"
-    if "deflate" in accepted:
-        return zlib.compress(body, 3), "deflate"
-    return body, None

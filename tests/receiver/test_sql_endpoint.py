@@ -137,6 +137,25 @@ def hostile_queries(tmp: Path) -> dict[str, int]:
         "SELECT joinGet('j', 'v', 1)": 497,
         "SELECT * FROM default.anything": 497,
         "SELECT * FROM audit_events_shadow": 497,
+        # the right-hand side of IN names a table (issue 13 item 6)
+        "SELECT 1 WHERE 'default' IN system.users": 497,
+        "SELECT count() FROM audit_events WHERE user_id NOT IN system.users": 497,
+        "SELECT 1 WHERE 'x' GLOBAL IN system.processes": 497,
+        "SELECT 1 WHERE ('a', 'b') IN default.anything": 497,
+        # functions: an allow-list, not a deny-list
+        "SELECT hostName()": 497,
+        "SELECT currentUser()": 497,
+        "SELECT getServerPort('http_port')": 497,
+        "SELECT filesystemAvailable()": 497,
+        # metadata: other tenants' holds and retention live in the DDL; paths, sizes
+        "SELECT engine_full FROM system.tables": 497,
+        "SELECT create_table_query FROM system.tables": 497,
+        "SELECT name, engine_full AS engine_full FROM system.tables": 497,
+        "SELECT * FROM system.tables": 497,
+        "SELECT t.* FROM system.tables AS t": 497,
+        "SELECT COLUMNS('engine') FROM system.tables": 497,
+        "SELECT data_path FROM system.databases": 497,
+        "SELECT sum(total_rows) FROM system.tables": 497,
     }
 
 
@@ -161,6 +180,49 @@ def test_hostile_queries_are_refused_and_nothing_is_written(sql_receiver, store,
     assert client.query("SELECT count() FROM audit_events WHERE resource_type = 'document'").first_row == (
         300,
     )
+
+
+def test_tables_named_by_in_are_checked_and_trailed(sql_receiver, store):
+    """``x IN t`` reads table ``t``: a scoped user cannot reach a table without tenant rows
+    that way, and a read of an audit table through IN is in the access trail."""
+    acme = client_for(sql_receiver, store, ACME)
+    with pytest.raises(DatabaseError, match="code: 497"):
+        acme.query("SELECT (now(), 'x') IN retention_ttl")
+    with pytest.raises(DatabaseError, match="code: 497"):
+        acme.query("SELECT ('1', 'x', 'y', now()) IN schema_migrations")
+    before = len(trail_events(store))
+    everyone = client_for(sql_receiver, store, ADMIN)
+    probe = (
+        "SELECT ('acme', 1, 'r', 'a', toDateTime64('2020-01-01 00:00:00', 3, 'UTC')) IN legal_holds AS held"
+    )
+    assert everyone.query(probe).result_rows == [(0,)]
+    after = trail_events(store)
+    assert len(after) == before + 1
+    read = [e for e in after if e["attributes"]["audit.sql.query"].startswith(probe)]
+    assert read and read[0]["outcome"] == "success"
+
+
+def test_metadata_shows_only_what_grafana_needs(sql_receiver, store):
+    acme = client_for(sql_receiver, store, ACME)
+    everyone = client_for(sql_receiver, store, ADMIN)
+    # Grafana's plugin lists databases, tables and columns
+    assert acme.query("SELECT name FROM system.databases").result_rows == [(store.database,)]
+    acme_tables = {
+        r[0]
+        for r in acme.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows
+    }
+    assert "audit_events" in acme_tables
+    # a scoped user sees only tables it may read (no retention spec, no migrations)
+    assert not acme_tables & {"retention_ttl", "schema_migrations"}
+    assert {"retention_ttl", "schema_migrations"} <= {
+        r[0] for r in everyone.query("SELECT name FROM system.tables").result_rows
+    }
+    columns = acme.query(
+        "SELECT name, type, is_in_primary_key FROM system.columns WHERE database = {db:String} AND table = 'audit_events'",
+        parameters={"db": store.database},
+    ).result_rows
+    assert ("tenant_id", "LowCardinality(String)", 1) in columns
+    assert acme.query("SELECT count(*) FROM system.tables").first_row[0] == len(acme_tables)
 
 
 def test_settings_in_the_url_cannot_lift_limits(sql_receiver, store):

@@ -60,3 +60,58 @@ def test_an_identifier_smuggling_lines_cannot_hide_a_refused_node():
     assert refused(smuggled) in (73, ACCESS_DENIED)  # refused either way
     bad_table = SELECT.replace("audit.audit_events", "system.users\n      TableIdentifier audit.audit_events")
     assert refused(bad_table) == ACCESS_DENIED
+
+
+IN_TABLE = """SelectWithUnionQuery (children 1)
+ ExpressionList (children 1)
+  SelectQuery (children 2)
+   ExpressionList (children 1)
+    Literal UInt64_1
+   Function in (children 1)
+    ExpressionList (children 2)
+     Literal 'a'
+     Identifier {rhs}
+"""
+
+
+def test_the_right_hand_side_of_in_is_a_table_reference():
+    from receiver.chhttp.guard import tables_of
+
+    assert refused(IN_TABLE.format(rhs="system.users")) == ACCESS_DENIED
+    assert refused(IN_TABLE.format(rhs="audit_shadow")) == ACCESS_DENIED
+    assert refused(IN_TABLE.format(rhs="system.users").replace("Function in", "Function globalNotIn")) == 497
+    assert check(IN_TABLE.format(rhs="audit_events"), "audit", ALLOWED) is None
+    assert tables_of(IN_TABLE.format(rhs="audit.audit_events")) == {"audit.audit_events"}
+    # the left-hand side is a column, not a table
+    left = IN_TABLE.replace(
+        "     Literal 'a'\n     Identifier {rhs}", "     Identifier users\n     Literal 'a'"
+    )
+    assert check(left, "audit", ALLOWED) is None and tables_of(left) == set()
+
+
+def test_functions_are_an_allow_list():
+    assert refused(SELECT.replace("Function count", "Function hostName")) == ACCESS_DENIED
+    assert refused(SELECT.replace("Function count", "Function someFutureFunction")) == ACCESS_DENIED
+    assert check(SELECT.replace("Function count", "Function COUNT"), "audit", ALLOWED) is None
+
+
+META = """SelectWithUnionQuery (children 1)
+ ExpressionList (children 1)
+  SelectQuery (children 2)
+   ExpressionList (children 1)
+    Identifier {column}
+   TablesInSelectQuery (children 1)
+    TablesInSelectQueryElement (children 1)
+     TableExpression (children 1)
+      TableIdentifier system.tables
+"""
+
+
+def test_metadata_columns_are_an_allow_list():
+    hidden = frozenset({"engine_full", "create_table_query"})
+    assert check(META.format(column="name"), "audit", ALLOWED, hidden_columns=hidden) is None
+    for column in ("engine_full", "t.engine_full", "data_paths", "engine_full (alias engine_full)"):
+        with pytest.raises(Refused):
+            check(META.format(column=column), "audit", ALLOWED, hidden_columns=hidden)
+    with pytest.raises(Refused):
+        check(META.replace("Identifier {column}", "Asterisk"), "audit", ALLOWED, hidden_columns=hidden)
