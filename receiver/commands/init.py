@@ -1,0 +1,142 @@
+"""``otel-audit init [DIR]`` (SPEC section 13): a commented ``otel-audit.yaml`` with fresh random
+tokens, a signing key outside the data directory, the checkpoint publish directory, and the
+commands to run next. Paths in the file are relative to DIR (``serve`` runs there)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+
+from receiver.commands.common import CliError
+from receiver.config import DEFAULT_ADMIN, DEFAULT_GRPC, DEFAULT_HTTP
+
+CONFIG_FILE = "otel-audit.yaml"
+DATA_DIR = "otel-audit-data"
+KEYS_DIR = "keys"
+CHECKPOINTS_DIR = "checkpoints"
+ARCHIVE_DIR = "otel-audit-archive"
+#: token_urlsafe(24) gives 32 characters of [A-Za-z0-9_-]: valid in an HTTP header, twice the minimum
+TOKEN_BYTES = 24
+
+_TEMPLATE = """\
+# otel-audit receiver configuration, written by `otel-audit init`.
+# Reference of every field: docs/CONFIGURATION.md. Values may name environment variables: ${{...}}.
+# Relative paths are relative to the directory `otel-audit serve` runs in (this one).
+
+# The embedded ClickHouse (chDB) data directory; or clickhouse://user:pass@host:8123/db
+store: chdb://./{data}
+
+listen:
+  grpc: {grpc}     # OTLP/gRPC: apps send here
+  http: {http}     # OTLP/HTTP (POST /v1/logs)
+  admin: {admin}    # admin API and UI: http://{admin}/
+
+# Apps send `authorization: Bearer <token>`; the token fixes the tenant of their events.
+# Tokens must be at least 16 characters; these are 32 random ones. Keep them secret.
+ingest_tokens:
+  - token: "{ingest_token}"
+    tenant: {tenant}
+
+# Who may read the audit log (UI, API, `--server` commands). role: auditor (search, export)
+# or admin (also retention, holds, quarantine); tenants: ids, or ['*'] for all.
+admin_tokens:
+  - token: "{admin_token}"
+    role: admin
+    tenants: ['*']
+    name: {admin_name}
+
+retention:
+  default: soc2          # soc2 (365 days), pci (90 searchable / 365) or hipaa (365 / 2190)
+
+archive:
+  path: ./{archive}
+
+# Tamper evidence (docs/INTEGRITY.md): checkpoints are signed with this key, which lives outside
+# the data directory; give its .pub to auditors (`otel-audit verify --public-key`).
+integrity:
+  key: ./{keys}/otel-audit-signing.key
+  publish:                # where signed checkpoints are published besides the store
+    - dir: ./{checkpoints}
+    # - url: https://audit-witness.example.com/checkpoints
+    #   headers: {{authorization: "Bearer ..."}}
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "init",
+        help="write a commented otel-audit.yaml with fresh tokens and a signing key, then say what next",
+    )
+    p.add_argument("dir", nargs="?", default=".", help="directory to set up (default: the current one)")
+    p.add_argument("--tenant", default="default", help="tenant of the ingest token (default: default)")
+    p.set_defaults(run=run)
+
+
+def new_token() -> str:
+    """32 random URL-safe characters, starting with a letter or digit (never read as a flag)."""
+    while not (token := secrets.token_urlsafe(TOKEN_BYTES))[0].isalnum():
+        pass
+    return token
+
+
+def render(tenant: str, ingest_token: str, admin_token: str) -> str:
+    return _TEMPLATE.format(
+        data=DATA_DIR,
+        grpc=DEFAULT_GRPC,
+        http=DEFAULT_HTTP,
+        admin=DEFAULT_ADMIN,
+        ingest_token=ingest_token,
+        admin_token=admin_token,
+        tenant=tenant,
+        admin_name="admin",
+        archive=ARCHIVE_DIR,
+        keys=KEYS_DIR,
+        checkpoints=CHECKPOINTS_DIR,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from receiver.integrity.checkpoints import generate_key
+
+    root = Path(args.dir)
+    config = root / CONFIG_FILE
+    if config.exists():
+        raise CliError(f"{config} exists; refusing to overwrite it (remove it, or init another directory)")
+    if (root / KEYS_DIR / "otel-audit-signing.key").exists():
+        raise CliError(f"{root / KEYS_DIR} already holds a signing key; refusing to overwrite it")
+    if not args.tenant.strip():
+        raise CliError("--tenant must not be empty")
+    ingest_token, admin_token = new_token(), new_token()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        private_key, public_key = generate_key(root / KEYS_DIR)
+        (root / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+        with open(config, "x", encoding="utf-8") as out:
+            out.write(render(args.tenant.strip(), ingest_token, admin_token))
+        config.chmod(0o600)  # it holds the tokens
+    except OSError as exc:
+        raise CliError(f"cannot set up {root}: {exc}") from exc
+    print(next_steps(root, args.tenant.strip(), ingest_token, admin_token, private_key, public_key))
+    return 0
+
+
+def next_steps(
+    root: Path, tenant: str, ingest_token: str, admin_token: str, private_key: Path, public_key: Path
+) -> str:
+    return f"""\
+wrote {root / CONFIG_FILE} (tokens: 32 random characters each; the minimum is 16)
+signing key: {private_key} (private, outside the data directory); give auditors {public_key}
+checkpoints are published to {root / CHECKPOINTS_DIR}
+
+next:
+  1. run the receiver (leave it running):
+       cd {root} && otel-audit serve --config {CONFIG_FILE}
+  2. point your app at it (ingest token of tenant {tenant!r}):
+       export OTEL_AUDIT_ENDPOINT=http://{DEFAULT_GRPC}
+       export OTEL_AUDIT_TOKEN={ingest_token}
+       export OTEL_AUDIT_SERVICE_NAME=my-app
+  3. open the UI at http://{DEFAULT_ADMIN}/ with the admin token; for the CLI:
+       export OTEL_AUDIT_ADMIN_TOKEN={admin_token}
+       otel-audit query --server http://{DEFAULT_ADMIN} --format csv
+       otel-audit verify --server http://{DEFAULT_ADMIN}"""
