@@ -8,6 +8,7 @@ codes."""
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -28,6 +29,36 @@ from receiver.writer import EventWriter, Overloaded
 log = logging.getLogger("otel_audit.receiver")
 
 
+class MismatchLog:
+    """Logs events dropped because their tenant is not their token's: at most once a minute per
+    (token tenant, claimed tenant), with the count since the last line (the metric alone is silent)."""
+
+    def __init__(self, interval_seconds: float = 60.0) -> None:
+        self.interval = interval_seconds
+        self._last: dict[tuple[str | None, str], float] = {}
+        self._pending: dict[tuple[str | None, str], int] = {}
+
+    def note(self, token_tenant: str | None, claimed: str, count: int) -> None:
+        key = (token_tenant, claimed)
+        self._pending[key] = self._pending.get(key, 0) + count
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return
+        if len(self._last) > 10_000:  # bounded: a sender cycling through tenant ids
+            self._last.clear()
+        self._last[key] = now
+        dropped = self._pending.pop(key)
+        log.warning(
+            "dropped %d audit event(s) claiming tenant %r sent with an ingest token of tenant %r: "
+            "audit.tenant.id must match the token's tenant (or be left out); "
+            "logged at most once a minute for this pair",
+            dropped,
+            claimed[:256],
+            token_tenant,
+        )
+
+
 class IngestConsumer:
     def __init__(self, config: Config, writer: EventWriter, metrics: ReceiverMetrics) -> None:
         self._auth = IngestAuthenticator((t.token, t.tenant) for t in config.ingest_tokens)
@@ -35,6 +66,7 @@ class IngestConsumer:
         self._commit_timeout = config.ingest.commit_timeout_seconds
         self._writer = writer
         self.metrics = metrics
+        self._mismatch_log = MismatchLog()
 
     def _retain_days(self, tenant: str) -> int:
         return self._retention.policy_for(tenant).retain_days
@@ -64,6 +96,8 @@ class IngestConsumer:
         m.dropped_non_audit.inc(result.dropped_non_audit)
         for reason, n in result.rejected_by_reason.items():
             m.rejected.labels(reason).inc(n)
+        for claimed, n in result.tenant_mismatches.items():
+            self._mismatch_log.note(identity.tenant, claimed, n)
         if result.accepted:
             try:
                 pending = self._writer.submit(result.table)

@@ -15,7 +15,7 @@ from receiver.pipeline.auth import IngestIdentity
 from receiver.pipeline.decode import batches
 from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
-from receiver.pipeline.validate import Rejected, Row, to_row
+from receiver.pipeline.validate import Rejected, Row, TenantMismatch, to_row
 
 #: how many rejection reasons the partial-success message names
 MAX_REASONS_REPORTED = 5
@@ -31,6 +31,8 @@ class PipelineResult:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    #: claimed tenant → records rejected because it is not the ingest token's tenant
+    tenant_mismatches: Counter[str] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -59,6 +61,7 @@ def run(
     services: list[str] = []
     reasons: list[str] = []
     by_reason: Counter[str] = Counter()
+    mismatches: Counter[str] = Counter()
     received = dropped = 0
     for raw_service, records in batches(request):
         kept = len(rows)
@@ -73,6 +76,8 @@ def run(
                 reason = str(exc)
                 reasons.append(f"record {index}: {reason}")
                 by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
+                if isinstance(exc, TenantMismatch):
+                    mismatches[exc.claimed] += 1
         received += len(records)
         services += [enrich.service_name(raw_service)] * (len(rows) - kept)
     tenants = [row[_TENANT] for row in rows]
@@ -91,4 +96,5 @@ def run(
         rejected=len(reasons),
         reasons=reasons,
         rejected_by_reason=by_reason,
+        tenant_mismatches=mismatches,
     )
