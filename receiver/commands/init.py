@@ -5,6 +5,7 @@ commands to run next. Paths in the file are relative to DIR (``serve`` runs ther
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from receiver.commands.common import CliError
 from receiver.config import DEFAULT_ADMIN, DEFAULT_GRPC, DEFAULT_HTTP
 
 CONFIG_FILE = "otel-audit.yaml"
+#: shell snippets (`. app.env`): what an app needs, and the CLI's admin token
+APP_ENV_FILE = "app.env"
+ADMIN_ENV_FILE = "admin.env"
 DATA_DIR = "otel-audit-data"
 KEYS_DIR = "keys"
 CHECKPOINTS_DIR = "checkpoints"
@@ -100,9 +104,11 @@ def run(args: argparse.Namespace) -> int:
     from receiver.integrity.checkpoints import generate_key
 
     root = Path(args.dir)
-    config = root / CONFIG_FILE
-    if config.exists():
-        raise CliError(f"{config} exists; refusing to overwrite it (remove it, or init another directory)")
+    for name in (CONFIG_FILE, APP_ENV_FILE, ADMIN_ENV_FILE):
+        if (root / name).exists():
+            raise CliError(
+                f"{root / name} exists; refusing to overwrite it (remove it, or init another directory)"
+            )
     if (root / KEYS_DIR / "otel-audit-signing.key").exists():
         raise CliError(f"{root / KEYS_DIR} already holds a signing key; refusing to overwrite it")
     if not args.tenant.strip():
@@ -112,13 +118,34 @@ def run(args: argparse.Namespace) -> int:
         root.mkdir(parents=True, exist_ok=True)
         private_key, public_key = generate_key(root / KEYS_DIR)
         (root / CHECKPOINTS_DIR).mkdir(exist_ok=True)
-        with open(config, "x", encoding="utf-8") as out:
-            out.write(render(args.tenant.strip(), ingest_token, admin_token))
-        config.chmod(0o600)  # it holds the tokens
+        for name, text in (
+            (CONFIG_FILE, render(args.tenant.strip(), ingest_token, admin_token)),
+            (APP_ENV_FILE, app_env(ingest_token)),
+            (ADMIN_ENV_FILE, admin_env(admin_token)),
+        ):
+            fd = os.open(root / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # they hold tokens
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
     except OSError as exc:
         raise CliError(f"cannot set up {root}: {exc}") from exc
     print(next_steps(root, args.tenant.strip(), ingest_token, admin_token, private_key, public_key))
     return 0
+
+
+def app_env(ingest_token: str) -> str:
+    return (
+        "# what an app needs to send audit events here (otel_audit reads these): `. app.env`\n"
+        f"export OTEL_AUDIT_ENDPOINT=http://{DEFAULT_GRPC}\n"
+        f"export OTEL_AUDIT_TOKEN={ingest_token}\n"
+        "export OTEL_AUDIT_SERVICE_NAME=my-app\n"
+    )
+
+
+def admin_env(admin_token: str) -> str:
+    return (
+        "# the admin token of the CLI (--server) and the UI's sign-in: `. admin.env`\n"
+        f"export OTEL_AUDIT_ADMIN_TOKEN={admin_token}\n"
+    )
 
 
 def next_steps(
@@ -132,11 +159,12 @@ checkpoints are published to {root / CHECKPOINTS_DIR}
 next:
   1. run the receiver (leave it running):
        cd {root} && otel-audit serve --config {CONFIG_FILE}
-  2. point your app at it (ingest token of tenant {tenant!r}):
+  2. point your app at it (ingest token of tenant {tenant!r}; the same lines are in {root / APP_ENV_FILE}):
        export OTEL_AUDIT_ENDPOINT=http://{DEFAULT_GRPC}
        export OTEL_AUDIT_TOKEN={ingest_token}
        export OTEL_AUDIT_SERVICE_NAME=my-app
-  3. open the UI at http://{DEFAULT_ADMIN}/ with the admin token; for the CLI:
+  3. open the UI at http://{DEFAULT_ADMIN}/ and sign in with the admin token; for the CLI
+     (the same line is in {root / ADMIN_ENV_FILE}):
        export OTEL_AUDIT_ADMIN_TOKEN={admin_token}
-       otel-audit query --server http://{DEFAULT_ADMIN} --format csv
+       otel-audit query --server http://{DEFAULT_ADMIN}
        otel-audit verify --server http://{DEFAULT_ADMIN}"""
