@@ -12,6 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from receiver.alerts.config import Alerts
 from receiver.store import DEFAULT_STORE_URL
 
 DEFAULT_GRPC = "127.0.0.1:4317"
@@ -298,6 +299,20 @@ class SqlEndpoint(_Frozen):
         return value
 
 
+class AdminWeb(_Frozen):
+    """Which names the admin listener answers to (DNS-rebinding defence, issue 13 item 7)."""
+
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Host names (the HTTP Host header, port ignored) the admin UI/API answers besides the "
+            "defaults: loopback names and addresses, the admin listen host, and any IP address when "
+            "it listens on 0.0.0.0/::. '*.example.com' matches subdomains; '*' turns the check off. "
+            "Other hosts get 400."
+        ),
+    )
+
+
 class Config(_Frozen):
     """The whole file. Relative paths are relative to the directory ``serve`` runs in."""
 
@@ -319,6 +334,10 @@ class Config(_Frozen):
         default=None, description="read-only ClickHouse-HTTP SQL endpoint (Grafana); off when absent"
     )
     ingest: Ingest = Field(default=Ingest(), description="OTLP intake limits, back-pressure and durability")
+    alerts: Alerts = Field(
+        default=Alerts(), description="automated log review: rules, destinations (docs/ALERTS.md)"
+    )
+    admin: AdminWeb = Field(default=AdminWeb(), description="Admin UI/API web settings (allowed Host names).")
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

@@ -1,4 +1,8 @@
-"""Search filters (SPEC section 3): parsed and validated once, shared by the CLI, the API and the store.
+"""Search filters (SPEC sections 3 and 8): parsed and validated once, shared by the CLI, the API and the store.
+
+A filter may be repeated (its values are OR'd); a value starting with ``!`` excludes; a value
+ending in ``*`` matches a prefix; ``ip`` also takes a CIDR; ``since``/``until`` take ISO 8601 or
+a time relative to now (``now``, ``now-15m``, ``now-24h``, ``now-7d``).
 
 Nothing here builds SQL: the store turns an :class:`EventFilter` into bound query parameters.
 """
@@ -8,9 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 UTC = dt.timezone.utc
 MAX_LIMIT = 1000
@@ -29,11 +36,88 @@ FILTER_NAMES = (
     "until",
     "q",
 )
+#: the filters that take SPEC section 8's value forms (repeat, ``!``, ``*``; ``ip`` a CIDR too)
+MATCH_NAMES = FILTER_NAMES[:8]
 _MAX_VALUE_LEN = 4096
+_MAX_VALUES = 64
+#: DateTime64's range in the engine: a time outside it is a user error, not a server fault
+_MIN_TIME = dt.datetime(1900, 1, 1, tzinfo=UTC)
+_MAX_TIME = dt.datetime(2299, 12, 31, tzinfo=UTC)
+_RELATIVE = re.compile(r"^now(?:\s*-\s*(\d{1,9})\s*([smhdw]))?$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+TermKind = Literal["equal", "prefix", "cidr"]
 
 
 class FilterError(ValueError):
     """A filter value a user gave is not valid; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One value of a filter: ``kind`` says how it matches; ``negated`` for ``!`` values."""
+
+    kind: TermKind
+    value: str
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The values given for one filter, as given (``"x"``, ``"x*"``, ``"!x"``, ``"10.0.0.0/8"``)."""
+
+    values: tuple[str, ...]
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return tuple(_term(v) for v in self.values)
+
+    @property
+    def included(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if not t.negated)
+
+    @property
+    def excluded(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.negated)
+
+    @property
+    def single(self) -> str | None:
+        """The value when exactly one plain value was given (the common ``tenant=acme``)."""
+        terms = self.terms
+        return (
+            terms[0].value if len(terms) == 1 and terms[0].kind == "equal" and not terms[0].negated else None
+        )
+
+    def text(self) -> str:
+        return ",".join(self.values)
+
+
+def _term(raw: str) -> Term:
+    negated = raw.startswith("!")
+    value = raw[1:] if negated else raw
+    if value.endswith("*"):
+        return Term("prefix", value[:-1], negated)
+    if "/" in value and _is_network(value):
+        return Term("cidr", str(ipaddress.ip_network(value, strict=False)), negated)
+    return Term("equal", value, negated)
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _as_match(value: object) -> Match | None:
+    if value is None or isinstance(value, Match):
+        return value
+    if isinstance(value, str):
+        return Match((value,))
+    if isinstance(value, (tuple, list)):
+        return Match(tuple(str(v) for v in value))
+    raise TypeError(f"not a filter value: {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,63 +147,146 @@ class Cursor:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """What to search for. ``tenants`` is the caller's scope (None = every tenant)."""
+    """What to search for. ``tenants`` is the caller's scope (None = every tenant).
 
-    tenant: str | None = None
-    user: str | None = None
-    action: str | None = None
-    outcome: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    ip: str | None = None
-    event_name: str | None = None
+    The match filters hold a :class:`Match`; a plain string or a list given to the constructor
+    is taken as its value(s)."""
+
+    tenant: Match | None = None
+    user: Match | None = None
+    action: Match | None = None
+    outcome: Match | None = None
+    resource_type: Match | None = None
+    resource_id: Match | None = None
+    ip: Match | None = None
+    event_name: Match | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     q: str | None = None
     tenants: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        for name in MATCH_NAMES:
+            object.__setattr__(self, name, _as_match(getattr(self, name)))
+
     def scoped(self, tenants: tuple[str, ...] | None) -> EventFilter:
         """The same filter limited to ``tenants`` (None: no limit)."""
         return replace(self, tenants=tenants)
 
+    @property
+    def single_tenant(self) -> str | None:
+        """The one tenant asked for by name, if that is what the filter says."""
+        return self.tenant.single if self.tenant is not None else None
+
+    def outside_scope(self) -> tuple[str, ...]:
+        """Tenants named (plainly, not excluded) by the filter that the scope does not hold."""
+        if self.tenants is None or self.tenant is None:
+            return ()
+        return tuple(
+            t.value for t in self.tenant.included if t.kind == "equal" and t.value not in self.tenants
+        )
+
     def visible_nothing(self) -> bool:
-        """True when the asked-for tenant is outside the scope: the answer is empty, never data."""
-        return self.tenants is not None and self.tenant is not None and self.tenant not in self.tenants
+        """True when a tenant asked for by name is outside the scope: the answer is a refusal
+        (or empty), never data."""
+        return bool(self.outside_scope())
 
 
-def parse_time(name: str, text: str) -> dt.datetime:
-    """ISO 8601 (``2026-01-31``, ``2026-01-31T10:00:00Z``, offsets allowed); naive means UTC."""
+def parse_time(name: str, text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """ISO 8601 (``2026-01-31``, ``2026-01-31T10:00:00Z``, offsets allowed; naive means UTC) or
+    relative to now (``now``, ``now-15m``: units s, m, h, d, w)."""
     value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
+    relative = _RELATIVE.match(value.lower())
+    if relative:
+        parsed = now or dt.datetime.now(UTC)
+        amount, unit = relative.groups()
+        if amount:
+            try:
+                parsed -= dt.timedelta(**{_UNITS[unit]: int(amount)})
+            except OverflowError as exc:
+                raise FilterError(f"{name}: {text!r} is too far in the past") from exc
+    else:
+        if value.endswith(("Z", "z")):
+            value = value[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise FilterError(
+                f"{name}: {text!r} is not an ISO 8601 date or time, nor now / now-<N><s|m|h|d|w>"
+            ) from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
     try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise FilterError(f"{name}: {text!r} is not an ISO 8601 date or time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise FilterError(f"{name}: {text!r} is out of range") from exc
+    if not _MIN_TIME <= parsed <= _MAX_TIME:
+        raise FilterError(f"{name}: {text!r} is outside 1900-01-01 .. 2299-12-31")
+    return parsed
 
 
-def parse_filters(params: Mapping[str, str | None], *, allow_extra: tuple[str, ...] = ()) -> EventFilter:
-    """Validate user-given filter values; unknown names are an error, not silently ignored."""
+def _check_value(name: str, raw: str) -> str:
+    if len(raw) > _MAX_VALUE_LEN:
+        raise FilterError(f"{name}: longer than {_MAX_VALUE_LEN} characters")
+    if "\x00" in raw:
+        raise FilterError(f"{name}: contains a NUL character")
+    return raw
+
+
+def _check_term(name: str, raw: str) -> None:
+    body = raw[1:] if raw.startswith("!") else raw
+    if raw.startswith("!") and body == "":
+        raise FilterError(f"{name}: '!' must be followed by a value")
+    if name == "ip" and "/" in body and not body.endswith("*") and not _is_network(body):
+        raise FilterError(f"{name}: {body!r} is not an IP address range (CIDR, e.g. 203.0.113.0/24)")
+
+
+def _values(raw: str | Sequence[str] | None) -> list[str]:
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else list(raw)
+    return [v for v in items if v != ""]
+
+
+def parse_filters(
+    params: Mapping[str, str | Sequence[str] | None],
+    *,
+    allow_extra: tuple[str, ...] = (),
+    now: dt.datetime | None = None,
+) -> EventFilter:
+    """Validate user-given filter values (a name may map to several values); unknown names are an
+    error, not silently ignored."""
     unknown = sorted(set(params) - set(FILTER_NAMES) - set(allow_extra))
     if unknown:
         raise FilterError(f"unknown parameter(s): {', '.join(unknown)}")
+    now = now or dt.datetime.now(UTC)
     values: dict[str, object] = {}
     for name in FILTER_NAMES:
-        raw = params.get(name)
-        if raw is None or raw == "":
+        given = [_check_value(name, v) for v in _values(params.get(name))]
+        if not given:
             continue
-        if len(raw) > _MAX_VALUE_LEN:
-            raise FilterError(f"{name}: longer than {_MAX_VALUE_LEN} characters")
-        if "\x00" in raw:
-            raise FilterError(f"{name}: contains a NUL character")
-        values[name] = parse_time(name, raw) if name in ("since", "until") else raw
+        if name in MATCH_NAMES:
+            if len(given) > _MAX_VALUES:
+                raise FilterError(f"{name}: more than {_MAX_VALUES} values")
+            for raw in given:
+                _check_term(name, raw)
+            values[name] = Match(tuple(given))
+            continue
+        if len(given) > 1:
+            raise FilterError(f"{name}: give it once")
+        values[name] = parse_time(name, given[0], now) if name in ("since", "until") else given[0]
     flt = EventFilter(**values)  # type: ignore[arg-type]
     if flt.since and flt.until and flt.since >= flt.until:
         raise FilterError("since must be before until")
     return flt
+
+
+def multi_params(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Query-string pairs (a name may repeat) as name -> values."""
+    out: dict[str, list[str]] = {}
+    for key, value in items:
+        out.setdefault(key, []).append(value)
+    return out
 
 
 def parse_limit(raw: str | None) -> int:
@@ -134,12 +301,16 @@ def parse_limit(raw: str | None) -> int:
     return limit
 
 
-def filter_to_params(flt: EventFilter) -> dict[str, str]:
-    """The inverse of parse_filters, for sending a filter to a running server."""
-    out: dict[str, str] = {}
+def filter_to_params(flt: EventFilter) -> dict[str, str | list[str]]:
+    """The inverse of parse_filters, for sending a filter to a running server (httpx sends a list
+    as a repeated parameter)."""
+    out: dict[str, str | list[str]] = {}
     for f in fields(flt):
         value = getattr(flt, f.name)
         if f.name == "tenants" or value is None:
             continue
-        out[f.name] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+        if isinstance(value, Match):
+            out[f.name] = value.values[0] if len(value.values) == 1 else list(value.values)
+        else:
+            out[f.name] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
     return out

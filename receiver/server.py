@@ -22,6 +22,8 @@ import uvicorn
 from receiver.admin.access import AdminAuthenticator
 from receiver.admin.api import build_admin_app
 from receiver.admin.trail import AccessTrail
+from receiver.admin.web_guard import HostPolicy
+from receiver.alerts.evaluator import Evaluator, build_evaluator
 from receiver.config import Config, split_host_port
 from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
@@ -59,6 +61,7 @@ class Receiver:
     _sql: Any = None
     retention: RetentionService | None = None
     _scheduler: RetentionScheduler | None = None
+    alerts: Evaluator | None = None
 
     def start(self) -> None:
         self.config.check_exposure()
@@ -114,6 +117,9 @@ class Receiver:
         self.retention = build_retention(
             self.store, self.config, lambda request, identity: consumer.ingest(request, identity, "internal")
         )
+        self.alerts = build_evaluator(
+            self.store, self.config.alerts, trail.ingest, self.metrics.registry, integrity.instance_id
+        )
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens),
@@ -121,12 +127,16 @@ class Receiver:
             trail,
             integrity=self.config.integrity,
             retention=self.retention,
+            alerts=self.alerts,
+            hosts=HostPolicy.for_listen(self.config.listen.admin, self.config.admin.allowed_hosts),
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
             app, self.config.listen.admin, "the admin API"
         )
         self._scheduler = RetentionScheduler(self.retention, self.config.retention.interval_seconds)
         self._scheduler.start()
+        if self.alerts is not None:
+            self.alerts.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every acknowledged event is in the store (a no-op with ``ack: store``)."""
@@ -146,6 +156,9 @@ class Receiver:
             self._sql = None
         if self._scheduler is not None:
             self._scheduler.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
+            self.alerts = None
         if self._grpc is not None:
             self._grpc.stop()
         for server, thread in ((self._http, self._http_thread), (self._admin, self._admin_thread)):

@@ -46,6 +46,8 @@ def start_receiver(store: ChdbStore, **config: object) -> Receiver:
     """In-process receiver; acknowledges once in the store (``ack="store"``) unless told
     otherwise, so a test can query right after an export."""
     config.setdefault("ack", "store")
+    # alert rules (the shipped pack) would add audit.alert.fired events to the tests' tenants
+    config.setdefault("alerts", {"enabled": False})
     cfg = load_config(
         None, grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", admin_listen="127.0.0.1:0", **config
     )

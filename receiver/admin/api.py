@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,27 +20,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access, AdminAuthenticator
+from receiver.admin.http import Unrecorded, error, one_value, parse_buckets
 from receiver.admin.retention_api import RetentionAPI
-from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
+from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
+from receiver.admin.web_guard import HostPolicy, WebGuard
 from receiver.config import Integrity
-from receiver.filters import Cursor, EventFilter, FilterError, parse_filters, parse_limit
+from receiver.filters import Cursor, EventFilter, FilterError, multi_params, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater
 
+if TYPE_CHECKING:
+    from receiver.alerts.evaluator import Evaluator
+
 UTC = dt.timezone.utc
 #: the resource id of a search or export in its audit event (a detail view names the event)
-EVENTS_RESOURCE = "audit_events"
 Handler = Callable[[Request, Access], Awaitable[Response]]
-
-
-def error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
-
-
-class Unrecorded(Exception):
-    """The access could not be written to the audit trail, so it is not answered."""
 
 
 class AdminAPI:
@@ -133,7 +129,7 @@ class AdminAPI:
 
     @staticmethod
     def parse_scoped(
-        params: Mapping[str, str], access: Access, *, extra: tuple[str, ...] = ()
+        params: Mapping[str, str | list[str]], access: Access, *, extra: tuple[str, ...] = ()
     ) -> EventFilter:
         values = {k: v for k, v in params.items() if k not in extra}
         return parse_filters(values).scoped(access.tenants)
@@ -142,6 +138,7 @@ class AdminAPI:
         self, request: Request, access: Access, flt: EventFilter, action: str
     ) -> Response:
         """A filter for a tenant outside the token's scope: 403 and a denied access event."""
+        asked = ",".join(flt.outside_scope())
         await self.record(
             request,
             access,
@@ -150,10 +147,10 @@ class AdminAPI:
             status=403,
             outcome="denied",
             resource_id=EVENTS_RESOURCE,
-            reason=f"asked for tenant {flt.tenant!r}, outside this token's tenants",
-            attributes={"audit.query.tenant": flt.tenant or ""},
+            reason=f"asked for tenant {asked!r}, outside this token's tenants",
+            attributes={"audit.query.tenant": flt.tenant.text() if flt.tenant else ""},
         )
-        return error(403, f"tenant {flt.tenant!r} is not visible to this token")
+        return error(403, f"tenant {asked!r} is not visible to this token")
 
     # -- routes -----------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -184,14 +181,20 @@ class AdminAPI:
         return JSONResponse({"tenants": found})
 
     async def events(self, request: Request, access: Access) -> Response:
-        params = dict(request.query_params)
-        limit = parse_limit(params.pop("limit", None))
-        cursor_text = params.pop("cursor", None)
+        params = multi_params(request.query_params.multi_items())
+        limit = parse_limit(one_value(params.pop("limit", None)))
+        cursor_text = one_value(params.pop("cursor", None))
         cursor = Cursor.decode(cursor_text) if cursor_text else None
         flt = self.parse_scoped(params, access)
         if flt.visible_nothing():
             return await self.refuse_other_tenant(request, access, flt, "read")
         rows = await asyncio.to_thread(self.store.search, flt, limit, cursor)
+        # the total of the whole search (not of this page): the first page's answer, or a page short
+        # of the limit, says it without a second query
+        if cursor is None and len(rows) < limit:
+            total = len(rows)
+        else:
+            total = await asyncio.to_thread(self.store.count, flt)
         next_cursor = None
         if len(rows) == limit:
             last = rows[-1]
@@ -201,12 +204,31 @@ class AdminAPI:
             request,
             access,
             "read",
-            tenants_read(access, flt.tenant, (r["tenant_id"] for r in rows)),
+            tenants_read(access, flt.single_tenant, (r["tenant_id"] for r in rows)),
             resource_id=EVENTS_RESOURCE,
             reason=f"searched audit events: {len(rows)} returned",
             attributes=query_attributes(params, {"audit.result.count": str(len(rows))}),
         )
-        return JSONResponse({"events": rows, "next_cursor": next_cursor})
+        return JSONResponse({"events": rows, "next_cursor": next_cursor, "total": total})
+
+    async def stats(self, request: Request, access: Access) -> Response:
+        params = multi_params(request.query_params.multi_items())
+        buckets = parse_buckets(one_value(params.pop("buckets", None)))
+        flt = self.parse_scoped(params, access)
+        if flt.visible_nothing():
+            return await self.refuse_other_tenant(request, access, flt, "read")
+        report = await asyncio.to_thread(self.store.stats, flt, buckets)
+        tenants = await asyncio.to_thread(self.store.tenants, flt) if flt.single_tenant is None else []
+        await self.record(
+            request,
+            access,
+            "read",
+            tenants_read(access, flt.single_tenant, tenants),
+            resource_id=EVENTS_RESOURCE,
+            reason=f"viewed audit event statistics: {report['total']} matching",
+            attributes=query_attributes(params, {"audit.result.count": str(report["total"])}),
+        )
+        return JSONResponse(report)
 
     async def event(self, request: Request, access: Access) -> Response:
         try:
@@ -304,16 +326,10 @@ class AdminAPI:
             Route("/api/tenants", auth(self.tenants)),
             Route("/api/events", auth(self.events)),
             Route("/api/events/{event_id}", auth(self.event)),
+            Route("/api/stats", auth(self.stats)),
             Route("/api/compliance", auth(self.compliance)),
             Route("/api/verify", self.admin_only(self.verify)),
         ]
-
-
-def query_attributes(params: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The filters of a read, as attributes of its audit event (``audit.query.<name>``)."""
-    out = {f"audit.query.{k}": v[:256] for k, v in params.items() if v}
-    out.update(extra or {})
-    return out
 
 
 def build_admin_app(
@@ -323,14 +339,19 @@ def build_admin_app(
     trail: AccessTrail | None = None,
     integrity: Integrity | None = None,
     retention: RetentionService | None = None,
+    alerts: Evaluator | None = None,
+    hosts: HostPolicy | None = None,
 ) -> Starlette:
+    """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
+    from receiver.alerts.api import AlertRoutes
 
     api = AdminAPI(store, auth, metrics, trail, integrity)
-    routes = api.routes() + ExportRoutes(api).routes() + ui_routes()
+    routes = api.routes() + ExportRoutes(api).routes() + AlertRoutes(api, alerts).routes() + ui_routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(WebGuard, hosts=hosts or HostPolicy.for_listen("127.0.0.1:0"))
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's refusals carry it too
     return app

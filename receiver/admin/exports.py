@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.requests import Request
@@ -28,11 +29,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from receiver.admin.access import Access
-from receiver.admin.api import EVENTS_RESOURCE, AdminAPI, error, query_attributes
-from receiver.admin.trail import tenants_read
-from receiver.filters import EventFilter
+from receiver.admin.http import error, one_value
+from receiver.admin.trail import EVENTS_RESOURCE, query_attributes, tenants_read
+from receiver.filters import EventFilter, multi_params
 from receiver.formats import CSV_HEADER, parquet_chunks
 from receiver.store.base import AuditStore
+
+if TYPE_CHECKING:
+    from receiver.admin.api import AdminAPI
 
 TICKET_SECONDS = 60.0
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -105,8 +109,8 @@ class ExportRoutes:
 
     def endpoint(self, fmt: ExportFormat) -> Callable[[Request], object]:
         async def handle(request: Request) -> Response:
-            params = dict(request.query_params)
-            ticket = params.pop("ticket", None)
+            params = multi_params(request.query_params.multi_items())
+            ticket = one_value(params.pop("ticket", None))
             access = self.tickets.redeem(ticket) if ticket else self.api.access(request)
             if access is None:
                 return error(401, "missing or unknown admin token (or an expired download ticket)")
@@ -119,14 +123,14 @@ class ExportRoutes:
         return handle
 
     async def export(
-        self, request: Request, access: Access, fmt: ExportFormat, params: dict[str, str]
+        self, request: Request, access: Access, fmt: ExportFormat, params: dict[str, list[str]]
     ) -> Response:
         api = self.api
         flt = api.parse_scoped(params, access)
         if flt.visible_nothing():
             return await api.refuse_other_tenant(request, access, flt, "export")
         store = api.store
-        if flt.tenant is None:  # one scan for the total and the tenants the event names
+        if flt.single_tenant is None:  # one scan for the total and the tenants the event names
             counts = await asyncio.to_thread(store.tenant_counts, flt)
             total, seen = sum(counts.values()), list(counts)
         else:
@@ -136,7 +140,7 @@ class ExportRoutes:
             request,
             access,
             "export",
-            tenants_read(access, flt.tenant, seen),
+            tenants_read(access, flt.single_tenant, seen),
             resource_id=EVENTS_RESOURCE,
             reason=f"exported audit events as {fmt.name}: {total} matching",
             attributes=query_attributes(
@@ -149,7 +153,7 @@ class ExportRoutes:
         # the first chunk is made before answering, so a failing store still gets a 503
         first = await anyio.to_thread.run_sync(next, body, None)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        scope = _SAFE_NAME.sub("_", flt.tenant or "all")[:64]
+        scope = _SAFE_NAME.sub("_", flt.tenant.text() if flt.tenant else "all")[:64]
         headers = {
             "content-disposition": f'attachment; filename="audit-events-{scope}-{stamp}.{fmt.name}"',
             "x-total-count": str(total),

@@ -118,6 +118,12 @@ class AccessTrail:
     def enabled(self) -> bool:
         return self._ingest is not None
 
+    def ingest(self, request: ExportLogsServiceRequest) -> None:
+        """Store events the receiver itself makes (alert reviews), each with its own tenant;
+        blocks until durable, raises if they cannot be stored."""
+        if self._ingest is not None:
+            self._ingest(request, IngestIdentity(tenant=None))
+
     def record(self, event: AccessEvent) -> None:
         """Blocks until the events are durable; raises if they cannot be stored."""
         if self._ingest is None:
@@ -126,3 +132,19 @@ class AccessTrail:
         # The tenant of each record is the tenant read; the open identity keeps each record's own
         # audit.tenant.id (the admin path is authenticated already, by the admin token).
         self._ingest(request, IngestIdentity(tenant=None))
+
+
+#: the resource id of reads and exports of the events table in access events
+EVENTS_RESOURCE = "audit_events"
+
+
+def query_attributes(
+    params: Mapping[str, str | list[str]], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The filters of a read, as attributes of its audit event (``audit.query.<name>``; repeated
+    values comma-joined)."""
+    out = {
+        f"audit.query.{k}": (v if isinstance(v, str) else ",".join(v))[:256] for k, v in params.items() if v
+    }
+    out.update(extra or {})
+    return out

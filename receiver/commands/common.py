@@ -9,7 +9,14 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from receiver.filters import FILTER_NAMES, EventFilter, FilterError, filter_to_params, parse_filters
+from receiver.filters import (
+    FILTER_NAMES,
+    MATCH_NAMES,
+    EventFilter,
+    FilterError,
+    filter_to_params,
+    parse_filters,
+)
 
 #: the CLI's admin token; OTEL_AUDIT_TOKEN is the app's ingest token (once both, still read here)
 ENV_ADMIN_TOKEN = "OTEL_AUDIT_ADMIN_TOKEN"
@@ -37,9 +44,17 @@ def add_filter_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters")
     for name in FILTER_NAMES:
         flag = "--" + name.replace("_", "-")
+        if name in MATCH_NAMES:
+            extra = " (repeat to OR; !VALUE excludes, VALUE* is a prefix" + (
+                ", or a CIDR)" if name == "ip" else ")"
+            )
+            group.add_argument(
+                flag, dest=f"f_{name}", metavar="VALUE", action="append", help=f"{name}{extra}"
+            )
+            continue
         extra = {
-            "since": " (ISO 8601, inclusive)",
-            "until": " (ISO 8601, exclusive)",
+            "since": " (ISO 8601 or now-15m / now-24h / now-7d, inclusive)",
+            "until": " (ISO 8601 or now / now-1h, exclusive)",
             "q": " (substring of reason, changes or attributes)",
         }.get(name, "")
         group.add_argument(flag, dest=f"f_{name}", metavar="VALUE", help=f"{name}{extra}")

@@ -135,7 +135,7 @@ def _reason(response: Any) -> str:
 def _record_local_export(args: argparse.Namespace, store: Any, flt: EventFilter, total: int) -> None:
     """The audit event of an export run straight on the store, through the ingest pipeline."""
     from receiver.admin.access import Access
-    from receiver.admin.trail import AccessEvent, AccessTrail, tenants_read
+    from receiver.admin.trail import AccessEvent, AccessTrail, query_attributes, tenants_read
     from receiver.config import ConfigError, load_config
     from receiver.ingest import IngestConsumer
     from receiver.telemetry import ReceiverMetrics
@@ -151,19 +151,19 @@ def _record_local_export(args: argparse.Namespace, store: Any, flt: EventFilter,
         consumer = IngestConsumer(config, writer, metrics)
         trail = AccessTrail(lambda request, identity: consumer.ingest(request, identity, "internal"))
         access = Access(name=f"{getpass.getuser()}@{socket.gethostname()}", role="admin", tenants=None)
-        seen = store.tenants(flt) if flt.tenant is None else []
+        seen = store.tenants(flt) if flt.single_tenant is None else []
         trail.record(
             AccessEvent(
                 access=access,
                 action="export",
-                tenants=tenants_read(access, flt.tenant, seen),
+                tenants=tenants_read(access, flt.single_tenant, seen),
                 resource_id="audit_events",
                 reason=f"exported audit events as {args.format} with otel-audit export: {total} matching",
                 user_agent="otel-audit export",
                 http_method="",
                 http_status=0,
                 attributes={
-                    **{f"audit.query.{k}": v for k, v in filter_to_params(flt).items()},
+                    **query_attributes(filter_to_params(flt)),
                     "audit.export.format": args.format,
                     "audit.result.count": str(total),
                 },

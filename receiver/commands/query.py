@@ -55,12 +55,16 @@ def run(args: argparse.Namespace) -> int:
 def print_table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from receiver.pipeline.flags import visible
 
     table = Table(header_style="bold")
     for name in TABLE_COLUMNS:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(str(row.get(name) or "") for name in TABLE_COLUMNS))
+        # Text, not markup: a value is shown as sent, its control characters as visible marks
+        table.add_row(*(Text(visible(str(row.get(name) or ""))) for name in TABLE_COLUMNS))
     console = Console()
     console.print(table)
     console.print(f"{len(rows)} event(s)")

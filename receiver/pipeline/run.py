@@ -15,6 +15,7 @@ from receiver.pipeline.auth import IngestIdentity
 from receiver.pipeline.decode import batches
 from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
+from receiver.pipeline.flags import flag_bidi
 from receiver.pipeline.validate import Rejected, Row, TenantMismatch, to_row
 
 #: how many rejection reasons the partial-success message names
@@ -65,13 +66,14 @@ def run(
     received = dropped = 0
     for raw_service, records in batches(request):
         kept = len(rows)
+        service = enrich.service_name(raw_service)
         for index, record in enumerate(records, received):
             name = audit_event_name(record)
             if name is None:
                 dropped += 1
                 continue
             try:
-                rows.append(to_row(record, name, identity))
+                rows.append(flag_bidi(to_row(record, name, identity), service))
             except Rejected as exc:
                 reason = str(exc)
                 reasons.append(f"record {index}: {reason}")
@@ -79,7 +81,7 @@ def run(
                 if isinstance(exc, TenantMismatch):
                     mismatches[exc.claimed] += 1
         received += len(records)
-        services += [enrich.service_name(raw_service)] * (len(rows) - kept)
+        services += [service] * (len(rows) - kept)
     tenants = [row[_TENANT] for row in rows]
     created = [row[_CREATED] for row in rows]
     retain_until, hot_until = enrich.retention_days(tenants, created, retain_days, hot_days)

@@ -20,6 +20,7 @@ from receiver.filters import Cursor, EventFilter
 from receiver.model import row_to_api
 from receiver.store import compliance, migrations, sql, synthetic
 from receiver.store.integrity_sql import IntegrityQueries
+from receiver.store.stats import stats_report
 from receiver.store.synthetic import SyntheticSpec
 
 log = logging.getLogger("otel_audit.store")
@@ -46,6 +47,7 @@ class AuditStore(Protocol):
     def tenants(self, flt: EventFilter) -> list[str]: ...
     def tenant_counts(self, flt: EventFilter) -> dict[str, int]: ...
     def compliance(self, tenant: str, now: dt.datetime) -> dict[str, Any]: ...
+    def stats(self, flt: EventFilter, buckets: int) -> dict[str, Any]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
 
@@ -178,6 +180,11 @@ class SqlStore(IntegrityQueries, abc.ABC):
         table = self._query_arrow(sql.tenant_counts(self.database, flt))
         tenants, counts = table.column("tenant").to_pylist(), table.column("n").to_pylist()
         return {str(t): int(n) for t, n in zip(tenants, counts, strict=True)}
+
+    def stats(self, flt: EventFilter, buckets: int) -> dict[str, Any]:
+        """SPEC section 8: the total, a histogram of ``buckets`` equal buckets over the filter's
+        range (or the matching events' own range) and the top values of each facet."""
+        return stats_report(self, flt, buckets)
 
     def compliance(self, tenant: str, now: dt.datetime) -> dict[str, Any]:
         rows = self._query_arrow(compliance.summary(self.database, tenant, now)).to_pylist()

@@ -187,3 +187,8 @@ def full_script(database: str, cluster: str | None = None) -> str:
         parts.append(f"-- {migration.version:03d}_{migration.name}")
         parts.extend(stmt + ";" for stmt in statements_for(migration, database, cluster))
     return "\n\n".join(parts) + "\n"
+
+
+def schema_statements(database: str = sql.DEFAULT_DATABASE) -> list[str]:
+    """The DDL of every schema version, in order, for ``database`` (single server / chDB)."""
+    return [stmt for m in load_migrations() for stmt in statements_for(m, database)]

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.filters import Cursor, EventFilter
+from receiver.filters import Cursor, EventFilter, Match, Term
+from receiver.formats import FORMULA_LEAD, FORMULA_STARTS, formula_pattern
 from receiver.model import API_COLUMNS, COLUMNS, CSV_COLUMNS
 
 DEFAULT_DATABASE = "audit"
@@ -40,15 +41,61 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def schema_statements(database: str = DEFAULT_DATABASE) -> list[str]:
-    """The DDL of every schema version, in order, for ``database`` (single server / chDB)."""
-    from receiver.store import migrations
-
-    return [stmt for m in migrations.load_migrations() for stmt in migrations.statements_for(m, database)]
-
-
 def insert_columns() -> str:
     return _SELECT_COLUMNS
+
+
+#: each match filter and the column it reads
+MATCH_COLUMNS = (
+    ("tenant", "tenant_id"),
+    ("user", "user_id"),
+    ("action", "action"),
+    ("outcome", "outcome"),
+    ("resource_type", "resource_type"),
+    ("resource_id", "resource_id"),
+    ("ip", "ip_address"),
+    ("event_name", "event_name"),
+)
+
+
+def _term_sql(term: Term, column: str, name: str, params: dict[str, Any]) -> str:
+    params[name] = term.value
+    if term.kind == "prefix":
+        return f"startsWith({column}, {{{name}:String}})"
+    if term.kind == "cidr":
+        # an empty or non-IP stored value is simply outside the range
+        return f"(isIPv4String({column}) OR isIPv6String({column})) AND isIPAddressInRange({column}, {{{name}:String}})"
+    return f"{column} = {{{name}:String}}"
+
+
+def match_conditions(
+    match: Match, column: str, prefix: str, conds: list[str], params: dict[str, Any]
+) -> None:
+    """SPEC section 8: included values OR'd, each excluded value AND NOT; plain values as one IN."""
+    equal = [t.value for t in match.included if t.kind == "equal"]
+    ors: list[str] = []
+    if len(equal) == 1:  # the common case stays a plain equality (index use is obvious)
+        params[f"{prefix}_eq"] = equal[0]
+        ors.append(f"{column} = {{{prefix}_eq:String}}")
+    elif equal:
+        params[f"{prefix}_in"] = equal
+        ors.append(f"{column} IN {{{prefix}_in:Array(String)}}")
+    ors += [
+        f"({_term_sql(t, column, f'{prefix}_{i}', params)})"
+        for i, t in enumerate(match.included)
+        if t.kind != "equal"
+    ]
+    if ors:
+        conds.append(ors[0] if len(ors) == 1 else "(" + " OR ".join(ors) + ")")
+    not_equal = [t.value for t in match.excluded if t.kind == "equal"]
+    if not_equal:
+        params[f"{prefix}_out"] = not_equal
+        conds.append(f"{column} NOT IN {{{prefix}_out:Array(String)}}")
+    conds += [
+        f"NOT ({_term_sql(t, column, f'{prefix}_x{i}', params)})"
+        for i, t in enumerate(match.excluded)
+        if t.kind != "equal"
+    ]
 
 
 def where_clause(flt: EventFilter) -> Statement:
@@ -58,21 +105,10 @@ def where_clause(flt: EventFilter) -> Statement:
     if flt.tenants is not None:
         conds.append("tenant_id IN {scope_tenants:Array(String)}")
         params["scope_tenants"] = list(flt.tenants)
-    exact = (
-        ("tenant", "tenant_id"),
-        ("user", "user_id"),
-        ("action", "action"),
-        ("outcome", "outcome"),
-        ("resource_type", "resource_type"),
-        ("resource_id", "resource_id"),
-        ("ip", "ip_address"),
-        ("event_name", "event_name"),
-    )
-    for attr, column in exact:
-        value = getattr(flt, attr)
-        if value is not None:
-            conds.append(f"{column} = {{f_{attr}:String}}")
-            params[f"f_{attr}"] = value
+    for attr, column in MATCH_COLUMNS:
+        match = getattr(flt, attr)
+        if match is not None:
+            match_conditions(match, column, f"f_{attr}", conds, params)
     if flt.since is not None:
         conds.append("created_at >= {f_since:DateTime64(6, 'UTC')}")
         params["f_since"] = flt.since
@@ -114,10 +150,23 @@ def search(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -
 #: before the first row (measured: 1 M rows, ~900 MB in the engine). The table is aliased so that
 #: ``e.id`` means the UUID column, not an output column of the same name.
 _EXPORT_ORDER = "ORDER BY e.tenant_id, e.created_at, e.id"
-#: SPEC section 5: a cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
-#: leading quote: one regular-expression replacement per cell (measured 0.57 -> 0.46 CPU-s per
-#: million exported rows against if(substring(...) IN (...), concat(...), ...); same bytes).
-FORMULA_GUARD_SQL = r"replaceRegexpOne({cell}, '^([=+\\-@\\t\\r])', '\'\\1')"
+#: SPEC section 5: a cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first, also
+#: after leading blanks or invisible characters, and their full-width forms) gets a leading quote:
+#: one regular-expression replacement per cell (measured 0.57 -> 0.46 CPU-s per million exported
+#: rows against if(substring(...) IN (...), concat(...), ...); same bytes). The pattern is
+#: ``formats.formula_pattern`` (the Python twin) in RE2's escapes. Only a cell whose first byte
+#: can begin that pattern reaches the regular expression: with the leading-blank classes it costs
+#: ~40 ns a cell, the first-byte test ~11 (the old ASCII-only pattern's cost).
+_FORMULA_FIRST_BYTES = sorted(
+    {chr(c).encode()[0] for lo, hi in FORMULA_LEAD + FORMULA_STARTS for c in range(lo, hi + 1)}
+)
+FORMULA_GUARD_SQL = (
+    "if(ascii({cell}) IN ("
+    + ", ".join(map(str, _FORMULA_FIRST_BYTES))
+    + "), replaceRegexpOne({cell}, '^("
+    + formula_pattern(lambda c: f"\\\\x{{{{{c:X}}}}}")
+    + ")', '\\'\\\\1'), {cell})"
+)
 
 
 def _csv_expression(column: str) -> str:
@@ -216,6 +265,46 @@ def count(database: str, flt: EventFilter) -> Statement:
     where = where_clause(flt)
     sql = f"SELECT count() AS n FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {where.sql}"
     return Statement(sql, dict(where.params))
+
+
+#: SPEC section 8: the columns /api/stats counts the top values of
+FACET_COLUMNS = ("action", "outcome", "user_id", "resource_type", "event_name", "ip_address")
+
+
+def stats_range(database: str, flt: EventFilter) -> Statement:
+    """How many events match, and the first and last ``created_at`` among them."""
+    where = where_clause(flt)
+    sql = (
+        "SELECT count() AS n, toUnixTimestamp64Micro(min(created_at)) AS first_us,"
+        " toUnixTimestamp64Micro(max(created_at)) AS last_us"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {where.sql}"
+    )
+    return Statement(sql, dict(where.params))
+
+
+def histogram(database: str, flt: EventFilter, start_us: int, width_us: int) -> Statement:
+    """Matching events per bucket of ``width_us`` microseconds from ``start_us`` (bucket 0)."""
+    where = where_clause(flt)
+    params = dict(where.params, h_start=start_us, h_width=width_us)
+    sql = (
+        "SELECT intDiv(toUnixTimestamp64Micro(created_at) - {h_start:Int64}, {h_width:Int64}) AS bucket,"
+        f" count() AS n FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {where.sql}"
+        " GROUP BY bucket ORDER BY bucket"
+    )
+    return Statement(sql, params)
+
+
+def facets(database: str, flt: EventFilter, top: int = 10) -> Statement:
+    """The ``top`` values (by count, then value) of each facet column, in one scan."""
+    where = where_clause(flt)
+    pairs = ", ".join(f"('{c}', toString({c}))" for c in FACET_COLUMNS)
+    sql = (
+        "SELECT facet, value, n FROM (SELECT kv.1 AS facet, kv.2 AS value, count() AS n"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} ARRAY JOIN [{pairs}] AS kv"
+        f" WHERE {where.sql} GROUP BY facet, value)"
+        " ORDER BY facet, n DESC, value LIMIT {top:UInt32} BY facet"
+    )
+    return Statement(sql, dict(where.params, top=top))
 
 
 def existing_ids(database: str, tenant_ids: list[str], event_ids: list[str]) -> Statement:

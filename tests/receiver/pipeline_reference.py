@@ -6,6 +6,7 @@ Not collected by pytest (no ``test_`` prefix); only imported by the tests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -304,6 +305,7 @@ def run(
         enrich(
             event, service_name=flat.service_name, received_at=now, retain_days=retain_days, hot_days=hot_days
         )
+        _flag_bidi(event)  # issue 13 item 13, added after the fact
         events.append(event)
     return PipelineResult(
         table=events_to_table(events),
@@ -313,3 +315,15 @@ def run(
         reasons=reasons,
         rejected_by_reason=by_reason,
     )
+
+
+_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _flag_bidi(event: AuditEvent) -> None:
+    """Issue 13 item 13: any text of the event with a bidirectional control → otel_audit.flags."""
+    texts = [v for v in dataclasses.astuple(event) if isinstance(v, str)]
+    texts += [text for kv in event.attributes.items() for text in kv]
+    if any(ch in _BIDI for text in texts for ch in text):
+        event.attributes.pop("otel_audit.flags", None)
+        event.attributes["otel_audit.flags"] = "bidi_control"

@@ -201,8 +201,14 @@ def test_a_token_never_sees_another_tenants_rows_on_any_route(admin, store):
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
-        ({"since": "last tuesday"}, "since: 'last tuesday' is not an ISO 8601 date or time"),
-        ({"until": "2026-13-01"}, "until: '2026-13-01' is not an ISO 8601 date or time"),
+        (
+            {"since": "last tuesday"},
+            "since: 'last tuesday' is not an ISO 8601 date or time, nor now / now-<N><s|m|h|d|w>",
+        ),
+        (
+            {"until": "2026-13-01"},
+            "until: '2026-13-01' is not an ISO 8601 date or time, nor now / now-<N><s|m|h|d|w>",
+        ),
         ({"since": "2026-02-01", "until": "2026-01-01"}, "since must be before until"),
         ({"limit": "0"}, "limit: must be between 1 and 1000"),
         ({"limit": "1001"}, "limit: must be between 1 and 1000"),

@@ -71,7 +71,10 @@ def test_export_from_the_store_and_through_serve(serve_process, tmp_path):
         "soon",
     )
     assert refused.returncode == 2 and not (tmp_path / "x.jsonl").exists()
-    assert refused.stderr.strip() == "otel-audit export: error: since: 'soon' is not an ISO 8601 date or time"
+    assert (
+        refused.stderr.strip()
+        == "otel-audit export: error: since: 'soon' is not an ISO 8601 date or time, nor now / now-<N><s|m|h|d|w>"
+    )
     serve.stop()
 
     # straight from the store: every format, and the export itself is on record

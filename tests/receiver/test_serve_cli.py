@@ -58,7 +58,7 @@ def test_cli_errors_are_one_readable_line(tmp_path):
     assert bad_date.returncode == 2
     assert (
         bad_date.stderr.strip()
-        == "otel-audit query: error: since: 'last tuesday' is not an ISO 8601 date or time"
+        == "otel-audit query: error: since: 'last tuesday' is not an ISO 8601 date or time, nor now / now-<N><s|m|h|d|w>"
     )
     bad_config = tmp_path / "c.yaml"
     bad_config.write_text("store: chdb://./x\nlisten: {grpc: 0.0.0.0:4317}\n")

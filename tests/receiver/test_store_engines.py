@@ -195,7 +195,7 @@ def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
     client = RecordingClient()
     ClickHouseStore("clickhouse://u:p@db.internal:8123/audit", client=client)
     ddl = [q for q, _ in client.calls if "schema_migrations" not in q]
-    assert ddl == sql.schema_statements("audit")
+    assert ddl == migrations.schema_statements("audit")
     recorded = [p["v"] for q, p in client.calls if q.startswith("INSERT INTO audit.schema_migrations")]
     assert recorded == [m.version for m in migrations.load_migrations()]
     flt = EventFilter(tenant="acme", user="alice", q="x", tenants=("acme",))
@@ -207,7 +207,7 @@ def test_server_engine_runs_the_same_ddl_and_queries_as_chdb():
     store.retries = 0
     store.search(flt, 50)
     assert client.calls == [(expected.sql, expected.params)]
-    assert "alice" not in expected.sql and "{f_user:String}" in expected.sql
+    assert "alice" not in expected.sql and "{f_user_eq:String}" in expected.sql
 
 
 def test_an_up_to_date_schema_opens_without_ddl():

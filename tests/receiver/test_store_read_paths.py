@@ -111,6 +111,21 @@ def test_the_engines_formula_guard_is_the_python_one(store):
         "-\n",
         "\\=",
         "😀@",
+        # issue 13 item 12 (OWASP): after leading whitespace or invisible characters, full-width
+        " =1+2",
+        "\n=cmd",
+        "\r\n@SUM(A1)",
+        " \t-1",
+        "\u00a0+1",
+        "\u3000=1",
+        "\u202e=1",
+        "＝1+2",
+        "＋x",
+        " －1",
+        "＠SUM(A1)",
+        "  ",
+        "a ＝b",
+        "x＝",
     ]
     guard = sql.FORMULA_GUARD_SQL.format(cell="v")
     lc = sql.FORMULA_GUARD_SQL.format(cell="toLowCardinality(v)")
@@ -123,3 +138,7 @@ def test_the_engines_formula_guard_is_the_python_one(store):
     assert table.column("plain").to_pylist() == want
     assert [str(v) for v in table.column("low").to_pylist()] == want
     assert want[:6] == ["'=1+2", "'+x", "'-", "'@a", "'\tq", "'\rq"]
+    guarded = dict(zip(values, want, strict=True))
+    for value in values[values.index(" =1+2") : values.index("  ")]:
+        assert guarded[value] == "'" + value, value
+    assert [guarded[v] for v in ("  ", "a ＝b", "x＝", "'=x", "ü")] == ["  ", "a ＝b", "x＝", "'=x", "ü"]

@@ -1,6 +1,8 @@
 // otel-audit admin UI: search, event detail, compliance. No framework, no build step.
 // Every value from the server is rendered with textContent (text(), el()); nothing from the
 // data ever reaches innerHTML or a URL scheme. The token lives in sessionStorage only.
+// Bidirectional controls in a value are shown as visible ⟨U+202E⟩ marks, never obeyed, and each
+// non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
 const TOKEN_KEY = "otel-audit-token";
 const FILTERS = ["q", "tenant", "since", "until", "user", "action", "outcome",
@@ -8,18 +10,53 @@ const FILTERS = ["q", "tenant", "since", "until", "user", "action", "outcome",
 const $ = (id) => document.getElementById(id);
 
 // ---- tiny DOM helpers (text only) --------------------------------------------------------
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const codePoint = (ch) => `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+// text → nodes: the text, with each bidirectional control replaced by a visible mark
+function textNodes(value) {
+  const text = String(value);
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(BIDI_CONTROLS)) {
+    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
+    const mark = document.createElement("span");
+    mark.className = "bidi-mark";
+    mark.title = "bidirectional control character (not applied)";
+    mark.textContent = `⟨${codePoint(match[0])}⟩`;
+    nodes.push(mark);
+    last = match.index + match[0].length;
+  }
+  if (last < text.length || nodes.length === 0) nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
+}
+// one value as an isolated run (its direction cannot leak into the text around it); ASCII text
+// has no right-to-left letters or controls, so it stays a plain text node
+const ASCII = /^[\x00-\x7f]*$/;
+function isolated(value) {
+  const text = String(value);
+  if (ASCII.test(text)) return document.createTextNode(text);
+  const bdi = document.createElement("bdi");
+  bdi.append(...textNodes(text));
+  return bdi;
+}
+// for places that hold plain text only (option labels, titles)
+const visibleText = (value) => String(value).replace(BIDI_CONTROLS, (ch) => `⟨${codePoint(ch)}⟩`);
+const setText = (node, ...parts) => node.replaceChildren(...parts.map((p) => (p instanceof Node ? p : isolated(p))));
+
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (key === "className") node.className = value;
-    else if (key === "title") node.title = value;
+    else if (key === "title") node.title = visibleText(value);
     else if (key === "href") node.setAttribute("href", value);
     else if (key.startsWith("data-")) node.setAttribute(key, value);
     else node[key] = value;
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    if (child instanceof Node) node.append(child);
+    else if (tag === "option") node.append(visibleText(child));
+    else node.append(isolated(child));
   }
   return node;
 }
@@ -118,8 +155,8 @@ async function ensureSignedIn() {
     $("signin-token").focus();
     return false;
   }
-  $("who-name").textContent = session.me.name;
-  $("who-role").textContent = session.me.role;
+  setText($("who-name"), session.me.name);
+  setText($("who-role"), session.me.role);
   show($("sign-out"), !session.me.open);
   show($("nav"), true);
   show($("who"), true);
@@ -135,7 +172,7 @@ async function signIn(event) {
     session.me = await api("/api/me", null, { quiet: true });
   } catch (err) {
     session.token = null;
-    $("signin-error").textContent = err.status === 401 ? "This token is not known to the server." : err.message;
+    $("signin-error").textContent = err.status === 401 ? "This token is not known to the server." : visibleText(err.message);
     return;
   }
   $("signin-token").value = "";
@@ -188,7 +225,7 @@ async function renderSearch() {
     answer = await api("/api/events", params);
   } catch (err) {
     $("results-summary").textContent = "";
-    $("search-error").textContent = err.message;
+    $("search-error").textContent = visibleText(err.message);
     clear($("events-body"));
     show($("events-empty"), false);
     return;
@@ -210,7 +247,7 @@ async function renderSearch() {
 function eventRow(event) {
   const link = el("a", { href: `/events/${encodeURIComponent(event.id)}`, "data-internal": "" },
     shortTime(event.created_at));
-  link.title = event.created_at;
+  link.title = visibleText(event.created_at);
   const resource = el("span", {}, event.resource_type,
     event.resource_id ? el("span", { className: "muted" }, ` / ${event.resource_id}`) : null);
   return el("tr", {},
@@ -276,7 +313,7 @@ async function exportFormat(format) {
     const { ticket } = await api("/api/export-tickets", null, { method: "POST" });
     params.set("ticket", ticket);
   } catch (err) {
-    $("search-error").textContent = err.message;
+    $("search-error").textContent = visibleText(err.message);
     return;
   }
   const link = el("a", { href: `/api/export.${format}?${params}`, download: "" });
@@ -304,16 +341,20 @@ async function renderDetail(eventId) {
   try {
     event = await api(`/api/events/${encodeURIComponent(eventId)}`);
   } catch (err) {
-    $("detail-error").textContent = err.status === 404 ? "No such event, or it is not visible to you." : err.message;
+    $("detail-error").textContent = err.status === 404 ? "No such event, or it is not visible to you." : visibleText(err.message);
     return;
   }
-  $("detail-title").textContent = event.event_name;
+  setText($("detail-title"), event.event_name);
   const outcome = $("detail-outcome");
-  outcome.textContent = event.outcome;
+  setText(outcome, event.outcome);
   outcome.className = `badge badge-${["success", "failure", "denied"].includes(event.outcome) ? event.outcome : "other"}`;
-  $("detail-subtitle").textContent =
-    `${event.user_id || "anonymous"} · ${event.action} · ${event.resource_type}` +
-    `${event.resource_id ? ` ${event.resource_id}` : ""} · ${shortTime(event.created_at)} UTC · tenant ${event.tenant_id}`;
+  // each value isolated: a control in one (say the resource id) cannot reverse the rest
+  setText($("detail-subtitle"),
+    event.user_id || "anonymous", " · ", event.action, " · ", event.resource_type,
+    ...(event.resource_id ? [" ", event.resource_id] : []),
+    " · ", `${shortTime(event.created_at)} UTC`, " · tenant ", event.tenant_id);
+  const flags = String((event.attributes || {})["otel_audit.flags"] || "").split(",");
+  show($("detail-bidi"), flags.includes("bidi_control"));
 
   const related = $("detail-related");
   clear(related);
@@ -374,12 +415,12 @@ async function renderCompliance() {
   try {
     report = await api("/api/compliance", new URLSearchParams({ tenant }));
   } catch (err) {
-    $("compliance-error").textContent = err.message;
+    $("compliance-error").textContent = visibleText(err.message);
     return;
   }
-  $("compliance-summary").textContent =
-    `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for ${report.tenant}` +
-    (report.newest_event ? ` · newest ${shortTime(report.newest_event)} UTC` : "");
+  setText($("compliance-summary"),
+    `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for `, report.tenant,
+    report.newest_event ? ` · newest ${shortTime(report.newest_event)} UTC` : "");
   const body = $("categories").tBodies[0];
   clear(body);
   for (const cat of report.categories) {
@@ -444,7 +485,7 @@ async function route() {
   } catch (err) {
     const target = $("search-error");
     showView("search");
-    target.textContent = err.message || String(err);
+    target.textContent = visibleText(err.message || String(err));
   }
 }
 

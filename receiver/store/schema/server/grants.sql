@@ -17,6 +17,8 @@ GRANT CREATE TABLE ON audit.* TO otel_audit_ingest;
 GRANT ALTER ADD COLUMN, ALTER ADD INDEX ON audit.* TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_events TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_checkpoints TO otel_audit_ingest;
+-- the alert evaluator's positions, lease claims and delivery records (docs/ALERTS.md)
+GRANT INSERT, SELECT ON audit.alert_state TO otel_audit_ingest;
 -- the versions `otel-audit migrate` (and every store start) applied and recorded
 GRANT INSERT, SELECT ON audit.schema_migrations TO otel_audit_ingest;
 

@@ -1,0 +1,144 @@
+"""The shipped rule pack as Grafana unified-alerting provisioning (dashboards/provisioning/alerting/),
+for teams that alert from Grafana: one Grafana rule per pack rule, its SQL over
+``audit.audit_events`` with the ClickHouse plugin's ``$__timeFilter`` macro, reduced per series
+(tenant and group) and compared with the rule's threshold.
+
+    python -m receiver.alerts.grafana > dashboards/provisioning/alerting/otel-audit-pack.yaml
+
+The pack's values are constants of this repository, rendered as SQL literals (Grafana sends SQL,
+not parameters); a test checks the file is current and runs every query on the real schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from typing import Any
+
+import yaml
+
+from receiver.alerts.config import Rule
+from receiver.alerts.pack import PACK
+from receiver.filters import Match, parse_filters
+from receiver.store.sql import MATCH_COLUMNS
+
+DATASOURCE_UID = "otel-audit-clickhouse"  # dashboards/provisioning/datasources/clickhouse.yaml
+TABLE = "audit.audit_events"
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _match_sql(match: Match, column: str) -> list[str]:
+    def one(kind: str, value: str) -> str:
+        if kind == "prefix":
+            return f"startsWith({column}, {literal(value)})"
+        if kind == "cidr":
+            return f"isIPAddressInRange({column}, {literal(value)})"
+        return f"{column} = {literal(value)}"
+
+    conds = []
+    included = [one(t.kind, t.value) for t in match.included]
+    if included:
+        conds.append(included[0] if len(included) == 1 else "(" + " OR ".join(included) + ")")
+    conds += [f"NOT {one(t.kind, t.value)}" for t in match.excluded]
+    return conds
+
+
+def where(rule: Rule) -> str:
+    filters = {k: v for k, v in rule.match.items() if k != "service_name"}
+    flt = parse_filters(filters)
+    conds = ["NOT startsWith(event_name, 'audit.alert.')"]
+    for attr, column in MATCH_COLUMNS:
+        value = getattr(flt, attr)
+        if value is not None:
+            conds += _match_sql(value, column)
+    if "service_name" in rule.match:
+        svc = rule.match["service_name"]
+        conds += _match_sql(Match((svc,) if isinstance(svc, str) else tuple(svc)), "service_name")
+    return " AND ".join(conds)
+
+
+def rule_sql(rule: Rule) -> tuple[str, int, float]:
+    """The rule's SQL, the look-back in seconds Grafana evaluates it over, and the threshold the
+    reduced value must exceed."""
+    groups = ", ".join(("tenant_id", *rule.group_by))
+    if rule.kind == "silence":
+        lookback = int(rule.window * 4)
+        sql = (
+            f"SELECT {groups}, dateDiff('second', max(created_at), now()) AS silent_seconds"
+            f" FROM {TABLE} WHERE $__timeFilter(created_at) AND {where(rule)} GROUP BY {groups}"
+        )
+        return sql, lookback, rule.window
+    window = int(rule.window)
+    sql = f"SELECT {groups}, count() AS events FROM {TABLE} WHERE $__timeFilter(created_at) AND {where(rule)} GROUP BY {groups}"
+    return sql, window, (rule.threshold - 1 if rule.kind == "threshold" else 0)
+
+
+def grafana_rule(rule: Rule) -> dict[str, Any]:
+    sql, lookback, above = rule_sql(rule)
+    uid = "oa-" + hashlib.sha256(rule.name.encode()).hexdigest()[:12]
+    return {
+        "uid": uid,
+        "title": rule.name,
+        "condition": "C",
+        "data": [
+            {
+                "refId": "A",
+                "relativeTimeRange": {"from": lookback, "to": 0},
+                "datasourceUid": DATASOURCE_UID,
+                "model": {
+                    "refId": "A",
+                    "editorType": "sql",
+                    "format": 1,
+                    "queryType": "table",
+                    "rawSql": sql,
+                },
+            },
+            {
+                "refId": "B",
+                "datasourceUid": "__expr__",
+                "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last"},
+            },
+            {
+                "refId": "C",
+                "datasourceUid": "__expr__",
+                "model": {
+                    "refId": "C",
+                    "type": "threshold",
+                    "expression": "B",
+                    "conditions": [{"evaluator": {"type": "gt", "params": [above]}}],
+                },
+            },
+        ],
+        "noDataState": "OK",
+        "execErrState": "Error",
+        "for": "0s",
+        "labels": {"severity": rule.severity, "otel_audit_rule": rule.name},
+        "annotations": {"summary": f"{rule.name} ({rule.kind})", "description": rule.rationale},
+    }
+
+
+def provisioning() -> str:
+    document = {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": "otel-audit-pci-pack",
+                "folder": "otel-audit",
+                "interval": "1m",
+                "rules": [grafana_rule(r) for r in PACK],
+            }
+        ],
+    }
+    header = (
+        "# Generated by `python -m receiver.alerts.grafana` from receiver/alerts/pack.py: do not edit.\n"
+        "# Grafana unified alerting, file provisioning (/etc/grafana/provisioning/alerting/).\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, width=200)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(provisioning())
