@@ -36,8 +36,9 @@ class PartialSuccessLog:
         with self._lock:
             self.rejected += partial.rejected_log_records
             fresh = [r for r in reasons(partial.error_message) if r not in self._seen]
-            if len(self._seen) < MAX_REASONS:
-                self._seen.update(fresh)
+            if len(self._seen) >= MAX_REASONS:
+                fresh = []  # enough said: later reasons stay in the rejected count only
+            self._seen.update(fresh)
         for reason in fresh:
             log.warning(
                 "otel_audit: the receiver rejected audit event(s) of an export (%d in this one): %s "

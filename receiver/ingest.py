@@ -8,6 +8,7 @@ codes."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -35,20 +36,23 @@ class MismatchLog:
 
     def __init__(self, interval_seconds: float = 60.0) -> None:
         self.interval = interval_seconds
+        self._lock = threading.Lock()  # transports call in from several threads
         self._last: dict[tuple[str | None, str], float] = {}
         self._pending: dict[tuple[str | None, str], int] = {}
 
     def note(self, token_tenant: str | None, claimed: str, count: int) -> None:
         key = (token_tenant, claimed)
-        self._pending[key] = self._pending.get(key, 0) + count
         now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            return
-        if len(self._last) > 10_000:  # bounded: a sender cycling through tenant ids
-            self._last.clear()
-        self._last[key] = now
-        dropped = self._pending.pop(key)
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + count
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                return
+            if len(self._last) > 10_000:  # bounded: a sender cycling through tenant ids
+                self._last.clear()
+                self._pending = {key: self._pending[key]}
+            self._last[key] = now
+            dropped = self._pending.pop(key)
         log.warning(
             "dropped %d audit event(s) claiming tenant %r sent with an ingest token of tenant %r: "
             "audit.tenant.id must match the token's tenant (or be left out); "
