@@ -60,6 +60,7 @@ archive:
 # the data directory; give its .pub to auditors (`otel-audit verify --public-key`).
 integrity:
   key: ./{keys}/otel-audit-signing.key
+  # key_in_data_dir: false  # true would allow a signing key inside the data directory: keep it false
   publish:                # where signed checkpoints are published besides the store
     - dir: ./{checkpoints}
     # - url: https://audit-witness.example.com/checkpoints
