@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench browser interop fault clean
+.PHONY: demo test lint bench browser interop fault clean shell dist wheel-smoke config-reference
 
+# pip's own output is the progress report: the first install takes a minute or two (chDB, pyarrow)
 $(BIN)/.installed: pyproject.toml
+	@echo "setting up $(VENV): installing otel-audit and its dependencies (the first time takes 1-2 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+	$(BIN)/pip install --progress-bar on -e '.[dev]' | grep --line-buffered -E '^(Collecting|Successfully installed)' || true
+	@$(BIN)/otel-audit --help >/dev/null && touch $@
 
 demo: $(BIN)/.installed
 	$(BIN)/otel-audit demo
@@ -31,7 +33,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(BIN)/.installed browser interop lint
+test: $(BIN)/.installed browser interop lint wheel-smoke
 	$(BIN)/pytest -q
 
 # Real faults (kill -9, store write failures, a full journal disk, hostile ids and times) against
@@ -39,8 +41,25 @@ test: $(BIN)/.installed browser interop lint
 fault: $(BIN)/.installed
 	$(BIN)/python tests/fault/run.py
 
+# A shell with .venv active, so `otel-audit` is on PATH (or: . .venv/bin/activate)
+shell: $(BIN)/.installed
+	@echo "otel-audit is on PATH in this shell; exit to leave it"
+	@VIRTUAL_ENV="$(CURDIR)/$(VENV)" PATH="$(CURDIR)/$(BIN):$$PATH" $${SHELL:-/bin/sh}
+
+# sdist and wheel in dist/ (the package is on no index: install the wheel, or `pip install .` from a checkout)
+dist: $(BIN)/.installed
+	$(BIN)/python -m build --outdir dist .
+
+# the wheel in a clean virtualenv: base install, then the receiver extra (init, serve, emit, query, verify)
+wheel-smoke: $(BIN)/.installed
+	PYTHON=$(PYTHON) VENV=$(VENV) .ci/wheel-smoke
+
+# docs/CONFIGURATION.md from the config model (a test fails when it is stale)
+config-reference: $(BIN)/.installed
+	$(BIN)/python -m receiver.config_reference
+
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.all --quick
 
 clean:
-	rm -rf $(VENV) otel-audit-data otel-audit-demo-data .pytest_cache tests/interop/node_modules
+	rm -rf $(VENV) otel-audit-data otel-audit-demo-data .pytest_cache tests/interop/node_modules dist build *.egg-info

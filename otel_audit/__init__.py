@@ -12,7 +12,7 @@ Events inherit actor, tenant, client address and trace context from the current 
 from __future__ import annotations
 
 from otel_audit.config import DEFAULT_REDACT, AuditSettings
-from otel_audit.context import AuditContext, audit_context, current_context
+from otel_audit.context import AuditContext, audit_context, current_context, set_actor
 from otel_audit.diff import Redactor
 from otel_audit.events import (
     created,
@@ -51,6 +51,7 @@ __all__ = [
     "permission_revoked",
     "record",
     "sensitive_read",
+    "set_actor",
     "shutdown",
     "stats",
     "updated",

@@ -11,13 +11,21 @@ trace and span ids. Non-HTTP scopes (lifespan, websocket) pass straight through.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any
 
-from otel_audit.context import AuditContext, reset_context, set_context
+from otel_audit.context import (
+    AuditContext,
+    actor_cell,
+    new_actor_cell,
+    reset_actor_cell,
+    reset_context,
+    set_context,
+)
 from otel_audit.middleware_options import MiddlewareOptions, call_resolver, record_sensitive
-from otel_audit.proxies import TrustedProxies
+from otel_audit.proxies import TrustedProxies, strip_port
 from otel_audit.recorder import note_error
 from otel_audit.routes import SensitiveRoute
 
@@ -28,6 +36,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Takes the ASGI scope, returns the user/tenant/session id or ``None``; may be sync or async.
 Resolver = Callable[[Scope], "str | None | Awaitable[str | None]"]
+
+log = logging.getLogger("otel_audit")
 
 __all__ = ["AuditMiddleware", "Resolver", "SensitiveRoute", "header_resolver", "route_template"]
 
@@ -107,6 +117,24 @@ class AuditMiddleware:
         self.proxies = options.proxies
         self.rules: tuple[SensitiveRoute, ...] = options.rules
         self.actor_type = actor_type
+        self._rewrite_warned = False
+
+    def _check_rewritten_peer(self, peer: str, forwarded: list[str]) -> None:
+        """The server replaced the peer with an X-Forwarded-For entry before we ran (uvicorn's
+        proxy headers are on by default and believe 127.0.0.1, or whatever
+        --forwarded-allow-ips says): ``trusted_proxies`` is then never consulted. Warn once."""
+        hops = {strip_port(hop) for header in forwarded for hop in header.split(",") if hop.strip()}
+        if strip_port(peer) not in hops:
+            return
+        self._rewrite_warned = True
+        log.warning(
+            "otel_audit: the client address %s came from X-Forwarded-For before AuditMiddleware ran: "
+            "the server rewrote it (uvicorn does so by default for peers in --forwarded-allow-ips, "
+            "127.0.0.1 unless set), so trusted_proxies is not applied. Run uvicorn with "
+            "--no-proxy-headers and let trusted_proxies decide, or set --forwarded-allow-ips to "
+            "exactly your proxies (logged once)",
+            peer,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,12 +149,16 @@ class AuditMiddleware:
                 await self.app(scope, receive, send)
                 return
             capture = _StatusCapture(send)
+            cell = new_actor_cell()  # set_actor() in the handler reaches our event through it
             try:
-                await self.app(scope, receive, capture)
-            except Exception as exc:
-                await self._audit(scope, context, root_path, raw_path, capture.status, exc)
-                raise
-            await self._audit(scope, context, root_path, raw_path, capture.status, None)
+                try:
+                    await self.app(scope, receive, capture)
+                except Exception as exc:
+                    await self._audit(scope, context, root_path, raw_path, capture.status, exc)
+                    raise
+                await self._audit(scope, context, root_path, raw_path, capture.status, None)
+            finally:
+                reset_actor_cell(cell)
         finally:
             reset_context(token)
 
@@ -148,6 +180,8 @@ class AuditMiddleware:
         tenant_id = _call(self.tenant_resolver, scope)
         if tenant_id is not None and type(tenant_id) is not str:
             tenant_id = await _settle(tenant_id)
+        if forwarded and peer is not None and not self._rewrite_warned:
+            self._check_rewritten_peer(peer, forwarded)
         ip_address = self.proxies.client_ip(peer, forwarded) if forwarded else peer
         session_id = _call(self.session_resolver, scope)
         if session_id is not None and type(session_id) is not str:
@@ -182,10 +216,13 @@ class AuditMiddleware:
                 return
             rule, resource_id = matched
             route = template or raw_path
-            user_id = context.user_id
+            named = actor_cell()
+            user_id = named.user_id if named is not None and named.user_id is not None else context.user_id
             if user_id is None:
                 user_id = await _resolve(self.user_resolver, scope)
-            tenant_id = context.tenant_id
+            tenant_id = (
+                named.tenant_id if named is not None and named.tenant_id is not None else context.tenant_id
+            )
             if tenant_id is None:
                 tenant_id = await _resolve(self.tenant_resolver, scope)
             record_sensitive(rule, resource_id, method, route, status, exc, user_id, tenant_id, context)

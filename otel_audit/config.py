@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -70,6 +71,63 @@ DEFAULT_REDACT: tuple[str, ...] = (
 )
 
 
+class EmitterConfigError(ValueError):
+    """A ``configure()`` argument or ``OTEL_AUDIT_*`` variable that cannot work; the message
+    starts with ``otel_audit:`` and names the parameter (and its variable)."""
+
+
+#: RFC 9110 token characters: what an HTTP (and gRPC metadata) header name may hold
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+\Z")
+#: printable ASCII: what gRPC metadata values may hold (HTTP/1 allows more, but not reliably)
+_PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
+
+
+def _first_bad(value: str, allowed: re.Pattern[str]) -> str:
+    for index, char in enumerate(value):
+        if not allowed.match(char):
+            return f"{char!r} (U+{ord(char):04X}) at position {index + 1}"
+    return "?"
+
+
+def check_token(token: str, where: str) -> None:
+    """An ingest token is sent as ``authorization: Bearer <token>``: printable ASCII, no spaces."""
+    if not _PRINTABLE.match(token) or " " in token:
+        bad = _first_bad(token, re.compile(r"[\x21-\x7e]"))
+        raise EmitterConfigError(
+            f"otel_audit: {where} contains {bad}, which cannot be sent in an HTTP header: "
+            "use the ingest token printed by `otel-audit init` (the value of ingest_tokens[].token)"
+        )
+
+
+def check_endpoint(url: str, where: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise EmitterConfigError(
+            f"otel_audit: {where} must be an http(s) URL such as http://127.0.0.1:4317, not {url!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port <= 65535:
+        raise EmitterConfigError(f"otel_audit: {where} {url!r} has no valid port (1-65535)")
+    if not parts.hostname:
+        raise EmitterConfigError(f"otel_audit: {where} {url!r} has no host")
+
+
+def check_headers(headers: Iterable[tuple[str, str]], where: str) -> None:
+    for name, value in headers:
+        if not _HEADER_NAME.match(name):
+            raise EmitterConfigError(
+                f"otel_audit: {where}: {name!r} is not a valid header name ({_first_bad(name, _HEADER_NAME)})"
+            )
+        if not _PRINTABLE.match(value):
+            raise EmitterConfigError(
+                f"otel_audit: {where}: the value of {name!r} contains {_first_bad(value, _PRINTABLE)}, "
+                "which cannot be sent in a header (printable ASCII only)"
+            )
+
+
 @dataclass(frozen=True)
 class AuditSettings:
     """The resolved export settings. Headers (they hold the ingest token) are kept out of ``repr``."""
@@ -90,14 +148,21 @@ class AuditSettings:
 
     def validate(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"otel_audit: protocol must be one of {PROTOCOLS}, not {self.protocol!r}")
-        parts = urlsplit(self.endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"otel_audit: endpoint must be an http(s) URL, not {self.endpoint!r}")
-        if self.timeout <= 0:
-            raise ValueError(f"otel_audit: timeout must be positive, not {self.timeout}")
+            raise EmitterConfigError(
+                f"otel_audit: protocol must be one of {PROTOCOLS}, not {self.protocol!r}"
+            )
+        check_endpoint(self.endpoint, "endpoint")
+        check_headers(self.headers, "headers")
+        if self.service_name is not None and (
+            not self.service_name.strip() or not self.service_name.isprintable()
+        ):
+            raise EmitterConfigError(
+                f"otel_audit: service_name must be printable text, not {self.service_name!r}"
+            )
+        if not self.timeout > 0:
+            raise EmitterConfigError(f"otel_audit: timeout must be positive, not {self.timeout}")
         if self.spool_max_bytes < 64 * 1024:
-            raise ValueError(
+            raise EmitterConfigError(
                 f"otel_audit: spool_max_bytes must be at least 65536, not {self.spool_max_bytes}"
             )
 
@@ -123,13 +188,29 @@ def resolve_settings(
     if proto in ("http", "http/json"):  # only protobuf is spoken; accept the loose spellings
         proto = PROTOCOL_HTTP
     default_endpoint = _DEFAULT_GRPC_ENDPOINT if proto == PROTOCOL_GRPC else _DEFAULT_HTTP_ENDPOINT
+    if proto not in PROTOCOLS:
+        where = "protocol" if protocol else f"protocol ({ENV_PROTOCOL})"
+        raise EmitterConfigError(f"otel_audit: {where} must be one of {PROTOCOLS}, not {proto!r}")
     url = (endpoint or env.get(ENV_ENDPOINT) or env.get(ENV_OTLP_ENDPOINT) or default_endpoint).strip()
+    check_endpoint(
+        url,
+        "endpoint"
+        if endpoint
+        else f"endpoint ({ENV_ENDPOINT})"
+        if env.get(ENV_ENDPOINT)
+        else f"endpoint ({ENV_OTLP_ENDPOINT})",
+    )
     if proto == PROTOCOL_HTTP:
         url = _with_logs_path(url)
 
     merged = dict(parse_headers(env.get(ENV_HEADERS, "")) if headers is None else headers)
+    check_headers(
+        ((str(k).strip().lower(), str(v).strip()) for k, v in merged.items()),
+        "headers" if headers is not None else f"headers ({ENV_HEADERS})",
+    )
     bearer = token if token is not None else env.get(ENV_TOKEN)
     if bearer:
+        check_token(bearer, "token" if token is not None else f"token ({ENV_TOKEN})")
         merged["authorization"] = f"Bearer {bearer}"
 
     names = list(DEFAULT_REDACT) if redact_defaults else []
@@ -147,17 +228,24 @@ def resolve_settings(
         headers=tuple((k.strip().lower(), v.strip()) for k, v in merged.items()),
         service_name=service,
         insecure=insecure if insecure is not None else _parse_bool(env.get(ENV_INSECURE)),
-        timeout=float(timeout if timeout is not None else env.get(ENV_TIMEOUT) or _DEFAULT_TIMEOUT_S),
+        timeout=_number(timeout, env, ENV_TIMEOUT, _DEFAULT_TIMEOUT_S, "timeout"),
         redact=tuple(dict.fromkeys(n for n in names if n)),
         spool_dir=spool,
         spool_max_bytes=int(
-            spool_max_bytes
-            if spool_max_bytes is not None
-            else env.get(ENV_SPOOL_MAX_BYTES) or _DEFAULT_SPOOL_MAX_BYTES
+            _number(spool_max_bytes, env, ENV_SPOOL_MAX_BYTES, _DEFAULT_SPOOL_MAX_BYTES, "spool_max_bytes")
         ),
     )
     settings.validate()
     return settings
+
+
+def _number(given: float | None, env: Mapping[str, str], name: str, default: float, param: str) -> float:
+    raw: object = given if given is not None else env.get(name) or default
+    try:
+        return float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        where = param if given is not None else f"{param} ({name})"
+        raise EmitterConfigError(f"otel_audit: {where} must be a number, not {raw!r}") from None
 
 
 def default_spool_dir(env: Mapping[str, str], service: str | None, endpoint: str) -> str:

@@ -102,6 +102,65 @@ def reset_context(token: Token[AuditContext]) -> None:
     _current.reset(token)
 
 
+@dataclass(slots=True)
+class ActorCell:
+    """The actor a handler named with ``set_actor()`` during a request. Mutable and shared by
+    every copy of the request's context (a sync handler's thread, a task), so the middleware's
+    own event after the response sees it."""
+
+    user_id: str | None = None
+    tenant_id: str | None = None
+
+
+_actor_cell: ContextVar[ActorCell | None] = ContextVar("otel_audit_actor_cell", default=None)
+
+
+def new_actor_cell() -> Token[ActorCell | None]:
+    """For the middleware: a fresh cell for this request; pass the token to ``reset_actor_cell``."""
+    return _actor_cell.set(ActorCell())
+
+
+def actor_cell() -> ActorCell | None:
+    return _actor_cell.get()
+
+
+def reset_actor_cell(token: Token[ActorCell | None]) -> None:
+    _actor_cell.reset(token)
+
+
+def set_actor(
+    *,
+    user_id: str | None = None,
+    tenant_id: str | None = None,
+    session_id: str | None = None,
+    actor_type: str | None = None,
+) -> None:
+    """Name the actor once the application knows it (after authentication, in the handler or a
+    dependency): later ``record()`` calls here carry it, and so does the ASGI middleware's
+    sensitive-route event for this request (user and tenant). ``None`` values are ignored.
+
+    A ``user_resolver`` runs before the handler, so it cannot see what authentication sets later
+    (``scope["state"]`` is empty then); this can.
+    """
+    given = {
+        k: str(v)
+        for k, v in (
+            ("user_id", user_id),
+            ("tenant_id", tenant_id),
+            ("session_id", session_id),
+            ("actor_type", actor_type),
+        )
+        if v is not None
+    }
+    if not given:
+        return
+    cell = _actor_cell.get()
+    if cell is not None:
+        cell.user_id = given.get("user_id", cell.user_id)
+        cell.tenant_id = given.get("tenant_id", cell.tenant_id)
+    _current.set(replace(_current.get(), **given))
+
+
 @contextmanager
 def audit_context(**fields: Any) -> Iterator[AuditContext]:
     """Layer ``fields`` (AuditContext field names; ``None`` values ignored) over the current context.

@@ -14,6 +14,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 
 from otel_audit.config import PROTOCOL_GRPC, AuditSettings
+from otel_audit.partial_success import PartialSuccessLog, grpc_interceptor
 
 
 def build_exporter(settings: AuditSettings) -> LogRecordExporter:
@@ -26,23 +27,40 @@ def build_exporter(settings: AuditSettings) -> LogRecordExporter:
     return SpoolingExporter(exporter, settings.spool_dir, settings.spool_max_bytes)
 
 
+#: one per process: a reason is logged once, whichever exporter heard it
+PARTIAL_SUCCESS = PartialSuccessLog()
+
+
 def build_otlp_exporter(settings: AuditSettings) -> LogRecordExporter:
-    """The OTLP log exporter for ``settings`` (gRPC or HTTP/protobuf)."""
+    """The OTLP log exporter for ``settings`` (gRPC or HTTP/protobuf); partial-success rejections
+    in its responses are logged (``otel_audit.partial_success``)."""
     if settings.protocol == PROTOCOL_GRPC:
+        import grpc
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcExporter
 
-        return GrpcExporter(
+        class ObservedGrpcExporter(GrpcExporter):  # type: ignore[misc]
+            def _initialize_channel_and_stub(self) -> None:
+                # the SDK (re)makes its stub here; ours goes through a channel with the interceptor
+                super()._initialize_channel_and_stub()
+                channel = grpc.intercept_channel(self._channel, grpc_interceptor(PARTIAL_SUCCESS))
+                self._client = self._stub(channel)
+
+        return ObservedGrpcExporter(
             endpoint=settings.endpoint,
             insecure=settings.insecure,
             headers=settings.header_dict() or None,
             timeout=settings.timeout,
         )
+    import requests
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
 
+    session = requests.Session()
+    session.hooks["response"].append(PARTIAL_SUCCESS.observe_http)
     return HttpExporter(
         endpoint=settings.endpoint,
         headers=settings.header_dict() or None,
         timeout=settings.timeout,
+        session=session,
     )
 
 

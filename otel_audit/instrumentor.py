@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -48,6 +49,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from otel_audit.asgi import AuditMiddleware, header_resolver
 from otel_audit.config import split_list
 from otel_audit.pipeline import configure, is_configured
+from otel_audit.proxies import TrustedProxies
 from otel_audit.routes import parse_sensitive_routes
 
 ENV_REUSE_GLOBAL = "OTEL_AUDIT_REUSE_GLOBAL"
@@ -59,6 +61,8 @@ ENV_USER_RESOLVER = "OTEL_AUDIT_USER_RESOLVER"
 ENV_TENANT_RESOLVER = "OTEL_AUDIT_TENANT_RESOLVER"
 ENV_TRUSTED_PROXIES = "OTEL_AUDIT_TRUSTED_PROXIES"
 ENV_ACTOR_TYPE = "OTEL_AUDIT_ACTOR_TYPE"
+
+log = logging.getLogger("otel_audit")
 
 #: Classes whose ``build_middleware_stack`` is wrapped, when importable and defined on the class.
 _TARGETS = (("starlette.applications", "Starlette"), ("fastapi.applications", "FastAPI"))
@@ -88,9 +92,18 @@ def load_callable(spec: str) -> Callable[..., Any]:
 def middleware_options_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``AuditMiddleware`` keyword arguments from the ``OTEL_AUDIT_*`` variables."""
     env = os.environ if env is None else env
+    try:
+        sensitive = parse_sensitive_routes(env.get(ENV_SENSITIVE_ROUTES, ""))
+    except ValueError as exc:
+        raise ValueError(f"otel_audit: {ENV_SENSITIVE_ROUTES}: {exc}") from exc
+    try:
+        proxies = split_list(env.get(ENV_TRUSTED_PROXIES, ""))
+        TrustedProxies.parse(proxies)  # refused here, with the variable's name
+    except ValueError as exc:
+        raise ValueError(f"otel_audit: {ENV_TRUSTED_PROXIES}: {exc}") from exc
     options: dict[str, Any] = {
-        "sensitive": parse_sensitive_routes(env.get(ENV_SENSITIVE_ROUTES, "")),
-        "trusted_proxies": split_list(env.get(ENV_TRUSTED_PROXIES, "")),
+        "sensitive": sensitive,
+        "trusted_proxies": proxies,
         "actor_type": env.get(ENV_ACTOR_TYPE, "").strip() or "user",
     }
     for option, resolver_env, header_env in (
@@ -101,7 +114,10 @@ def middleware_options_from_env(env: Mapping[str, str] | None = None) -> dict[st
         spec = env.get(resolver_env, "").strip() if resolver_env else ""
         header = env.get(header_env, "").strip()
         if spec:
-            options[option] = load_callable(spec)
+            try:
+                options[option] = load_callable(spec)
+            except Exception as exc:
+                raise ValueError(f"otel_audit: {resolver_env}={spec!r} cannot be loaded: {exc}") from exc
         elif header:
             options[option] = header_resolver(header)
     return options
@@ -128,14 +144,20 @@ class AuditInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("starlette >= 0.13",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        options = middleware_options_from_env()
-        options.update({k: kwargs[k] for k in _MIDDLEWARE_OPTIONS if k in kwargs})
-        provider = kwargs.get("logger_provider")
-        if provider is not None:
-            configure(logger_provider=provider)
-        elif not is_configured():
-            reuse = os.environ.get(ENV_REUSE_GLOBAL, "").strip().lower() in ("1", "true", "yes", "on")
-            configure(reuse_global=reuse)
+        # A bad OTEL_AUDIT_* value must not stop the application: one clear line, no auditing.
+        try:
+            options = middleware_options_from_env()
+            options.update({k: kwargs[k] for k in _MIDDLEWARE_OPTIONS if k in kwargs})
+            provider = kwargs.get("logger_provider")
+            if provider is not None:
+                configure(logger_provider=provider)
+            elif not is_configured():
+                reuse = os.environ.get(ENV_REUSE_GLOBAL, "").strip().lower() in ("1", "true", "yes", "on")
+                configure(reuse_global=reuse)
+        except Exception as exc:
+            message = str(exc) if str(exc).startswith("otel_audit:") else f"otel_audit: {exc}"
+            log.error("%s; audit events will NOT be sent (the application runs unaudited)", message)
+            return
         patched: list[tuple[type, Callable[[Any], Any]]] = []
         for module_name, class_name in _TARGETS:
             try:

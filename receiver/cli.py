@@ -13,7 +13,7 @@ import logging
 import sys
 
 from receiver.commands import COMMANDS
-from receiver.commands.common import CliError
+from receiver.commands.common import CliError, resolve_admin_token
 
 EXIT_ERROR = 2
 
@@ -29,8 +29,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: modules of the ``receiver`` extra: missing, the base (emitter-only) install was used
+_RECEIVER_EXTRA = frozenset(
+    {"yaml", "pydantic", "grpc", "grpc_health", "chdb", "pyarrow", "starlette", "uvicorn", "httpx", "rich"}
+    | {"orjson", "cryptography", "prometheus_client", "clickhouse_connect", "multipart", "google"}
+)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> int:
+    name = (exc.name or "").split(".")[0]
+    if name not in _RECEIVER_EXTRA:
+        raise exc
+    print(
+        f"otel-audit: error: the receiver's dependencies are not installed (no module {name!r}): "
+        "pip install 'otel-audit[receiver]' (from a checkout: pip install '.[receiver]')",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:
+        return _missing_extra(exc)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_admin_token(args)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )

@@ -33,9 +33,9 @@ class _Frozen(BaseModel):
 
 
 class Listen(_Frozen):
-    grpc: str = DEFAULT_GRPC
-    http: str = DEFAULT_HTTP
-    admin: str = DEFAULT_ADMIN
+    grpc: str = Field(default=DEFAULT_GRPC, description="OTLP/gRPC address, host:port")
+    http: str = Field(default=DEFAULT_HTTP, description="OTLP/HTTP address (POST /v1/logs), host:port")
+    admin: str = Field(default=DEFAULT_ADMIN, description="admin API and UI address, host:port")
 
     @field_validator("grpc", "http", "admin")
     @classmethod
@@ -45,16 +45,24 @@ class Listen(_Frozen):
 
 
 class IngestToken(_Frozen):
-    token: str = Field(min_length=16)
-    tenant: str = Field(min_length=1)
+    """An app's credential: sent as ``authorization: Bearer <token>``; it fixes the tenant of
+    every event sent with it."""
+
+    token: str = Field(
+        min_length=16, description="the secret apps send (`otel-audit init` makes 32 random characters)"
+    )
+    tenant: str = Field(min_length=1, description="tenant id given to every event sent with this token")
 
 
 class AdminToken(_Frozen):
-    token: str = Field(min_length=16)
-    role: Literal["auditor", "admin"]
-    tenants: tuple[str, ...] = ()
-    #: who the token is, for the audit trail of reads and exports
-    name: str = ""
+    token: str = Field(min_length=16, description="the secret sent as `authorization: Bearer <token>`")
+    role: Literal["auditor", "admin"] = Field(
+        description="auditor: search and export; admin: also retention, holds and quarantine"
+    )
+    tenants: tuple[str, ...] = Field(
+        default=(), description="tenant ids this token may read, or ['*'] for all (required)"
+    )
+    name: str = Field(default="", description="who the token is, for the audit trail of reads and exports")
 
     @model_validator(mode="after")
     def _tenants_given(self) -> AdminToken:
@@ -91,9 +99,15 @@ class Policy(_Frozen):
     """How long a tenant's events stay searchable in the store (``hot_days``) and kept at all,
     in the store or the archive (``retain_days``)."""
 
-    preset: str | None = None
-    hot_days: int = Field(default=DEFAULT_HOT_DAYS, ge=1)
-    retain_days: int = Field(default=DEFAULT_RETAIN_DAYS, ge=1)
+    preset: str | None = Field(
+        default=None, description="soc2 (365/365), pci (90/365) or hipaa (365/2190); explicit fields win"
+    )
+    hot_days: int = Field(
+        default=DEFAULT_HOT_DAYS, ge=1, description="days an event stays searchable in the store"
+    )
+    retain_days: int = Field(
+        default=DEFAULT_RETAIN_DAYS, ge=1, description="days an event is kept at all (store or archive)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -108,9 +122,11 @@ class Policy(_Frozen):
 
 
 class PartialPolicy(_Frozen):
-    preset: str | None = None
-    hot_days: int | None = Field(default=None, ge=1)
-    retain_days: int | None = Field(default=None, ge=1)
+    """A tenant's override of the default policy; unset fields come from ``retention.default``."""
+
+    preset: str | None = Field(default=None, description="soc2, pci or hipaa")
+    hot_days: int | None = Field(default=None, ge=1, description="days searchable in the store")
+    retain_days: int | None = Field(default=None, ge=1, description="days kept at all")
 
     @model_validator(mode="before")
     @classmethod
@@ -119,10 +135,13 @@ class PartialPolicy(_Frozen):
 
 
 class Retention(_Frozen):
-    default: Policy = Policy()
-    tenants: dict[str, PartialPolicy] = {}
-    #: how often ``serve`` runs the archive job, in seconds (0: never; ``retention run`` still works)
-    interval_seconds: float = Field(default=3600.0, ge=0)
+    default: Policy = Field(default=Policy(), description="the policy of every tenant without its own")
+    tenants: dict[str, PartialPolicy] = Field(default={}, description="tenant id → its policy")
+    interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="how often `serve` runs the archive job, in seconds (0: never; `retention run` still works)",
+    )
 
     def policy_for(self, tenant: str) -> Policy:
         override = self.tenants.get(tenant)
@@ -139,45 +158,81 @@ class Retention(_Frozen):
 class Ingest(_Frozen):
     """OTLP intake limits, back-pressure and durability (README "Limits", "Durability")."""
 
-    #: when an export is acknowledged: ``journal`` once its validated rows are fsync'd in the
-    #: receiver's local journal (the store gets them within ``commit_interval_seconds``, in big
-    #: batches; a store outage is absorbed until the journal is full); ``store`` once the store
-    #: inserted them (a group commit per handful of requests, refused at once when the store is down)
-    ack: Literal["journal", "store"] = "journal"
-    #: the journal directory; default ``<data dir>/journal`` for chDB, ``./otel-audit-journal``
-    #: for a ClickHouse server store. One receiver process per directory (locked).
-    journal_dir: str | None = None
-    #: journal size on disk (events acknowledged, not yet in the store) before requests are refused
-    #: with UNAVAILABLE / 503; the same events are held in memory as Arrow tables for the commit
-    journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
-    #: journal segment file size (a segment is deleted once all its events are in the store)
-    journal_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    #: with the journal: how long acknowledged events may wait to be batched into one store insert
-    #: (each commit costs the engine ~20-30 ms even for one event: at 0.5 s a trickle of admin
-    #: reads' trail events costs 5 % of a core rather than 12 %, and searches compete less)
-    commit_interval_seconds: float = Field(default=0.5, gt=0, le=60)
-    #: largest store insert, in events
-    max_batch_rows: int = Field(default=100_000, ge=1)
+    ack: Literal["journal", "store"] = Field(
+        default="journal",
+        description="when an export is acknowledged: `journal` once its validated rows are fsync'd in the receiver's local journal (the store gets them within `commit_interval_seconds`, in big batches; a store outage is absorbed until the journal is full); `store` once the store inserted them (a group commit per handful of requests, refused at once when the store is down)",
+    )
+    journal_dir: str | None = Field(
+        default=None,
+        description="the journal directory; default `<data dir>/journal` for chDB, `./otel-audit-journal` for a ClickHouse server store. One receiver process per directory (locked).",
+    )
+    journal_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="journal size on disk (events acknowledged, not yet in the store) before requests are refused with UNAVAILABLE / 503; the same events are held in memory as Arrow tables for the commit",
+    )
+    journal_segment_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="journal segment file size (a segment is deleted once all its events are in the store)",
+    )
+    commit_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="with the journal: how long acknowledged events may wait to be batched into one store insert (each commit costs the engine ~20-30 ms even for one event: at 0.5 s a trickle of admin reads' trail events costs 5 % of a core rather than 12 %, and searches compete less)",
+    )
+    max_batch_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="largest store insert, in events",
+    )
 
-    #: largest gRPC message, after gzip inflation (gRPC's own default)
-    grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
-    #: largest OTLP/HTTP body, before and after gzip inflation (the Collector's default)
-    http_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024**3)
-    #: (``ack: store``) events waiting for the store before requests are refused with UNAVAILABLE / 503
-    max_queue_rows: int = Field(default=200_000, ge=1)
-    #: memory those waiting events may take (Arrow bytes) before the same push-back
-    max_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
-    #: (``ack: store``) how long a request waits for its group commit before it is told to retry; below the OTel
-    #: SDKs' 10 s export timeout, so clients hear UNAVAILABLE rather than give up on their own
-    commit_timeout_seconds: float = Field(default=8.0, gt=0)
+    grpc_max_message_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="largest gRPC message, after gzip inflation (gRPC's own default)",
+    )
+    http_max_body_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="largest OTLP/HTTP body, before and after gzip inflation (the Collector's default)",
+    )
+    max_queue_rows: int = Field(
+        default=200_000,
+        ge=1,
+        description="(`ack: store`) events waiting for the store before requests are refused with UNAVAILABLE / 503",
+    )
+    max_queue_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="memory those waiting events may take (Arrow bytes) before the same push-back",
+    )
+    commit_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        description="(`ack: store`) how long a request waits for its group commit before it is told to retry; below the OTel SDKs' 10 s export timeout, so clients hear UNAVAILABLE rather than give up on their own",
+    )
 
 
 class Archive(_Frozen):
-    #: a local directory, or ``s3://bucket/prefix?region=...&endpoint_override=host:port`` (pyarrow's S3)
-    path: str = "./otel-audit-archive"
+    path: str = Field(
+        default="./otel-audit-archive",
+        description="a local directory, or s3://bucket/prefix?region=...&endpoint_override=host:port (pyarrow's S3)",
+    )
 
 
 DEFAULT_CHECKPOINT_INTERVAL = 300.0
+
+
+class PublishTarget(_Frozen):
+    """One place signed checkpoints are published: a directory or an HTTP URL."""
+
+    dir: str | None = Field(default=None, description="a directory each checkpoint is written to as JSON")
+    url: str | None = Field(default=None, description="an HTTP(S) URL each checkpoint is POSTed to")
+    headers: dict[str, str] = Field(default={}, description="headers sent with each POST to url")
 
 
 class Integrity(_Frozen):
@@ -186,38 +241,56 @@ class Integrity(_Frozen):
     checkpoints until a key is configured. Production: ``otel-audit keygen --out DIR`` and keep
     the private key away from the data."""
 
-    #: Ed25519 private key (PEM) that signs checkpoints
-    key: str | None = None
-    #: where each checkpoint is also written as JSON; default: ``<data dir>/integrity/checkpoints``
-    #: for chDB, none for a server store
-    checkpoint_dir: str | None = None
-    #: seconds between checkpoints of a chain that grew (one is also written at shutdown)
-    checkpoint_interval: float = Field(default=DEFAULT_CHECKPOINT_INTERVAL, gt=0)
-    #: this receiver's chain suffix; default: made once and kept in ``<data dir>/integrity/instance-id``
-    #: (chDB) or ``./otel-audit-instance-id`` (server store). Give each receiver its own.
-    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    key: str | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs checkpoints (`otel-audit keygen --out DIR`)",
+    )
+    checkpoint_dir: str | None = Field(
+        default=None,
+        description="where each checkpoint is also written as JSON; default <data dir>/integrity/checkpoints "
+        "for chDB, none for a server store",
+    )
+    checkpoint_interval: float = Field(
+        default=DEFAULT_CHECKPOINT_INTERVAL,
+        gt=0,
+        description="seconds between checkpoints of a chain that grew (one is also written at shutdown)",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="this receiver's chain suffix; default: made once and kept in <data dir>/integrity/"
+        "instance-id (chDB) or ./otel-audit-instance-id (server store). Give each receiver its own.",
+    )
+    publish: tuple[PublishTarget, ...] = Field(
+        default=(), description="where signed checkpoints are published besides the store"
+    )
 
 
 class SqlUser(_Frozen):
     """A login of the read-only SQL endpoint (Grafana's data source user)."""
 
-    user: str = Field(min_length=1)
-    password: str = Field(min_length=12)
-    #: tenant ids whose rows this user sees, or ['*'] for all
-    tenants: tuple[str, ...] = Field(min_length=1)
+    user: str = Field(min_length=1, description="login name")
+    password: str = Field(min_length=12, description="its password")
+    tenants: tuple[str, ...] = Field(
+        min_length=1, description="tenant ids whose rows this user sees, or ['*'] for all"
+    )
 
 
 class SqlEndpoint(_Frozen):
     """The ClickHouse-HTTP-compatible, read-only query endpoint over the embedded store."""
 
-    listen: str = DEFAULT_SQL
-    users: tuple[SqlUser, ...] = Field(min_length=1)
-    max_execution_time: int = Field(default=30, ge=1)
-    max_memory_usage: int = Field(default=1 << 30, ge=1 << 20)
-    max_result_rows: int = Field(default=1_000_000, ge=1)
-    max_result_bytes: int = Field(default=256 << 20, ge=1 << 10)
-    #: queries of one user that run at the same time (one read-only chDB session each)
-    sessions_per_user: int = Field(default=2, ge=1, le=16)
+    listen: str = Field(default=DEFAULT_SQL, description="its address, host:port")
+    users: tuple[SqlUser, ...] = Field(min_length=1, description="the logins")
+    max_execution_time: int = Field(default=30, ge=1, description="seconds a query may run")
+    max_memory_usage: int = Field(default=1 << 30, ge=1 << 20, description="bytes a query may use")
+    max_result_rows: int = Field(default=1_000_000, ge=1, description="rows a result may have")
+    max_result_bytes: int = Field(default=256 << 20, ge=1 << 10, description="bytes a result may have")
+    sessions_per_user: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="queries of one user that run at the same time (one read-only chDB session each)",
+    )
     queued_per_user: int = Field(
         default=8,
         ge=0,
@@ -360,16 +433,29 @@ class Sources(_Frozen):
 
 
 class Config(_Frozen):
-    store: str = DEFAULT_STORE_URL
-    listen: Listen = Listen()
-    ingest_tokens: tuple[IngestToken, ...] = ()
-    admin_tokens: tuple[AdminToken, ...] = ()
-    retention: Retention = Retention()
-    archive: Archive = Archive()
-    integrity: Integrity = Integrity()
-    sql_endpoint: SqlEndpoint | None = None
-    ingest: Ingest = Ingest()
-    alerts: Alerts = Alerts()
+    """The whole file. Relative paths are relative to the directory ``serve`` runs in."""
+
+    store: str = Field(
+        default=DEFAULT_STORE_URL,
+        description="chdb:///abs/path, chdb://./rel/path (embedded) or clickhouse://user:pass@host:8123/db",
+    )
+    listen: Listen = Field(default=Listen(), description="where the receiver listens")
+    ingest_tokens: tuple[IngestToken, ...] = Field(
+        default=(), description="apps' credentials; none: open ingest, allowed on loopback only"
+    )
+    admin_tokens: tuple[AdminToken, ...] = Field(
+        default=(), description="credentials of the admin API and UI; none: open, allowed on loopback only"
+    )
+    retention: Retention = Field(default=Retention(), description="how long events are kept")
+    archive: Archive = Field(default=Archive(), description="where expired hot events are archived")
+    integrity: Integrity = Field(default=Integrity(), description="tamper evidence: signing and checkpoints")
+    sql_endpoint: SqlEndpoint | None = Field(
+        default=None, description="read-only ClickHouse-HTTP SQL endpoint (Grafana); off when absent"
+    )
+    ingest: Ingest = Field(default=Ingest(), description="OTLP intake limits, back-pressure and durability")
+    alerts: Alerts = Field(
+        default=Alerts(), description="automated log review: rules, destinations (docs/ALERTS.md)"
+    )
     admin: AdminWeb = Field(default=AdminWeb(), description="Admin UI/API web settings (allowed Host names).")
     schemas: tuple[EventSchemaRule, ...] = Field(
         default=(),
@@ -389,8 +475,11 @@ class Config(_Frozen):
                 raise ValueError(f"cannot read schemas file {value}: {exc}") from exc
         return value
 
-    limits: Limits = Limits()
-    metrics: MetricsAccess = MetricsAccess()
+    limits: Limits = Field(
+        default=Limits(),
+        description="protection from hostile or broken clients: timeouts, connection caps, fair shares",
+    )
+    metrics: MetricsAccess = Field(default=MetricsAccess(), description="who may read /metrics")
     sources: Sources = Field(default=Sources(), description="source-side gap detection")
 
     def check_exposure(self) -> None:

@@ -8,6 +8,8 @@ codes."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -29,6 +31,39 @@ from receiver.writer import EventWriter, Overloaded
 log = logging.getLogger("otel_audit.receiver")
 
 
+class MismatchLog:
+    """Logs events dropped because their tenant is not their token's: at most once a minute per
+    (token tenant, claimed tenant), with the count since the last line (the metric alone is silent)."""
+
+    def __init__(self, interval_seconds: float = 60.0) -> None:
+        self.interval = interval_seconds
+        self._lock = threading.Lock()  # transports call in from several threads
+        self._last: dict[tuple[str | None, str], float] = {}
+        self._pending: dict[tuple[str | None, str], int] = {}
+
+    def note(self, token_tenant: str | None, claimed: str, count: int) -> None:
+        key = (token_tenant, claimed)
+        now = time.monotonic()
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + count
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                return
+            if len(self._last) > 10_000:  # bounded: a sender cycling through tenant ids
+                self._last.clear()
+                self._pending = {key: self._pending[key]}
+            self._last[key] = now
+            dropped = self._pending.pop(key)
+        log.warning(
+            "dropped %d audit event(s) claiming tenant %r sent with an ingest token of tenant %r: "
+            "audit.tenant.id must match the token's tenant (or be left out); "
+            "logged at most once a minute for this pair",
+            dropped,
+            claimed[:256],
+            token_tenant,
+        )
+
+
 class IngestConsumer:
     def __init__(self, config: Config, writer: EventWriter, metrics: ReceiverMetrics) -> None:
         self._auth = IngestAuthenticator((t.token, t.tenant) for t in config.ingest_tokens)
@@ -41,6 +76,7 @@ class IngestConsumer:
         for rule in config.schemas:  # every configured schema shows in /metrics, at 0 until used
             for result in ("valid", "flagged", "rejected"):
                 metrics.schema_events.labels(rule.event_name, rule.version, result)
+        self._mismatch_log = MismatchLog()
 
     def _retain_days(self, tenant: str) -> int:
         return self._retention.policy_for(tenant).retain_days
@@ -72,6 +108,8 @@ class IngestConsumer:
         m.dropped_non_audit.inc(result.dropped_non_audit)
         for reason, n in result.rejected_by_reason.items():
             m.rejected.labels(reason).inc(n)
+        for claimed, n in result.tenant_mismatches.items():
+            self._mismatch_log.note(identity.tenant, claimed, n)
         if result.accepted:
             try:
                 pending = self._writer.submit(result.table)

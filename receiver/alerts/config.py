@@ -74,7 +74,9 @@ class Rule(_Frozen):
     group_by: tuple[str, ...] = Field(default=(), description=f"columns: {', '.join(GROUP_COLUMNS)}")
     threshold: int = Field(default=1, ge=1, description="threshold rules: events per group and window")
     window: float = Field(default=300.0, description="sliding window (30s, 5m, 2h, 1d)")
-    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    severity: Literal["info", "low", "medium", "high", "critical"] = Field(
+        default="medium", description="carried in each alert"
+    )
     destinations: tuple[str, ...] = Field(default=(), description="names from alerts.destinations")
     tenants: tuple[str, ...] = Field(default=("*",), description='tenants the rule watches ("*": all)')
     query: str = Field(
@@ -120,8 +122,8 @@ class Alerts(_Frozen):
     default_pack: bool = Field(
         default=True, description="add the shipped PCI DSS 10.2.1.x rule pack (docs/ALERTS.md)"
     )
-    destinations: tuple[Destination, ...] = ()
-    rules: tuple[Rule, ...] = ()
+    destinations: tuple[Destination, ...] = Field(default=(), description="where alerts are delivered")
+    rules: tuple[Rule, ...] = Field(default=(), description="the rules, besides the shipped pack")
     pack_destinations: tuple[str, ...] = Field(
         default=(), description="destinations of the shipped rule pack's alerts (names from destinations)"
     )

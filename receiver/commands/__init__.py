@@ -4,6 +4,7 @@ its flags and sets ``run``; adding a command is a new module and one line in COM
 from __future__ import annotations
 
 COMMANDS: tuple[str, ...] = (
+    "init",
     "serve",
     "query",
     "export",

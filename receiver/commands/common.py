@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,23 @@ from receiver.filters import (
     filter_to_params,
     parse_filters,
 )
+
+#: the CLI's admin token; OTEL_AUDIT_TOKEN is the app's ingest token (once both, still read here)
+ENV_ADMIN_TOKEN = "OTEL_AUDIT_ADMIN_TOKEN"
+ENV_OLD_TOKEN = "OTEL_AUDIT_TOKEN"
+
+
+def resolve_admin_token(args: argparse.Namespace, environ: dict[str, str] | None = None) -> None:
+    """``--server`` without ``--token`` or OTEL_AUDIT_ADMIN_TOKEN: fall back to the old name,
+    OTEL_AUDIT_TOKEN, with a deprecation line (it is the apps' ingest token now)."""
+    env = os.environ if environ is None else environ
+    if getattr(args, "server", None) and not getattr(args, "token", None) and env.get(ENV_OLD_TOKEN):
+        args.token = env[ENV_OLD_TOKEN]
+        print(
+            f"otel-audit: {ENV_OLD_TOKEN} as the admin token is deprecated (it is the apps' ingest "
+            f"token): set {ENV_ADMIN_TOKEN}",
+            file=sys.stderr,
+        )
 
 
 class CliError(Exception):
@@ -50,8 +68,8 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--token",
-        default=os.environ.get("OTEL_AUDIT_TOKEN"),
-        help="admin token for --server (or OTEL_AUDIT_TOKEN)",
+        default=os.environ.get(ENV_ADMIN_TOKEN),
+        help=f"admin token for --server (or {ENV_ADMIN_TOKEN})",
     )
 
 

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export events to a CSV, JSON lines or Parquet file")
     add_source_flags(p)
     add_filter_flags(p)
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=FORMATS, required=True, help="file format of the export")
     p.add_argument("--out", required=True, help="file to write ('-' for standard output)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.set_defaults(run=run)

@@ -13,12 +13,14 @@ from receiver.commands.retention_common import local_service, retention_errors, 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("hold", help="set, lift or list legal holds")
-    p.add_argument("action", choices=("add", "remove", "list"))
+    p.add_argument(
+        "action", choices=("add", "remove", "list"), help="add or remove a tenant's hold, or list the holds"
+    )
     add_source_flags(p)
     p.add_argument("--tenant", help="the tenant (required for add and remove)")
     p.add_argument("--reason", default="", help="why (a case or ticket reference); kept with the hold")
     p.add_argument("--actor", default="cli", help="who sets it, for the audit trail (store mode)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table/summary")
     p.set_defaults(run=run)
 
 

@@ -21,7 +21,11 @@ from receiver.commands.common import CliError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quarantine", help="list, show or replay events the store rejected (journal mode)")
-    p.add_argument("action", choices=("list", "show", "replay"))
+    p.add_argument(
+        "action",
+        choices=("list", "show", "replay"),
+        help="list the quarantine files, show one's rows, or replay one into the journal",
+    )
     p.add_argument("files", nargs="*", help="quarantine files (show, replay; default for replay: all)")
     p.add_argument("--journal", help="journal directory (default: from --config / --store, as serve does)")
     p.add_argument("--config", help="YAML config (its ingest.journal_dir and store:)")

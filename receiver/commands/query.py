@@ -31,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_source_flags(p)
     add_filter_flags(p)
     p.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
-    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    p.add_argument(
+        "--format", choices=("table", "csv", "jsonl"), default="table", help="output format (default table)"
+    )
     p.set_defaults(run=run)
 
 

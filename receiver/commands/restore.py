@@ -15,7 +15,7 @@ from receiver.commands.retention_common import RichProgress, local_service, rete
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="load archived days into audit_events_restored (verified)")
     add_source_flags(p)
-    p.add_argument("--tenant", required=True)
+    p.add_argument("--tenant", required=True, help="the tenant whose archived days to load")
     p.add_argument("--since", required=True, help="first day (ISO 8601 date, inclusive)")
     p.add_argument("--until", required=True, help="end day (ISO 8601 date, exclusive)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -25,7 +25,12 @@ STATUS_COLUMNS = (
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retention", help="archive and expire events by policy (run), or show status")
-    p.add_argument("action", choices=("run", "status"))
+    p.add_argument(
+        "action",
+        choices=("run", "status"),
+        help="run: archive and expire events by policy, now; status: per tenant what is hot, what is "
+        "archived, what expires next and which legal holds are set",
+    )
     add_source_flags(p)
     p.add_argument("--tenant", help="status: only this tenant")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table/summary")

@@ -9,6 +9,7 @@ query it. It serves on (admin API/UI) until Ctrl-C unless ``--exit`` is given.
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 import time
 from collections import Counter
@@ -62,12 +63,18 @@ def run_demo(args: argparse.Namespace) -> int:
     from receiver.demo.traffic import run_traffic
 
     data = Path(args.data).resolve()
+    # SIGTERM stops like Ctrl-C: through the finally below, which drains the journal into the store
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     receiver = _start_receiver(data, args.grpc_listen, args.admin_listen)
     assert receiver.store is not None
     before = receiver.store.count(EventFilter())
     app_server = None
     try:
-        app = build_app(endpoint=f"http://127.0.0.1:{receiver.grpc_port}", service_name="demo-docs")
+        app = build_app(
+            endpoint=f"http://127.0.0.1:{receiver.grpc_port}",
+            service_name="demo-docs",
+            spool_dir=str(data / "spool"),  # inside the demo's data: `make clean` removes it
+        )
         app_server, app_port = _serve_app(app)
         print(
             f"sample app http://127.0.0.1:{app_port}  →  OTLP/gRPC 127.0.0.1:{receiver.grpc_port}", flush=True
@@ -84,9 +91,9 @@ def run_demo(args: argparse.Namespace) -> int:
         _print_summary(receiver, stored, expected)
         if args.exit:
             return 0 if stored >= expected else 1
-        print("Serving the admin API/UI until Ctrl-C …", flush=True)
         stop = threading.Event()
         try:
+            print("Serving the admin API/UI until Ctrl-C …", flush=True)
             stop.wait()
         except KeyboardInterrupt:
             pass
@@ -96,6 +103,11 @@ def run_demo(args: argparse.Namespace) -> int:
             app_server.should_exit = True  # type: ignore[attr-defined]
         otel_audit.shutdown()
         receiver.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_summary(receiver: Receiver, stored: int, expected: int) -> None:

@@ -248,12 +248,15 @@ def build_app(
     *,
     protocol: str | None = None,
     logger_provider: LoggerProvider | None = None,
+    spool_dir: str | None = None,
 ) -> AuditMiddleware:
     """Configure otel_audit (OTLP to ``endpoint``, or through ``logger_provider``) and build the app."""
     if logger_provider is not None:
         otel_audit.configure(logger_provider=logger_provider, service_name=service_name)
     else:
-        otel_audit.configure(endpoint=endpoint, token=token, service_name=service_name, protocol=protocol)
+        otel_audit.configure(
+            endpoint=endpoint, token=token, service_name=service_name, protocol=protocol, spool_dir=spool_dir
+        )
     app = Starlette(routes=_make_routes(DemoState()))
     return AuditMiddleware(
         app,

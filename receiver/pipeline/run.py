@@ -17,7 +17,7 @@ from receiver.pipeline.enrich import RetainDays
 from receiver.pipeline.filter import audit_event_name
 from receiver.pipeline.flags import flag_bidi
 from receiver.pipeline.schemas import SchemaStage
-from receiver.pipeline.validate import Rejected, Row, to_row
+from receiver.pipeline.validate import Rejected, Row, TenantMismatch, to_row
 from receiver.pipeline.window import TimeWindow
 
 #: how many rejection reasons the partial-success message names
@@ -36,6 +36,8 @@ class PipelineResult:
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     #: (event name, schema version, valid|flagged|rejected) → records
     schema_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: claimed tenant → records rejected because it is not the ingest token's tenant
+    tenant_mismatches: Counter[str] = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -66,6 +68,7 @@ def run(
     services: list[str] = []
     reasons: list[str] = []
     by_reason: Counter[str] = Counter()
+    mismatches: Counter[str] = Counter()
     received = dropped = 0
     schema_counts: Counter[tuple[str, str, str]] = Counter()
     for raw_service, records in batches(request):
@@ -86,6 +89,8 @@ def run(
                 reason = str(exc)
                 reasons.append(f"record {index}: {reason}")
                 by_reason[reason.split(" ", 1)[0] if reason else "invalid"] += 1
+                if isinstance(exc, TenantMismatch):
+                    mismatches[exc.claimed] += 1
         received += len(records)
         services += [service] * (len(rows) - kept)
     tenants = [row[_TENANT] for row in rows]
@@ -105,4 +110,5 @@ def run(
         reasons=reasons,
         rejected_by_reason=by_reason,
         schema_counts=schema_counts,
+        tenant_mismatches=mismatches,
     )

@@ -93,6 +93,14 @@ class Rejected(ValueError):
     """This record cannot be stored; the message is the reason given to the client."""
 
 
+class TenantMismatch(Rejected):
+    """The record claims a tenant other than its ingest token's (``claimed``: that tenant id)."""
+
+    def __init__(self, message: str, claimed: str) -> None:
+        super().__init__(message)
+        self.claimed = claimed
+
+
 def _text(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     if type(value) is str and len(value) <= limit and "\x00" not in value:
         return value  # the common case, first
@@ -311,7 +319,7 @@ def _general_row(record: LogRecord, event_name: str, identity: IngestIdentity) -
     claimed = _text(attrs.get(A.TENANT_ID), 256)
     if identity.tenant is not None:
         if claimed and claimed != identity.tenant:
-            raise Rejected(f"{A.TENANT_ID} does not match the tenant of the ingest token")
+            raise TenantMismatch(f"{A.TENANT_ID} does not match the tenant of the ingest token", claimed)
         tenant = identity.tenant
     elif claimed:
         tenant = claimed
