@@ -243,7 +243,7 @@ def event_digests_sql(python_table: str) -> str:
     ``Python()`` table function finds the table by its variable name)."""
     if not python_table.isidentifier():
         raise ValueError(python_table)
-    return f"SELECT SHA256({canonical_sql()}) AS digest FROM Python({python_table})"
+    return f"SELECT SHA256(concat('\\0', {canonical_sql()})) AS digest FROM Python({python_table})"
 
 
 def canonical_sql() -> str:
