@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from receiver.config import Config
+from receiver.integrity.retention_records import ACTION, record_attributes
 from receiver.retention.archive import (
     ArchiveError,
     ArchiveFile,
@@ -118,6 +119,8 @@ class RetentionService:
         self.target = ArchiveTarget(config.archive.path)
         self._lock = threading.Lock()
         self._tables_ready = False
+        #: (tenant, origin) -> (leaf indexes, manifest hashes) archived in the current partition
+        self._leaves_archived: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     def _rows(self, statement) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -293,6 +296,18 @@ class RetentionService:
                 written.setdefault(tenant, []).append(f"{day}/{name}")
                 days, rows = counts.get(tenant, (0, 0))
                 counts[tenant] = (days + 1, rows + table.num_rows)
+        for (tenant, origin), (leaves, manifests) in self._leaves_archived.items():
+            # the signed retention record: which leaves of which log left the store (verify)
+            self.events.record(
+                key=("log-retention", tenant, origin, str(month), *manifests),
+                tenant=tenant,
+                action=ACTION,
+                resource_type="audit_log",
+                resource_id=origin,
+                reason=f"{len(leaves)} leaves of {origin} moved to the archive",
+                attributes=record_attributes(origin, leaves, ",".join(manifests)),
+            )
+        self._leaves_archived.clear()
         for tenant, files in written.items():
             rows = counts[tenant][1]
             self.events.record(
@@ -339,6 +354,15 @@ class RetentionService:
             raise ArchiveError(f"{tenant} {day} {name}: re-read rows differ from the stored rows")
         manifest.files.append(entry)
         self.target.write_manifest(manifest)
+        if "chain_id" in table.column_names and "seq" in table.column_names:
+            manifest_sha = sha256_hex(manifest.to_json().encode())
+            origins = table.column("chain_id").to_pylist()
+            for origin, leaf in zip(origins, table.column("seq").to_pylist(), strict=True):
+                if origin.startswith("otel-audit/"):
+                    leaves, shas = self._leaves_archived.setdefault((tenant, origin), ([], []))
+                    leaves.append(int(leaf))
+                    if manifest_sha not in shas:
+                        shas.append(manifest_sha)
         return name
 
     def _expire_hot(self, hot: list[dict], held: set[str], today: dt.date) -> int:  # type: ignore[type-arg]
