@@ -120,7 +120,7 @@ def load_verifiers(spec: str) -> list[Verifier]:
             raise ValueError(f"{spec} is not an Ed25519 public key")
         out.append(Verifier.of(key))
     for line in data.decode("utf-8").splitlines():
-        if line.count("+") == 2 and " " not in line.strip():
+        if line.count("+") >= 2 and " " not in line.strip() and not line.startswith("-----"):
             verifier = Verifier.parse(line)
             if verifier not in out:
                 out.append(verifier)

@@ -53,7 +53,7 @@ class Verifier:
     def parse(cls, text: str) -> Verifier:
         """A C2SP verifier key ``name+hex8+base64``."""
         try:
-            name, hex_id, encoded = text.strip().split("+")
+            name, hex_id, encoded = text.strip().split("+", 2)
             raw = base64.b64decode(encoded, validate=True)
             claimed = bytes.fromhex(hex_id)
         except (ValueError, binascii.Error) as exc:

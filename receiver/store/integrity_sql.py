@@ -100,7 +100,7 @@ def last_tiles(database: str, suffix: str | None, origin: str | None = None) -> 
         cond = "startsWith(origin, {prefix:String}) AND endsWith(origin, {suffix:String})"
         params = {"prefix": LOG_PREFIX, "suffix": suffix}
     return Statement(
-        "SELECT origin, level, idx, argMax(hashes, width) AS hashes"
+        "SELECT origin, level, idx, hex(argMax(hashes, width)) AS hashes"
         f" FROM {_table(database, TILES_TABLE)} WHERE {cond} GROUP BY origin, level, idx"
         " ORDER BY origin, level, idx DESC LIMIT 1 BY origin, level",
         params,
@@ -110,7 +110,7 @@ def last_tiles(database: str, suffix: str | None, origin: str | None = None) -> 
 def tiles(database: str, origin: str, level: int, lo: int, hi: int) -> Statement:
     """The widest copy of tiles lo..hi (inclusive) of one level of one log, by index."""
     return Statement(
-        "SELECT idx, argMax(hashes, width) AS hashes"
+        "SELECT idx, hex(argMax(hashes, width)) AS hashes"
         f" FROM {_table(database, TILES_TABLE)} WHERE origin = {{origin:String}} AND level = {{level:UInt8}}"
         " AND idx >= {lo:UInt64} AND idx <= {hi:UInt64} GROUP BY idx ORDER BY idx",
         {"origin": origin, "level": level, "lo": lo, "hi": hi},
@@ -137,7 +137,7 @@ def leaves(database: str, origin: str, lo: int, hi: int, columns: str = _LEAF_SE
 def leaf_of(database: str, event_id: str, tenants: tuple[str, ...] | None) -> Statement:
     cond, params = _scope(tenants)
     return Statement(
-        f"SELECT {_LEAF_SELECT} FROM {_events(database)} WHERE id = {{event_id:UUID}} AND {cond} LIMIT 1",
+        f"SELECT {_LEAF_SELECT} FROM (SELECT * FROM {_events(database)} WHERE id = {{event_id:UUID}} AND {cond} LIMIT 1)",
         {**params, "event_id": event_id},
     )
 
@@ -202,11 +202,11 @@ class IntegrityQueries:
 
         suffix = None if instance_id is None else "/" + instance_id
         rows = self._query_arrow(last_tiles(self.database, suffix, origin)).to_pylist()
-        return [Tile(r["origin"], int(r["level"]), int(r["idx"]), bytes(r["hashes"])) for r in rows]
+        return [Tile(r["origin"], int(r["level"]), int(r["idx"]), bytes.fromhex(r["hashes"])) for r in rows]
 
     def tile_range(self, origin: str, level: int, lo: int, hi: int) -> dict[int, bytes]:
         rows = self._query_arrow(tiles(self.database, origin, level, lo, hi)).to_pylist()
-        return {int(r["idx"]): bytes(r["hashes"]) for r in rows}
+        return {int(r["idx"]): bytes.fromhex(r["hashes"]) for r in rows}
 
     def tile_origins(self) -> list[str]:
         return [r["origin"] for r in self._query_arrow(tile_origins(self.database, None)).to_pylist()]
