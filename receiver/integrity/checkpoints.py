@@ -134,9 +134,7 @@ def load_verifiers(spec: str) -> list[Verifier]:
 
 def note_path(directory: str | Path, body: CheckpointBody) -> Path:
     """``<dir>/<tenant, urlsafe base64>/<instance>/<tree size, 20 digits>.note``."""
-    _, tenant, instance = (
-        (body.origin.split("/", 1)[1].rpartition("/")) if "/" in body.origin else ("", "", "")
-    )
+    tenant, _, instance = body.origin.partition("/")[2].rpartition("/")
     safe = base64.urlsafe_b64encode(tenant.encode("utf-8")).decode("ascii").rstrip("=") or "_"
     return Path(directory) / safe / (instance or "_") / f"{body.size:020d}{NOTE_SUFFIX}"
 

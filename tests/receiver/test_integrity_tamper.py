@@ -8,7 +8,6 @@ import base64
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
