@@ -1,7 +1,7 @@
 """Signed retention records: the audit events that say which leaves of a log left the store.
 
 When the retention job moves or drops events, it records, per log, an audit event with action
-``log-retention`` whose attributes name the origin (``otel_audit.log.origin``), the leaf
+``log_retention`` whose attributes name the origin (``otel_audit.log.origin``), the leaf
 ranges removed (``otel_audit.log.leaves``, ``a-b,c-d``, inclusive) and the SHA-256 of the
 archive manifest that holds them (``otel_audit.archive.manifest_sha256``). The record is itself
 a leaf of the tenant's log, so it is covered by the log's signed checkpoints: a missing leaf is
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ACTION = "log-retention"
+ACTION = "log_retention"
 ORIGIN_ATTR = "otel_audit.log.origin"
 LEAVES_ATTR = "otel_audit.log.leaves"
 MANIFEST_ATTR = "otel_audit.archive.manifest_sha256"

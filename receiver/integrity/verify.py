@@ -110,6 +110,7 @@ class TenantReport:
             "damage": first.kind if first else None,
             "origin": first.origin if first else None,
             "leaf": first.leaf if first else None,
+            "first_bad_seq": first.leaf if first else None,  # the admin page's older name
             "detail": first.detail if first else None,
             "damages": [
                 {"kind": d.kind, "origin": d.origin, "leaf": d.leaf, "detail": d.detail} for d in self.damages
