@@ -134,11 +134,24 @@ def leaves(database: str, origin: str, lo: int, hi: int, columns: str = _LEAF_SE
     )
 
 
-def leaf_of(database: str, event_id: str, tenants: tuple[str, ...] | None) -> Statement:
+RESTORED_TABLE = "audit_events_restored"
+
+
+def leaf_of(
+    database: str, event_id: str, tenants: tuple[str, ...] | None, table: str = EVENTS_TABLE
+) -> Statement:
     cond, params = _scope(tenants)
     return Statement(
-        f"SELECT {_LEAF_SELECT} FROM (SELECT * FROM {_events(database)} WHERE id = {{event_id:UUID}} AND {cond} LIMIT 1)",
+        f"SELECT {_LEAF_SELECT} FROM (SELECT * FROM {_table(database, table)}"
+        f" WHERE id = {{event_id:UUID}} AND {cond} LIMIT 1)",
         {**params, "event_id": event_id},
+    )
+
+
+def table_exists(database: str, name: str) -> Statement:
+    return Statement(
+        "SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        {"db": database, "name": name},
     )
 
 
@@ -239,7 +252,14 @@ class IntegrityQueries:
             start = end + 1
 
     def leaf_row(self, event_id: str, tenants: tuple[str, ...] | None) -> pa.Table | None:
+        """The event's row with its log columns, from the events or, once archived and
+        restored for an investigation, from the restored table (its proof still holds)."""
         table = self._query_arrow(leaf_of(self.database, event_id, tenants))
+        if (
+            not table.num_rows
+            and self._query_arrow(table_exists(self.database, RESTORED_TABLE)).column("n")[0].as_py()
+        ):
+            table = self._query_arrow(leaf_of(self.database, event_id, tenants, RESTORED_TABLE))
         return table.slice(0, 1) if table.num_rows else None
 
     def retention_leaves(self, tenant: str, origin: str) -> list[str]:

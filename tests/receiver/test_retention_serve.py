@@ -3,6 +3,7 @@ and hold/status/restore/run work through the admin API (admin tokens only) with 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import subprocess
@@ -59,7 +60,9 @@ def test_scheduler_archives_and_admin_routes_drive_holds_and_restore(tmp_path):
         # the log still verifies with its archived leaves gone from the store: the retention
         # record (an audit event in the log) covers them, once it is committed (journal → store)
         deadline = time.monotonic() + 30
-        while (verified := cli("verify", "--tenant", "acme", *server)).returncode and time.monotonic() < deadline:
+        while (
+            verified := cli("verify", "--tenant", "acme", *server)
+        ).returncode and time.monotonic() < deadline:
             time.sleep(0.5)
         assert verified.returncode == 0, verified.stdout + serve.log_path.read_text()[-3000:]
         added = cli("hold", "add", "--tenant", "acme", "--reason", "case 7", *server)
@@ -86,6 +89,21 @@ def test_scheduler_archives_and_admin_routes_drive_holds_and_restore(tmp_path):
         assert restored.returncode == 0, restored.stderr
         report = json.loads(restored.stdout)
         assert report["rows"] == 5 and report["verified"] and report["days"] == [since]
+        # archive + restore keep proofs valid: a restored event's proof holds offline, checked
+        # against the tree hashes that never left the store
+        import pyarrow.parquet as pq
+
+        (archived_file,) = manifest.parent.glob("events-*.parquet")
+        event_id = str(pq.read_table(archived_file).column("id")[2].as_py())
+        proof = cli("proof", event_id, *server)
+        assert proof.returncode == 0, proof.stderr
+        saved = tmp_path / "proof.json"
+        saved.write_text(proof.stdout)
+        key = tmp_path / "data-integrity" / "keys" / "otel-audit-signing.key"  # default: beside the data
+        vkey = cli("pubkey", "--key", str(key)).stdout.strip()
+        held = cli("verify-proof", str(saved), "--public-key", vkey)
+        assert held.returncode == 0 and held.stdout.startswith("proof holds: leaf "), held.stderr
+        assert event_id in base64.b64decode(json.loads(proof.stdout)["canonical"]).decode()
         ran = cli("retention", "run", *server)
         assert ran.returncode == 0 and "legal holds: acme" in ran.stdout, ran.stderr
         removed = cli("hold", "remove", "--tenant", "acme", *server)
