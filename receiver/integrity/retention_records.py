@@ -6,6 +6,10 @@ ranges removed (``otel_audit.log.leaves``, ``a-b,c-d``, inclusive) and the SHA-2
 archive manifest that holds them (``otel_audit.archive.manifest_sha256``). The record is itself
 a leaf of the tenant's log, so it is covered by the log's signed checkpoints: a missing leaf is
 damage unless such a record covers it.
+
+Records leave the store too (archived or expired like any event), so each new record for a
+log carries the union of every range already covered plus its own: the newest record alone
+tells the whole story, and older ones may go.
 """
 
 from __future__ import annotations
@@ -41,8 +45,37 @@ def parse_runs(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def record_attributes(origin: str, leaves: list[int], manifest_sha256: str) -> dict[str, Any]:
-    return {ORIGIN_ATTR: origin, LEAVES_ATTR: format_runs(runs(leaves)), MANIFEST_ATTR: manifest_sha256}
+def merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def record_attributes(
+    origin: str,
+    leaves: list[int],
+    manifest_sha256: str,
+    already: list[tuple[int, int]] = (),  # type: ignore[assignment]
+) -> dict[str, Any]:
+    ranges = merge(list(already) + runs(leaves))
+    return {ORIGIN_ATTR: origin, LEAVES_ATTR: format_runs(ranges), MANIFEST_ATTR: manifest_sha256}
+
+
+def uncovered(leaves: list[int], covered: list[tuple[int, int]]) -> list[int]:
+    ranges = merge(covered)
+    import bisect
+
+    starts = [a for a, _ in ranges]
+    out = []
+    for leaf in leaves:
+        i = bisect.bisect_right(starts, leaf) - 1
+        if i < 0 or leaf > ranges[i][1]:
+            out.append(leaf)
+    return out
 
 
 def covered_ranges(store: Any, tenant: str, origin: str) -> list[tuple[int, int]]:

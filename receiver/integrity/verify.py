@@ -345,7 +345,11 @@ def _verify_log(
         limit = min(end, size - 1) - lo + 1
         missing = np.flatnonzero(seen[:limit] == 0) + lo if limit > 0 else np.array([], dtype=np.int64)
         if len(missing):
-            uncovered = [int(m) for m in missing.tolist() if not any(a <= m <= b for a, b in covered)]
+            mask = np.zeros(end - lo + 1, dtype=bool)
+            for a, b in covered:
+                if b >= lo and a <= end:
+                    mask[max(a, lo) - lo : min(b, end) - lo + 1] = True
+            uncovered = (missing[~mask[missing - lo]]).tolist()
             if uncovered:
                 first = uncovered[0]
                 run = first

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from receiver.config import Config
-from receiver.integrity.retention_records import ACTION, record_attributes
+from receiver.integrity.retention_records import ACTION, covered_ranges, record_attributes, uncovered
 from receiver.retention.archive import (
     ArchiveError,
     ArchiveFile,
@@ -223,6 +223,33 @@ class RetentionService:
         log.info("retention TTL applied: %s", text)
         return True
 
+    def _record_expiring(self, today: dt.date) -> None:
+        """A log_retention record for the leaves the TTL drops by tomorrow, so verify accepts
+        them as expired rather than deleted (idempotent: a record's id is its content's)."""
+        from receiver.store.integrity_sql import expiring_leaves
+
+        spec = self.ttl_spec(self.held())
+        horizon = today + dt.timedelta(days=1)
+        statement = expiring_leaves(
+            self.store.database, horizon, spec["tenants"], spec["days"], spec["default"], spec["held"]
+        )
+        for row in self._rows(statement):
+            covered = covered_ranges(self.store, row["tenant"], row["origin"])
+            fresh = uncovered([int(x) for x in row["leaves"]], covered)
+            if not fresh:
+                continue
+            attributes = record_attributes(row["origin"], fresh, "", covered)
+            runs = str(attributes["otel_audit.log.leaves"])
+            self.events.record(
+                key=("log-expiry", row["tenant"], row["origin"], sha256_hex(runs.encode())),
+                tenant=row["tenant"],
+                action=ACTION,
+                resource_type="audit_log",
+                resource_id=row["origin"],
+                reason=f"{len(row['leaves'])} leaves of {row['origin']} expire (retain_days) by {horizon}",
+                attributes=attributes,
+            )
+
     def apply_ttl(self) -> bool:
         with self._exclusive():
             return self._apply_ttl()
@@ -234,6 +261,7 @@ class RetentionService:
         report = RunReport()
         with self._exclusive():
             self.ensure_tables()
+            self._record_expiring(today)  # before the TTL can drop a leaf
             report.ttl_applied = self._apply_ttl()
             held = self.held()
             report.held = sorted(held)
@@ -305,7 +333,9 @@ class RetentionService:
                 resource_type="audit_log",
                 resource_id=origin,
                 reason=f"{len(leaves)} leaves of {origin} moved to the archive",
-                attributes=record_attributes(origin, leaves, ",".join(manifests)),
+                attributes=record_attributes(
+                    origin, leaves, ",".join(manifests), covered_ranges(self.store, tenant, origin)
+                ),
             )
         self._leaves_archived.clear()
         for tenant, files in written.items():

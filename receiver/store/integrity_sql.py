@@ -184,6 +184,29 @@ def retention_leaves(database: str, tenant: str, origin: str) -> Statement:
     )
 
 
+def expiring_leaves(
+    database: str, horizon: object, tenants: list[str], days: list[int], default_days: int, held: list[str]
+) -> Statement:
+    """Leaves of every log whose row the TTL drops by ``horizon`` (the table TTL's expression
+    with the current policies, or the row's own retain_until), per (tenant, origin)."""
+    return Statement(
+        "SELECT tenant_id AS tenant, chain_id AS origin, groupArray(seq) AS leaves"
+        f" FROM {_events(database)} WHERE startsWith(chain_id, {{prefix:String}})"
+        " AND NOT has({held:Array(String)}, toString(tenant_id)) AND ("
+        " toDate(created_at) + toIntervalDay(transform(toString(tenant_id), {tenants:Array(String)},"
+        " {days:Array(UInt32)}, {default:UInt32})) <= {horizon:Date} OR retain_until <= {horizon:Date})"
+        " GROUP BY tenant_id, chain_id ORDER BY tenant, origin",
+        {
+            "prefix": LOG_PREFIX,
+            "held": held,
+            "tenants": tenants,
+            "days": days,
+            "default": default_days,
+            "horizon": horizon,
+        },
+    )
+
+
 class IntegrityQueries:
     """Store methods of the verifiable log; relies on SqlStore's primitives."""
 
