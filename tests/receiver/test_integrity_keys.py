@@ -27,10 +27,7 @@ def test_default_key_is_made_beside_the_data_dir_with_private_modes(store):
     data = Path(store.path).resolve()
     assert settings.signer is not None and settings.key_path is not None
     assert not settings.key_path.resolve().is_relative_to(data)
-    assert (
-        settings.key_path.parent.parent.name == data.name + "-integrity"
-        or data.name + "-integrity" in str(settings.key_path)
-    )
+    assert f"{data.name}-integrity" in settings.key_path.parts
     assert mode(settings.key_path) == 0o600 and mode(settings.key_path.parent) == 0o700
     (target,) = settings.targets
     assert not Path(target.directory).resolve().is_relative_to(data)
