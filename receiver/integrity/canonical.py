@@ -149,9 +149,11 @@ def _column_text(name: str, column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
 
 
-def canonical_column(table: pa.Table) -> pa.Array:
-    """canonical() of every row of ``table``, as one binary array, without a Python loop."""
-    parts: list[pa.Array | pa.Scalar] = [pa.scalar(PREFIX.decode("ascii"))]
+def canonical_column(table: pa.Table, *, leaf_prefix: bool = False) -> pa.Array:
+    """canonical() of every row of ``table``, as one binary array, without a Python loop;
+    with ``leaf_prefix``, each preceded by RFC 9162's 0x00 (the bytes a leaf hash covers)."""
+    head = ("\x00" if leaf_prefix else "") + PREFIX.decode("ascii")
+    parts: list[pa.Array | pa.Scalar] = [pa.scalar(head)]
     for name in FIELDS:
         text = _column_text(name, table.column(name))
         parts += (_headers(text), text)
@@ -167,15 +169,10 @@ def event_digest(row: Mapping[str, Any]) -> bytes:
 def event_digests(table: pa.Table) -> list[bytes]:
     """The leaf hash of every row of ``table`` (column-wise encoding, then hashlib over slices
     of the one buffer, with no Python bytes object per row)."""
-    encoded = canonical_column(table)
+    encoded = canonical_column(table, leaf_prefix=True)
     if len(encoded) == 0:
         return []
     bounds = _offsets(encoded).tolist()
     data = memoryview(encoded.buffers()[2])
-    base = hashlib.sha256(b"\x00")
-    out = []
-    for i in range(len(encoded)):
-        h = base.copy()
-        h.update(data[bounds[i] : bounds[i + 1]])
-        out.append(h.digest())
-    return out
+    sha256 = hashlib.sha256
+    return [sha256(data[bounds[i] : bounds[i + 1]]).digest() for i in range(len(encoded))]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from receiver.integrity.canonical import canonical_column
 from receiver.integrity.checkpoints import tile_loader
 from receiver.integrity.merkle import consistency_path, inclusion_path, verify_inclusion
 from receiver.integrity.note import CheckpointBody, NoteError, Verifier, open_note
-from receiver.integrity.tiles import TileMissing, TreeEdge
+from receiver.integrity.tiles import TileHashes, TileMissing, TreeEdge, tiles_needed
 
 
 class ProofError(Exception):
@@ -30,14 +31,14 @@ def event_proof(store: Any, event_id: str, tenants: tuple[str, ...] | None) -> d
     origin, leaf = row.column("chain_id")[0].as_py(), int(row.column("seq")[0].as_py())
     if not origin.startswith("otel-audit/"):
         raise ProofError("this event is in no verifiable log (stored before it existed)", 409)
-    notes = [r for r in store.checkpoint_rows(None, origin) if int(r["tree_size"]) > leaf]
-    if not notes:
+    covering = store.checkpoint_covering(origin, leaf)
+    if covering is None:
         raise ProofError("no signed checkpoint covers this event yet; retry after the next checkpoint", 409)
-    note = notes[0]["note"]
-    size = int(notes[0]["tree_size"])
+    note = covering["note"]
+    size = int(covering["tree_size"])
     data = canonical_column(row).to_pylist()[0]
     try:
-        path = inclusion_path(leaf, size, tile_loader(store, origin))
+        path = inclusion_path(leaf, size, prefetched(store, origin, lambda h: inclusion_path(leaf, size, h)))
     except TileMissing as exc:
         raise ProofError(f"the tree's hashes are incomplete: {exc}", 500) from exc
     return {
@@ -57,7 +58,15 @@ def consistency(store: Any, origin: str, first: int, second: int) -> dict[str, A
         raise ProofError("need 0 <= from <= to", 400)
     if second > edge.size:
         raise ProofError(f"the log has {edge.size} leaves", 400)
-    return {"hashes": [h.hex() for h in consistency_path(first, second, tile_loader(store, origin))]}
+    hashes = prefetched(store, origin, lambda h: consistency_path(first, second, h))
+    return {"hashes": [h.hex() for h in consistency_path(first, second, hashes)]}
+
+
+def prefetched(store: Any, origin: str, build: Callable[[TileHashes], object]) -> TileHashes:
+    """A tile reader holding every tile ``build`` needs, fetched in one query."""
+    hashes = tile_loader(store, origin)
+    hashes.preload(store.tiles_at(origin, tiles_needed(build)))
+    return hashes
 
 
 def check_event_proof(doc: dict[str, Any], verifiers: list[Verifier]) -> str:

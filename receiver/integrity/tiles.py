@@ -124,6 +124,9 @@ class TileHashes:
             start, count = start + take, count - take
         return out
 
+    def preload(self, tiles: dict[tuple[int, int], bytes]) -> None:
+        self._cache.update(tiles)
+
     def complete(self, lo: int, height: int) -> bytes:
         """The root of the complete subtree of 2^height leaves starting at ``lo``."""
         level, rest = divmod(height, TILE_HEIGHT)
@@ -138,3 +141,17 @@ class TileHashes:
             return self.complete(lo, n.bit_length() - 1)
         k = split(n)
         return node_hash(self(lo, lo + k), self(lo + k, hi))
+
+
+def tiles_needed(build: Callable[[TileHashes], object]) -> set[tuple[int, int]]:
+    """The (level, index) of every tile ``build`` reads: a dry run on full tiles of zeros (which
+    tiles a proof reads depends on the sizes alone, not on the hashes), so a proof can fetch
+    them all in one query."""
+    seen: set[tuple[int, int]] = set()
+
+    def load(level: int, index: int) -> bytes:
+        seen.add((level, index))
+        return bytes(32 * TILE_WIDTH)
+
+    build(TileHashes(load))
+    return seen

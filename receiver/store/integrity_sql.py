@@ -117,10 +117,28 @@ def tiles(database: str, origin: str, level: int, lo: int, hi: int) -> Statement
     )
 
 
-def tile_origins(database: str, tenants: tuple[str, ...] | None) -> Statement:
+def tiles_at(database: str, origin: str, coords: set[tuple[int, int]]) -> Statement:
+    """The widest copy of each of these (level, index) tiles of one log, in one query."""
+    by_level: dict[int, list[int]] = {}
+    for level, index in coords:
+        by_level.setdefault(int(level), []).append(int(index))
+    conds, params = [], {"origin": origin}
+    for level, indexes in sorted(by_level.items()):
+        conds.append(f"(level = {level:d} AND idx IN {{l{level:d}:Array(UInt64)}})")
+        params[f"l{level:d}"] = indexes  # type: ignore[assignment]
     return Statement(
-        f"SELECT DISTINCT origin FROM {_table(database, TILES_TABLE)} ORDER BY origin",
-        {},
+        "SELECT level, idx, hex(argMax(hashes, width)) AS hashes"
+        f" FROM {_table(database, TILES_TABLE)} WHERE origin = {{origin:String}} AND ({' OR '.join(conds) or '0'})"
+        " GROUP BY level, idx",
+        params,
+    )
+
+
+def checkpoint_covering(database: str, origin: str, leaf: int) -> Statement:
+    return Statement(
+        f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM {_table(database, CHECKPOINTS_TABLE)}"
+        " WHERE origin = {origin:String} AND tree_size > {leaf:UInt64} ORDER BY tree_size DESC, created_at DESC LIMIT 1",
+        {"origin": origin, "leaf": leaf},
     )
 
 
@@ -244,8 +262,15 @@ class IntegrityQueries:
         rows = self._query_arrow(tiles(self.database, origin, level, lo, hi)).to_pylist()
         return {int(r["idx"]): bytes.fromhex(r["hashes"]) for r in rows}
 
-    def tile_origins(self) -> list[str]:
-        return [r["origin"] for r in self._query_arrow(tile_origins(self.database, None)).to_pylist()]
+    def tiles_at(self, origin: str, coords: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not coords:
+            return {}
+        rows = self._query_arrow(tiles_at(self.database, origin, coords)).to_pylist()
+        return {(int(r["level"]), int(r["idx"])): bytes.fromhex(r["hashes"]) for r in rows}
+
+    def checkpoint_covering(self, origin: str, leaf: int) -> dict[str, Any] | None:
+        rows = self._query_arrow(checkpoint_covering(self.database, origin, leaf)).to_pylist()
+        return rows[0] if rows else None
 
     def insert_tiles(self, tiles: list[Tile]) -> None:
         if not tiles:
