@@ -32,7 +32,7 @@ from receiver.integrity.retention_records import covered_ranges
 from receiver.integrity.tiles import TILE_WIDTH, TileMissing, TreeEdge, tile_root
 
 LOG_PREFIX = "otel-audit/"
-CHUNK_LEAVES = 64 * TILE_WIDTH * 4  # 65,536 leaves per read
+CHUNK_LEAVES = 512 * TILE_WIDTH  # 131,072 leaves per read (whole tiles)
 NO_EXTERNAL_COPY = (
     "no published checkpoint copy was compared: a rewrite by someone holding the signing key"
     " cannot be excluded (give --checkpoints DIR with a copy kept elsewhere)"
@@ -261,7 +261,8 @@ def verify_store(
     for origin in sorted(origins):
         tenant = origins[origin]
         cps = [c for c in signed + published if c.body.origin == origin]
-        lg = _verify_log(store, tenant, origin, cps, add, progress)
+        max_seq = max((s.max_seq for s in summaries if s.origin == origin), default=-1)
+        lg = _verify_log(store, tenant, origin, cps, add, progress, max_seq)
         report(tenant).logs.append(lg)
     return [reports[t] for t in sorted(reports)]
 
@@ -273,6 +274,7 @@ def _verify_log(
     cps: list[_Signed],
     add: Callable[[Damage], None],
     progress: Callable[[int], None] | None,
+    max_seq: int,
 ) -> LogReport:
     edge = TreeEdge.from_last_tiles(origin, store.last_tiles(origin=origin))
     size = edge.size
@@ -281,8 +283,7 @@ def _verify_log(
     )
     found: list[Damage] = []
     covered = covered_ranges(store, tenant, origin)
-    summary = [s for s in store.log_summaries((tenant,)) if s.origin == origin]
-    hi = max([size - 1] + [s.max_seq for s in summary])
+    hi = max(size - 1, max_seq)
     ups: list[bytes] = []  # level-1 hashes recomputed from full level-0 tiles
     for lo in range(0, hi + 1, CHUNK_LEAVES):
         end = min(hi, lo + CHUNK_LEAVES - 1)
@@ -297,7 +298,7 @@ def _verify_log(
             if n == TILE_WIDTH:
                 ups.append(tile_root([data[i : i + 32] for i in range(0, len(data), 32)]))
         seen = np.zeros(end - lo + 1, dtype=np.int64)
-        for batch in store.iter_leaves(origin, lo, end):
+        for batch in store.iter_leaves(origin, lo, end, CHUNK_LEAVES):
             table = pa.Table.from_batches([batch])
             if progress is not None:
                 progress(table.num_rows)
