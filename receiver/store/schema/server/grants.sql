@@ -17,6 +17,9 @@ GRANT CREATE TABLE ON audit.* TO otel_audit_ingest;
 GRANT ALTER ADD COLUMN, ALTER ADD INDEX ON audit.* TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_events TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_checkpoints TO otel_audit_ingest;
+-- the verifiable log: tree tiles and signed checkpoint notes (append-only, like the events)
+GRANT INSERT, SELECT ON audit.audit_log_tiles TO otel_audit_ingest;
+GRANT INSERT, SELECT ON audit.audit_log_checkpoints TO otel_audit_ingest;
 -- the versions `otel-audit migrate` (and every store start) applied and recorded
 GRANT INSERT, SELECT ON audit.schema_migrations TO otel_audit_ingest;
 
@@ -24,6 +27,8 @@ GRANT INSERT, SELECT ON audit.schema_migrations TO otel_audit_ingest;
 CREATE ROLE IF NOT EXISTS otel_audit_reader;
 GRANT SELECT ON audit.audit_events TO otel_audit_reader;
 GRANT SELECT ON audit.audit_checkpoints TO otel_audit_reader;
+GRANT SELECT ON audit.audit_log_tiles TO otel_audit_reader;
+GRANT SELECT ON audit.audit_log_checkpoints TO otel_audit_reader;
 -- a reader opening a store sees the schema is current with this one SELECT (no CREATE needed)
 GRANT SELECT ON audit.schema_migrations TO otel_audit_reader;
 -- Grafana's ClickHouse plugin (clickhouse-go) sends its query timeout as max_execution_time on
