@@ -355,3 +355,34 @@ def test_writer_recovers_tiles_after_a_lost_tile_insert(store, tmp_path):
     )[0]
     assert report.status == "intact", report.summary()
     assert report.logs[0].leaves == 305
+
+
+def test_the_by_hand_snippet_in_the_docs_checks_a_real_proof(sealed, tmp_path):
+    """docs/INTEGRITY.md's customer snippet (hashlib + cryptography only) accepts a real proof
+    and rejects a tampered one."""
+    store, origin, verifier, published, receiver = sealed
+    seal(receiver)
+    from receiver.integrity.proofs import event_proof
+
+    rows = pa.concat_tables(pa.Table.from_batches([b]) for b in store.iter_leaves(origin, 77, 77))
+    doc = event_proof(store, rows.column("id")[0].as_py(), None)
+    text = (REPO / "docs" / "INTEGRITY.md").read_text()
+    snippet = text.split("### Checking one event by hand", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "import base64, hashlib, json" in snippet and "receiver" not in snippet
+    snippet = snippet.replace('open("proof.json")', f"open({str(tmp_path / 'proof.json')!r})")
+    other = Signer(Ed25519PrivateKey.generate()).verifier.text()
+    (tmp_path / "other.py").write_text(snippet.replace('"otel-audit+1a2b3c4d+AVz…"', repr(other)))
+    snippet = snippet.replace('"otel-audit+1a2b3c4d+AVz…"', repr(verifier.text()))
+    script = tmp_path / "by_hand.py"
+    script.write_text(snippet)
+    (tmp_path / "proof.json").write_text(json.dumps(doc))
+    wrong_key = subprocess.run(
+        [sys.executable, str(tmp_path / "other.py")], capture_output=True, text=True, timeout=60
+    )
+    assert wrong_key.returncode != 0 and "not signed by that key" in wrong_key.stderr
+    ok = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and f"event is in {origin} at leaf 77" in ok.stdout, ok.stderr
+    doc["canonical"] = base64.b64encode(base64.b64decode(doc["canonical"]).replace(b"acme", b"acmf")).decode()
+    (tmp_path / "proof.json").write_text(json.dumps(doc))
+    bad = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
