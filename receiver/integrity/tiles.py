@@ -108,6 +108,7 @@ class TileHashes:
     def __init__(self, load: Callable[[int, int], bytes | None]) -> None:
         self._load = load
         self._cache: dict[tuple[int, int], bytes] = {}
+        self._roots: dict[tuple[int, int], bytes] = {}  # (lo, height) -> complete subtree root
 
     def _hashes(self, level: int, start: int, count: int) -> list[bytes]:
         out: list[bytes] = []
@@ -128,10 +129,14 @@ class TileHashes:
         self._cache.update(tiles)
 
     def complete(self, lo: int, height: int) -> bytes:
-        """The root of the complete subtree of 2^height leaves starting at ``lo``."""
-        level, rest = divmod(height, TILE_HEIGHT)
-        hashes = self._hashes(level, lo >> (TILE_HEIGHT * level), 1 << rest)
-        return tile_root(hashes)
+        """The root of the complete subtree of 2^height leaves starting at ``lo`` (memoised:
+        verify asks for the roots of many checkpoints of one log, which share subtrees)."""
+        root = self._roots.get((lo, height))
+        if root is None:
+            level, rest = divmod(height, TILE_HEIGHT)
+            root = tile_root(self._hashes(level, lo >> (TILE_HEIGHT * level), 1 << rest))
+            self._roots[(lo, height)] = root
+        return root
 
     def __call__(self, lo: int, hi: int) -> bytes:
         n = hi - lo

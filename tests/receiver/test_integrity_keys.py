@@ -61,3 +61,39 @@ def test_default_config_publishes_and_verify_reads_the_published_copy(store):
         verifiers=default_verifiers(integrity, store),
     )
     assert report.status == "intact" and report.external_copy and report.signatures_checked, report.summary()
+
+
+def test_checkpoints_are_published_to_an_http_endpoint_with_its_headers(store, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, str]] = []
+
+    class Witness(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["content-length"])).decode()
+            received.append((self.headers.get("authorization", ""), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Witness)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        private, _ = generate_key(tmp_path / "keys")
+        url = f"http://127.0.0.1:{server.server_address[1]}/checkpoints"
+        publish = [{"url": url, "headers": {"authorization": "Bearer w1"}}, {"dir": str(tmp_path / "worm")}]
+        receiver = start_receiver(
+            store, integrity={"key": str(private), "publish": publish, "instance_id": "h1"}
+        )
+        export(f"127.0.0.1:{receiver.grpc_port}", request([log_record(audit_attrs()) for _ in range(4)]))
+        receiver.stop_listeners()
+    finally:
+        server.shutdown()
+        server.server_close()
+    sizes = {body.split("\n")[1] for auth, body in received if auth == "Bearer w1"}
+    assert {"0", "4"} <= sizes and all(b.startswith("otel-audit/acme/h1\n") for _, b in received)
+    on_disk = {n for _, n in read_published(tmp_path / "worm")}
+    assert {b for _, b in received} == on_disk  # the same notes in both places
