@@ -155,6 +155,15 @@ def leaves(database: str, origin: str, lo: int, hi: int, columns: str = _LEAF_SE
 RESTORED_TABLE = "audit_events_restored"
 
 
+def recomputed_leaves(database: str, origin: str, lo: int, hi: int) -> Statement:
+    """Leaf index and the leaf hash the engine recomputes from each stored row, in leaf order."""
+    return Statement(
+        f"SELECT seq, SHA256(concat('\\0', {canonical_sql()})) AS leaf FROM {_events(database)}"
+        " WHERE chain_id = {origin:String} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64} ORDER BY seq, hash",
+        {"origin": origin, "lo": lo, "hi": hi},
+    )
+
+
 def leaf_of(
     database: str, event_id: str, tenants: tuple[str, ...] | None, table: str = EVENTS_TABLE
 ) -> Statement:
@@ -298,6 +307,10 @@ class IntegrityQueries:
             end = min(hi, start + chunk - 1)
             yield from self._stream_arrow(leaves(self.database, origin, start, end))
             start = end + 1
+
+    def iter_recomputed_leaves(self, origin: str, lo: int, hi: int) -> Iterator[pa.RecordBatch]:
+        """(seq, leaf) of every stored row of lo..hi, re-hashed by the engine."""
+        yield from self._stream_arrow(recomputed_leaves(self.database, origin, lo, hi))
 
     def leaf_row(self, event_id: str, tenants: tuple[str, ...] | None) -> pa.Table | None:
         """The event's row with its log columns, from the events or, once archived and
