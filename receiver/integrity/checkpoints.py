@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from receiver.integrity.merkle import EMPTY_ROOT
-from receiver.integrity.note import CheckpointBody, NoteError, Verifier, sign_note
+from receiver.integrity.note import CheckpointBody, Verifier, sign_note
 from receiver.integrity.tiles import Tile, TileHashes, TreeEdge
 
 log = logging.getLogger("otel_audit.integrity")
@@ -233,14 +232,3 @@ class Checkpointer:
                 target.publish(note, body)
             except (OSError, httpx.HTTPError) as exc:
                 log.error("publishing checkpoint %s/%d to %s failed: %s", body.origin, body.size, target, exc)
-
-
-def parse_notes(notes: Iterable[str]) -> list[tuple[str, CheckpointBody]]:
-    out = []
-    for note in notes:
-        text = note.rpartition("\n\n")[0] + "\n"
-        try:
-            out.append((note, CheckpointBody.parse(text)))
-        except NoteError:
-            out.append((note, CheckpointBody("", -1, b"")))
-    return out

@@ -131,7 +131,7 @@ class ChdbStore(SqlStore):
         return set(result.column("stored_id").to_pylist())
 
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
-        """The chain's per-row step, vectorised by the engine over the batch about to be stored."""
+        """The leaf hashes of the batch about to be stored, vectorised by the engine."""
         from receiver.store.integrity_sql import event_digests_sql
 
         arrow_batch = table  # noqa: F841 - chDB's Python() table function finds it by name
