@@ -62,8 +62,12 @@ class Signer:
 
 
 def private_dir(path: Path) -> None:
+    """Make ``path`` owner-only (0700) if it does not exist; an existing directory (e.g. a
+    mounted WORM volume) is left as its owner set it."""
+    if path.is_dir():
+        return
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
 
 
 def write_private(path: Path, data: bytes) -> None:

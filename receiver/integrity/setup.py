@@ -18,6 +18,7 @@ from receiver.integrity.checkpoints import (
     Signer,
     generate_key,
     load_verifiers,
+    private_dir,
 )
 from receiver.integrity.note import Verifier
 from receiver.store.sql import DEFAULT_DATABASE
@@ -100,6 +101,7 @@ def resolve(integrity: Integrity, store: Any, *, create_key: bool = True) -> Int
     signer: Signer | None = None
     if key_path is not None:
         if not key_path.exists() and not integrity.key and create_key:
+            private_dir(key_path.parent.parent)  # <data dir>-integrity (or <data dir>/integrity)
             generate_key(key_path.parent)
             log.warning(
                 "made a checkpoint signing key at %s; in production run `otel-audit keygen`, keep the"
@@ -117,11 +119,21 @@ def resolve(integrity: Integrity, store: Any, *, create_key: bool = True) -> Int
 
 
 def default_verifiers(integrity: Integrity, store: Any) -> list[Verifier]:
-    """The keys ``verify`` accepts when none are given: the signing key's, if readable."""
+    """The keys ``verify`` accepts when none are given: the signing key's, and every public key
+    (``*.pub``: PEM and/or a verifier key line) beside it — after a rotation, put the old key's
+    ``.pub`` next to the new key and its checkpoints keep verifying."""
     key_path = default_key_path(integrity, store)
-    if key_path is not None and key_path.exists():
-        return load_verifiers(str(key_path))
-    return []
+    if key_path is None or not key_path.exists():
+        return []
+    verifiers = load_verifiers(str(key_path))
+    for public in sorted(key_path.parent.glob("*.pub")):
+        try:
+            found = load_verifiers(str(public))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", public, exc)
+            continue
+        verifiers += [v for v in found if v not in verifiers]
+    return verifiers
 
 
 def default_published_dirs(integrity: Integrity, store: Any) -> list[Path]:

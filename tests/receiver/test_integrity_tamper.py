@@ -314,6 +314,15 @@ def test_key_rotation_old_checkpoints_verify_with_the_old_key(store, tmp_path):
     assert both.status == "intact", both.summary()
     only_new = verify_store(store, tenants=("acme",), checkpoint_dirs=[published], verifiers=[new])[0]
     assert only_new.damage.kind == "bad-signature"
+    # the server's default keys after a rotation: the signing key and the .pub files beside it
+    import shutil
+
+    from receiver.config import load_config
+    from receiver.integrity.setup import default_verifiers
+
+    shutil.copy(old_private.with_suffix(".pub"), new_private.parent / "old-key.pub")
+    integrity = load_config(None, integrity={"key": str(new_private)}).integrity
+    assert {v.text() for v in default_verifiers(integrity, store)} == {old.text(), new.text()}
     notes = {int(n.split("\n")[1]): n for _, n in read_published(published)}
     assert open_checkpoint(notes[10], old.text())[1] == 10  # sealed by the old key
     assert open_checkpoint(notes[20], new.text())[1] == 20
