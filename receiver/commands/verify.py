@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check the tamper-evidence chain; exit 0 only if intact")
     add_source_flags(p)
     p.add_argument("--tenant", action="append", help="only this tenant (repeatable; default all)")
-    p.add_argument("--since", help="verify the part of each chain from this time (ISO 8601)")
-    p.add_argument("--until", help="… up to this time (ISO 8601, exclusive)")
+    p.add_argument("--since", help="accepted for compatibility; logs are always verified whole")
+    p.add_argument("--until", help="accepted for compatibility; logs are always verified whole")
     p.add_argument(
         "--checkpoints",
         action="append",
