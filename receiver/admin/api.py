@@ -307,6 +307,17 @@ class AdminAPI:
             doc = await asyncio.to_thread(event_proof, self.store, event_id, access.tenants)
         except ProofError as exc:
             return error(exc.status, str(exc))
+        from receiver.integrity.verify import tenant_of
+
+        # the proof carries the event's content (its canonical bytes): a read like /api/events/{id}
+        await self.record(
+            request,
+            access,
+            "read",
+            (tenant_of(doc["origin"]) or "",),
+            resource_id=event_id,
+            reason="fetched an audit event's inclusion proof",
+        )
         return JSONResponse(doc)
 
     async def checkpoints(self, request: Request, access: Access) -> Response:

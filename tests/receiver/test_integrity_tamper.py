@@ -8,6 +8,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -125,6 +126,19 @@ def test_event_proof_route_and_offline_verify_proof(sealed, tmp_path):
     path = [bytes.fromhex(h) for h in doc["inclusion"]]
     assert check_inclusion(70, size, bytes.fromhex(doc["leaf_hash"]), path, root)
     assert not check_inclusion(71, size, bytes.fromhex(doc["leaf_hash"]), path, root)
+    # fetching a proof is a read of the event, recorded like GET /api/events/{id}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        trail = store._query_arrow(
+            Statement(
+                f"SELECT resource_id FROM {store.database}.audit_events"
+                " WHERE reason = 'fetched an audit event''s inclusion proof'"
+            )
+        ).column("resource_id")
+        if trail.to_pylist() == [event_id]:
+            break
+        time.sleep(0.2)
+    assert trail.to_pylist() == [event_id]
     cps = httpx.get(f"{base}/api/checkpoints", params={"tenant": "acme"}, headers=headers).json()[
         "checkpoints"
     ]
