@@ -122,8 +122,12 @@ def load_verifiers(spec: str) -> list[Verifier]:
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError(f"{spec} is not an Ed25519 public key")
         out.append(Verifier.of(key))
+    in_pem = False  # a PEM body line is base64 and may hold "+" signs: never a verifier key
     for line in data.decode("utf-8").splitlines():
-        if line.count("+") >= 2 and " " not in line.strip() and not line.startswith("-----"):
+        if line.startswith("-----"):
+            in_pem = line.startswith("-----BEGIN")
+            continue
+        if not in_pem and line.count("+") >= 2 and " " not in line.strip():
             verifier = Verifier.parse(line)
             if verifier not in out:
                 out.append(verifier)

@@ -97,3 +97,17 @@ def test_checkpoints_are_published_to_an_http_endpoint_with_its_headers(store, t
     assert {"0", "4"} <= sizes and all(b.startswith("otel-audit/acme/h1\n") for _, b in received)
     on_disk = {n for _, n in read_published(tmp_path / "worm")}
     assert {b for _, b in received} == on_disk  # the same notes in both places
+
+
+def test_a_pem_body_with_plus_signs_is_not_read_as_a_verifier_key(tmp_path):
+    """A .pub's PEM body is base64: a line with two "+" is not a C2SP verifier key line (this
+    made key rotation's default verifiers flaky: about one random key in ten)."""
+    from receiver.integrity.checkpoints import generate_key, load_verifiers
+
+    for i in range(500):
+        _, public = generate_key(tmp_path / str(i))
+        body = [line for line in public.read_text().splitlines() if not line.startswith("-----")][:-1]
+        if any(line.count("+") >= 2 for line in body):
+            assert len(load_verifiers(str(public))) == 1
+            return
+    raise AssertionError("no key with such a PEM body in 500 tries")
