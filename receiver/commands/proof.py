@@ -11,7 +11,7 @@ from receiver.commands.common import CliError, add_source_flags
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("proof", help="print an event's inclusion proof and signed checkpoint (JSON)")
-    p.add_argument("event_id")
+    p.add_argument("event_id", help="the event's id (audit.event.id, a UUID)")
     add_source_flags(p)
     p.set_defaults(run=run)
 
