@@ -1,4 +1,5 @@
-// otel-audit admin UI: search, event detail, compliance. No framework, no build step.
+// otel-audit admin UI: search (totals, timeline, facets, saved views), event detail, compliance,
+// alerts. No framework, no build step.
 // Every value from the server is rendered with textContent (text(), el()); nothing from the
 // data ever reaches innerHTML or a URL scheme. The token lives in sessionStorage only.
 // Bidirectional controls in a value are shown as visible ⟨U+202E⟩ marks, never obeyed, and each
@@ -49,7 +50,7 @@ function el(tag, props = {}, ...children) {
     if (key === "className") node.className = value;
     else if (key === "title") node.title = visibleText(value);
     else if (key === "href") node.setAttribute("href", value);
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else if (key.startsWith("data-") || key.startsWith("aria-")) node.setAttribute(key, value);
     else node[key] = value;
   }
   for (const child of children) {
@@ -78,7 +79,7 @@ class ApiError extends Error {
 
 async function api(path, params, options = {}) {
   const url = params ? `${path}?${params}` : path;
-  const headers = { accept: "application/json" };
+  const headers = { accept: "application/json", ...(options.headers || {}) };
   if (session.token) headers.authorization = `Bearer ${session.token}`;
   let response;
   try {
@@ -100,9 +101,43 @@ async function api(path, params, options = {}) {
 }
 
 // ---- formatting -------------------------------------------------------------------------
-function shortTime(iso) {
+function utcTime(iso) {
   if (!iso) return "";
   return iso.replace("T", " ").replace(/\.(\d{3})\d*Z$/, ".$1").replace(/Z$/, "");
+}
+// ---- time zone of the display: UTC (default) or the browser's local time ------------------
+const TZ_KEY = "otel-audit-tz";
+const useLocal = () => localStorage.getItem(TZ_KEY) === "local";
+const pad = (n, width = 2) => String(n).padStart(width, "0");
+function localTime(iso, millis = true) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return utcTime(iso);
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return millis ? `${text}.${pad(d.getMilliseconds(), 3)}` : text;
+}
+// a stored time as the display zone shows it (the table, the detail page, the histogram axis)
+const shortTime = (iso) => (iso && useLocal() ? localTime(iso) : utcTime(iso));
+const zoneName = () => (useLocal() ? "local time" : "UTC");
+// since/until: relative ("now-7d") stays as typed; an ISO time is shown in the display zone
+function toTimeInput(value) {
+  if (!value || /^now/i.test(value)) return value || "";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  return useLocal() ? localTime(value, false) : utcTime(d.toISOString()).slice(0, 19);
+}
+// and back: a time without a zone is read in the display zone; anything else goes to the server as typed
+function fromTimeInput(raw) {
+  const value = raw.trim();
+  if (!value) return "";
+  if (/^now/i.test(value)) return value.toLowerCase().replace(/\s+/g, "");
+  const m = value.match(/^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$/);
+  if (!m) return value;
+  const [y, mo, d, h = "0", mi = "0", sec = "0", frac = "0"] = m.slice(1);
+  const ms = Number(frac.padEnd(3, "0").slice(0, 3));
+  const date = useLocal()
+    ? new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms)
+    : new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms));
+  return Number.isNaN(date.getTime()) ? value : date.toISOString().replace(".000Z", "Z");
 }
 function display(value) {
   if (value === null || value === undefined) return "—";
@@ -113,13 +148,12 @@ function outcomeBadge(outcome) {
   const kind = ["success", "failure", "denied"].includes(outcome) ? outcome : "other";
   return el("span", { className: `badge badge-${kind}` }, outcome || "—");
 }
-// datetime-local ⇄ ISO UTC (the form's times are UTC, as labelled)
-const toLocalInput = (iso) => (iso ? iso.replace(/Z$|[+-]00:?00$/, "").slice(0, 19) : "");
-const fromLocalInput = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : "");
-
 function searchUrl(values) {
   const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(values)) if (value) params.set(key, value);
+  for (const [key, value] of Object.entries(values)) {
+    if (Array.isArray(value)) for (const v of value) params.append(key, v);
+    else if (value !== "" && value !== null && value !== undefined) params.set(key, value);
+  }
   const query = params.toString();
   return query ? `/?${query}` : "/";
 }
@@ -131,7 +165,7 @@ function navigate(url, replace = false) {
 }
 
 // ---- views ------------------------------------------------------------------------------
-const VIEWS = ["signin", "search", "detail", "compliance"];
+const VIEWS = ["signin", "search", "detail", "compliance", "alerts"];
 function showView(name) {
   for (const view of VIEWS) show($(`view-${view}`), view === name);
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -199,27 +233,46 @@ function currentQuery() {
   return new URLSearchParams(location.search);
 }
 
+// the filters of the search in the URL as /api/ parameters; the audit trail's own events are
+// left out unless "Show audit-log reads" is on (trail=1) or the search asks for them by name
+const TRAIL_EXCLUDED = "!audit.audit_log.*";
+function apiParams(query) {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) for (const value of query.getAll(name)) if (value) params.append(name, value);
+  const asked = query.getAll("event_name").filter((v) => !v.startsWith("!"));
+  if (!query.get("trail") && !asked.some((v) => v.startsWith("audit.audit_log"))) params.append("event_name", TRAIL_EXCLUDED);
+  return params;
+}
+
 async function renderSearch() {
   showView("search");
   const query = currentQuery();
   const form = $("filters");
   for (const name of FILTERS) {
     const input = form.elements[name];
-    const value = query.get(name) || "";
+    const value = query.getAll(name).join(",");
     if (name === "tenant") continue;
-    input.value = name === "since" || name === "until" ? toLocalInput(value) : value;
+    input.value = name === "since" || name === "until" ? toTimeInput(value) : value;
   }
   form.elements.limit.value = query.get("limit") || "50";
+  $("f-trail").checked = Boolean(query.get("trail"));
+  $("f-tz").value = useLocal() ? "local" : "utc";
+  for (const label of document.querySelectorAll("[data-tz-label]")) label.textContent = zoneName();
+  $("th-time").textContent = `Time (${zoneName()})`;
+  renderSavedViews();
   await fillTenantSelect(form.elements.tenant, query.get("tenant") || "", true);
 
-  const params = new URLSearchParams();
-  for (const name of FILTERS) if (query.get(name)) params.set(name, query.get(name));
+  const params = apiParams(query);
+  const statsParams = new URLSearchParams(params);
+  statsParams.set("buckets", "40");
   params.set("limit", form.elements.limit.value);
   if (query.get("cursor")) params.set("cursor", query.get("cursor"));
   const page = Number(query.get("page") || "1");
 
   $("search-error").textContent = "";
+  show($("did-you-mean"), false);
   $("results-summary").textContent = "Searching…";
+  const statsAnswer = api("/api/stats", statsParams).catch(() => null);
   let answer;
   try {
     answer = await api("/api/events", params);
@@ -228,6 +281,9 @@ async function renderSearch() {
     $("search-error").textContent = visibleText(err.message);
     clear($("events-body"));
     show($("events-empty"), false);
+    show($("stats"), false);
+    $("page-newer").disabled = true;
+    $("page-older").disabled = true;
     return;
   }
   const body = $("events-body");
@@ -235,13 +291,20 @@ async function renderSearch() {
   for (const event of answer.events) body.append(eventRow(event));
   show($("events-empty"), answer.events.length === 0);
   const active = FILTERS.filter((name) => query.get(name)).length;
+  const limit = Number(form.elements.limit.value);
+  const first = (page - 1) * limit + 1;
+  const total = typeof answer.total === "number" ? answer.total : null;
+  const shown = answer.events.length ? ` · showing ${first.toLocaleString("en")}–${(first + answer.events.length - 1).toLocaleString("en")}` : "";
   $("results-summary").textContent =
-    `${answer.events.length} event${answer.events.length === 1 ? "" : "s"} on this page · newest first` +
-    (active ? ` · ${active} filter${active === 1 ? "" : "s"} active` : "");
+    (total === null ? `${answer.events.length} events on this page` : `${total.toLocaleString("en")} event${total === 1 ? "" : "s"}`) +
+    `${shown} · newest first` + (active ? ` · ${active} filter${active === 1 ? "" : "s"} active` : "");
   $("page-label").textContent = `Page ${page}`;
   $("page-newer").disabled = page <= 1;
   $("page-older").disabled = !answer.next_cursor;
   $("page-older").dataset.cursor = answer.next_cursor || "";
+  const stats = await statsAnswer;
+  renderStats(stats, query);
+  if (total === 0) await suggest(query);
 }
 
 function eventRow(event) {
@@ -261,14 +324,19 @@ function eventRow(event) {
     el("td", { className: "nowrap" }, event.ip_address));
 }
 
+// a field may hold several values, comma-separated (OR'd; "!x" excludes), as SPEC section 8 allows
+const MULTI = new Set(["user", "action", "resource_type", "resource_id", "ip", "event_name"]);
 function formValues() {
   const form = $("filters");
   const values = {};
   for (const name of FILTERS) {
     const raw = form.elements[name].value.trim();
-    values[name] = name === "since" || name === "until" ? fromLocalInput(raw) : raw;
+    if (name === "since" || name === "until") values[name] = fromTimeInput(raw);
+    else if (MULTI.has(name) && raw.includes(",")) values[name] = raw.split(",").map((v) => v.trim()).filter(Boolean);
+    else values[name] = raw;
   }
   if (form.elements.limit.value !== "50") values.limit = form.elements.limit.value;
+  if ($("f-trail").checked) values.trail = "1";
   return values;
 }
 
@@ -277,16 +345,11 @@ function submitSearch(event) {
   navigate(searchUrl(formValues()));
 }
 
-function quickRange(days) {
+// a quick range stays relative (since=now-7d), so a bookmark keeps meaning "the last 7 days"
+function quickRange(since) {
   const form = $("filters");
-  if (days === 0) {
-    form.elements.since.value = "";
-    form.elements.until.value = "";
-  } else {
-    const since = new Date(Date.now() - days * 86400 * 1000).toISOString();
-    form.elements.since.value = toLocalInput(since);
-    form.elements.until.value = "";
-  }
+  form.elements.since.value = since;
+  form.elements.until.value = "";
   submitSearch();
 }
 
@@ -302,13 +365,11 @@ function newerPage() {
   const query = currentQuery();
   query.delete("cursor");
   query.delete("page");
-  navigate(searchUrl(Object.fromEntries(query)));
+  navigate(`/?${query}`);
 }
 
 async function exportFormat(format) {
-  const query = currentQuery();
-  const params = new URLSearchParams();
-  for (const name of FILTERS) if (query.get(name)) params.set(name, query.get(name));
+  const params = apiParams(currentQuery());
   try {
     const { ticket } = await api("/api/export-tickets", null, { method: "POST" });
     params.set("ticket", ticket);
@@ -352,7 +413,7 @@ async function renderDetail(eventId) {
   setText($("detail-subtitle"),
     event.user_id || "anonymous", " · ", event.action, " · ", event.resource_type,
     ...(event.resource_id ? [" ", event.resource_id] : []),
-    " · ", `${shortTime(event.created_at)} UTC`, " · tenant ", event.tenant_id);
+    " · ", `${shortTime(event.created_at)} ${zoneName()}`, " · tenant ", event.tenant_id);
   const flags = String((event.attributes || {})["otel_audit.flags"] || "").split(",");
   show($("detail-bidi"), flags.includes("bidi_control"));
 
@@ -420,7 +481,7 @@ async function renderCompliance() {
   }
   setText($("compliance-summary"),
     `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for `, report.tenant,
-    report.newest_event ? ` · newest ${shortTime(report.newest_event)} UTC` : "");
+    report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "");
   const body = $("categories").tBodies[0];
   clear(body);
   for (const cat of report.categories) {
@@ -431,7 +492,7 @@ async function renderCompliance() {
       el("td", { className: "muted" }, cat.definition),
       el("td", { className: "num" }, cat.last_24h.toLocaleString("en")),
       el("td", { className: "num" }, cat.last_30d.toLocaleString("en")),
-      el("td", { className: "nowrap" }, cat.last_seen ? shortTime(cat.last_seen) : "—"),
+      el("td", { className: "nowrap" }, cat.last_seen ? utcTime(cat.last_seen) : "—"),
       el("td", {}, el("span", { className: `status status-${status[1]}` }, status[0]))));
   }
   const fieldsBody = $("field-completeness").tBodies[0];
@@ -509,6 +570,7 @@ async function route() {
     const detail = path.match(/^\/events\/([^/]+)$/);
     if (detail) await renderDetail(decodeURIComponent(detail[1]));
     else if (path === "/compliance") await renderCompliance();
+    else if (path === "/alerts") await renderAlerts();
     else await renderSearch();
   } catch (err) {
     const target = $("search-error");
@@ -539,8 +601,21 @@ function init() {
   $("filters").addEventListener("submit", submitSearch);
   $("reset").addEventListener("click", () => navigate("/"));
   for (const button of document.querySelectorAll("[data-range]")) {
-    button.addEventListener("click", () => quickRange(Number(button.dataset.range)));
+    button.addEventListener("click", () => quickRange(button.dataset.range));
   }
+  $("f-trail").addEventListener("change", submitSearch);
+  $("f-tz").addEventListener("change", () => {
+    const since = fromTimeInput($("f-since").value);
+    const until = fromTimeInput($("f-until").value);
+    localStorage.setItem(TZ_KEY, $("f-tz").value);
+    $("f-since").value = toTimeInput(since);
+    $("f-until").value = toTimeInput(until);
+    route();
+  });
+  $("views").addEventListener("change", () => { if ($("views").value) navigate($("views").value); });
+  $("save-view").addEventListener("click", saveView);
+  $("delete-view").addEventListener("click", deleteView);
+  $("a-status").addEventListener("change", () => navigate(`/alerts?${new URLSearchParams({ status: $("a-status").value })}`));
   $("page-older").addEventListener("click", olderPage);
   $("page-newer").addEventListener("click", newerPage);
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
@@ -549,6 +624,244 @@ function init() {
   document.addEventListener("click", interceptLinks);
   window.addEventListener("popstate", route);
   route();
+}
+
+// ---- timeline and facets (GET /api/stats) -------------------------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+const svg = (tag, attrs = {}) => {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+};
+// facet key (the stats answer) → filter name (the URL), with a heading
+const FACETS = [["action", "action", "Action"], ["outcome", "outcome", "Outcome"], ["user_id", "user", "User"],
+  ["resource_type", "resource_type", "Resource type"], ["event_name", "event_name", "Event name"], ["ip_address", "ip", "IP address"]];
+
+function withFilter(query, name, value) {
+  const next = new URLSearchParams(query);
+  next.delete("cursor");
+  next.delete("page");
+  if (value === null) next.delete(name); else next.set(name, value);
+  return `/?${next}`;
+}
+
+function renderStats(stats, query) {
+  if (!stats || !Array.isArray(stats.histogram)) { show($("stats"), false); return; }
+  show($("stats"), true);
+  renderHistogram(stats.histogram, query);
+  const facets = $("facets");
+  clear(facets);
+  for (const [key, name, heading] of FACETS) {
+    const values = (stats.facets && stats.facets[key]) || [];
+    const list = el("ul", { className: "facet-list" });
+    for (const { value, count } of values) {
+      const label = value === "" ? "(none)" : value;
+      list.append(el("li", {},
+        el("a", { className: "facet-value", href: withFilter(query, name, value), "data-internal": "", title: `${heading}: ${label}` },
+          el("span", { className: "facet-label" }, label), el("span", { className: "facet-count" }, count.toLocaleString("en"))),
+        el("a", { className: "facet-not", href: withFilter(query, name, `!${value}`), "data-internal": "", title: `Exclude ${heading}: ${label}`, "aria-label": `Exclude ${label}` }, "≠")));
+    }
+    facets.append(el("section", { className: "facet", "data-facet": name }, el("h3", {}, heading),
+      values.length ? list : el("p", { className: "muted" }, "—")));
+    const datalist = $(`dl-${name}`);
+    if (datalist) {
+      clear(datalist);
+      for (const { value } of values) if (value !== "") datalist.append(el("option", { value }));
+    }
+  }
+}
+
+function renderHistogram(buckets, query) {
+  const box = $("histogram");
+  clear(box);
+  $("histogram-from").textContent = buckets.length ? shortTime(buckets[0].start) : "";
+  $("histogram-to").textContent = "";
+  if (!buckets.length) return;
+  const starts = buckets.map((b) => Date.parse(b.start));
+  const width = starts.length > 1 ? starts[1] - starts[0] : 0;
+  const until = Date.parse(fromTimeInput(query.get("until") || "")) || Date.now();
+  const endOf = (i) => (i + 1 < starts.length ? starts[i + 1] : width ? starts[i] + width : until);
+  $("histogram-to").textContent = shortTime(new Date(endOf(buckets.length - 1)).toISOString());
+  const max = Math.max(1, ...buckets.map((b) => b.count));
+  const n = buckets.length;
+  const chart = svg("svg", { viewBox: `0 0 ${n * 10} 100`, preserveAspectRatio: "none", role: "img", class: "histogram-svg",
+    "aria-label": `Events over time, ${n} bars` });
+  const selection = svg("rect", { class: "histogram-selection", x: 0, y: 0, width: 0, height: 100 });
+  chart.append(selection);
+  buckets.forEach((b, i) => {
+    const h = b.count ? Math.max(2, (b.count / max) * 96) : 0;
+    const bar = svg("rect", { class: "bar", x: i * 10 + 1, y: 100 - h, width: 8, height: h, "data-i": i, "data-count": b.count });
+    const tip = svg("title");
+    tip.textContent = `${shortTime(b.start)}: ${b.count.toLocaleString("en")} events`;
+    bar.append(tip);
+    chart.append(svg("rect", { class: "bar-hit", x: i * 10, y: 0, width: 10, height: 100, "data-i": i }), bar);
+  });
+  const indexAt = (event) => {
+    const box = chart.getBoundingClientRect();
+    return Math.min(n - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * n)));
+  };
+  let from = null;
+  chart.addEventListener("pointerdown", (event) => { from = indexAt(event); chart.setPointerCapture(event.pointerId); event.preventDefault(); });
+  chart.addEventListener("pointermove", (event) => {
+    if (from === null) return;
+    const to = indexAt(event);
+    selection.setAttribute("x", Math.min(from, to) * 10);
+    selection.setAttribute("width", (Math.abs(to - from) + 1) * 10);
+  });
+  chart.addEventListener("pointerup", (event) => {
+    if (from === null) return;
+    const to = indexAt(event);
+    const lo = Math.min(from, to);
+    const hi = Math.max(from, to);
+    from = null;
+    const next = new URLSearchParams(query);
+    next.delete("cursor");
+    next.delete("page");
+    next.set("since", new Date(starts[lo]).toISOString());
+    next.set("until", new Date(endOf(hi)).toISOString());
+    navigate(`/?${next}`);
+  });
+  box.append(chart);
+}
+
+// "0 results: did you mean …": for each field given, the same search without it, and its top
+// values that match the given one ignoring case, or that it is the start of (then as a prefix)
+async function suggest(query) {
+  const hints = [];
+  for (const [key, name, heading] of FACETS) {
+    const given = query.get(name);
+    if (!given || given.startsWith("!") || given.includes("/") || query.getAll(name).length > 1) continue;
+    const without = new URLSearchParams(query);
+    without.delete(name);
+    const params = apiParams(without);
+    params.set("buckets", "1");
+    let stats;
+    try { stats = await api("/api/stats", params); } catch (err) { continue; }
+    const wanted = given.replace(/\*$/, "").toLowerCase();
+    const values = ((stats.facets && stats.facets[key]) || []).map((f) => f.value).filter((v) => v !== "");
+    const same = values.filter((v) => v.toLowerCase() === wanted && v !== given);
+    const starts = values.filter((v) => v.toLowerCase().startsWith(wanted) && v.toLowerCase() !== wanted);
+    for (const v of same) hints.push([heading, name, v]);
+    if (!same.length && starts.length) {
+      const prefix = starts[0].slice(0, wanted.length);
+      hints.push([heading, name, `${prefix}*`]);
+    }
+  }
+  const box = $("did-you-mean");
+  clear(box);
+  if (!hints.length) return;
+  box.append("0 results. Did you mean ");
+  hints.forEach(([heading, name, value], i) => {
+    if (i) box.append(" or ");
+    box.append(el("a", { href: withFilter(query, name, value), "data-internal": "" }, `${heading.toLowerCase()} ${value}`));
+  });
+  box.append("?");
+  show(box, true);
+}
+
+// ---- saved views (this browser only) ------------------------------------------------------
+const VIEWS_KEY = "otel-audit-views";
+function savedViews() {
+  try { return JSON.parse(localStorage.getItem(VIEWS_KEY) || "[]").filter((v) => v && typeof v.name === "string" && typeof v.url === "string" && v.url.startsWith("/?")); } catch (err) { return []; }
+}
+function renderSavedViews() {
+  const select = $("views");
+  clear(select);
+  select.append(el("option", { value: "" }, "—"));
+  const here = viewUrl();
+  for (const view of savedViews()) select.append(el("option", { value: view.url }, view.name));
+  select.value = savedViews().some((v) => v.url === here) ? here : "";
+}
+function viewUrl() {
+  const query = currentQuery();
+  query.delete("cursor");
+  query.delete("page");
+  return `/?${query}`;
+}
+function saveView() {
+  const name = $("view-name").value.trim();
+  if (!name) { $("view-name").focus(); return; }
+  const views = savedViews().filter((v) => v.name !== name);
+  views.push({ name, url: viewUrl() });
+  views.sort((a, b) => a.name.localeCompare(b.name));
+  localStorage.setItem(VIEWS_KEY, JSON.stringify(views));
+  $("view-name").value = "";
+  renderSavedViews();
+}
+function deleteView() {
+  const url = $("views").value;
+  if (!url) return;
+  localStorage.setItem(VIEWS_KEY, JSON.stringify(savedViews().filter((v) => v.url !== url)));
+  renderSavedViews();
+}
+
+// ---- alerts (GET /api/alerts, POST /api/alerts/{id}/review) --------------------------------
+async function renderAlerts() {
+  showView("alerts");
+  const status = currentQuery().get("status") || "all";
+  $("a-status").value = status;
+  $("alerts-error").textContent = "";
+  clear($("alerts-body"));
+  show($("alerts-empty"), false);
+  let answer;
+  try {
+    answer = await api("/api/alerts", new URLSearchParams({ status }));
+  } catch (err) {
+    $("alerts-error").textContent = visibleText(err.message);
+    clear($("alerts-body"));
+    return;
+  }
+  const body = $("alerts-body");
+  clear(body);
+  for (const alert of answer.alerts) body.append(alertRow(alert));
+  show($("alerts-empty"), answer.alerts.length === 0);
+}
+
+function alertRow(alert) {
+  const group = Object.entries(alert.group || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+  const last = (alert.reviews || [])[alert.reviews.length - 1];
+  const status = el("td", { className: "alert-status" },
+    el("span", { className: `status status-${alert.status === "open" ? "bad" : alert.status === "reviewed" ? "ok" : "warn"}` }, alert.status),
+    last ? el("div", { className: "muted" }, `${last.reviewer}: ${last.note}`) : null);
+  const events = el("a", { href: searchUrl({ ...alert.events_query, trail: "" }), "data-internal": "", className: "alert-events" },
+    `${alert.count} event${alert.count === 1 ? "" : "s"}`);
+  return el("tr", { "data-alert": alert.id },
+    el("td", { className: "nowrap" }, shortTime(alert.fired_at)),
+    el("td", {}, el("code", {}, alert.rule)),
+    el("td", {}, alert.tenant),
+    el("td", {}, alert.severity || "—"),
+    el("td", {}, group || "—"),
+    el("td", { className: "num" }, events),
+    status,
+    el("td", {}, reviewForm(alert)));
+}
+
+function reviewForm(alert) {
+  const id = alert.id;
+  const note = el("textarea", { id: `note-${id}`, name: "note", rows: 3, required: true, maxLength: 4000 });
+  const status = el("select", { id: `status-${id}`, name: "status" },
+    el("option", { value: "reviewed" }, "reviewed"), el("option", { value: "acknowledged" }, "acknowledged"));
+  const problem = el("p", { className: "error", role: "alert" });
+  const form = el("form", { className: "review-form" },
+    el("label", { htmlFor: `note-${id}` }, "Note (finding)"), note,
+    el("label", { htmlFor: `status-${id}` }, "Status"), status, problem,
+    el("button", { type: "submit", className: "btn btn-primary btn-small" }, "Record review"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    problem.textContent = "";
+    try {
+      await api(`/api/alerts/${encodeURIComponent(id)}/review`, null, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ note: note.value, status: status.value }),
+      });
+    } catch (err) {
+      problem.textContent = visibleText(err.message);
+      return;
+    }
+    await renderAlerts();
+  });
+  return el("details", {}, el("summary", {}, "Review"), form);
 }
 
 init();
