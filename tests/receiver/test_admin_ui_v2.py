@@ -193,10 +193,12 @@ def test_prefix_cidr_suggestions_and_did_you_mean(browser, receiver_seeded):  # 
         page.wait_for_url(re.compile(r"user=svc-"))
         assert summary_total(page) == 30
         # suggestions from the data's top values
+        page.wait_for_selector("#stats[aria-busy=false]", state="attached")
         options = page.eval_on_selector_all("#dl-user option", "os => os.map(o => o.value)")
         assert set(options) == {"svc-0", "svc-1", "svc-2"}
         page.goto(base + "/")
         summary_total(page)
+        page.wait_for_selector("#stats[aria-busy=false]", state="attached")
         options = page.eval_on_selector_all("#dl-action option", "os => os.map(o => o.value)")
         assert {"read", "login", "update", "grant"} <= set(options)
         # 0 results, with a hint that leads to the data
@@ -265,3 +267,68 @@ def test_alerts_page_lists_links_and_reviews(browser, store):  # noqa: F811
             context.close()
     finally:
         receiver.stop_listeners()
+
+
+def test_large_export_asks_with_the_count_paging_scrolls_up_and_an_error_disables_the_pager(
+    browser,  # noqa: F811
+    receiver_seeded,
+):
+    receiver, seeded = receiver_seeded
+    now = dt.datetime.now(dt.timezone.utc)
+    bulk = 10_050
+    for start in range(0, bulk, 2_500):
+        records = [
+            log_record(
+                audit_attrs(
+                    audit__tenant__id="bulk",
+                    audit__action="read",
+                    enduser__id=f"u{i % 7}",
+                    audit__resource__type="doc",
+                ),
+                event_name="audit.doc.read",
+                time_ns=int((now - dt.timedelta(seconds=i)).timestamp() * 1_000_000) * 1000,
+            )
+            for i in range(start, min(bulk, start + 2_500))
+        ]
+        answer = export(f"127.0.0.1:{receiver.grpc_port}", request(records, service_name="bulk"))
+        assert answer.partial_success.rejected_log_records == 0
+    context, page, base, errors = open_page(browser, receiver, ADMIN)
+    try:
+        page.goto(base + "/?limit=25")
+        expected = bulk + seeded.acme_count + seeded.globex_count
+        assert summary_total(page) == expected
+        asked: list[str] = []
+
+        def dismiss(dialog):
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", dismiss)
+        downloads: list[object] = []
+        page.on("download", lambda d: downloads.append(d))
+        page.click("#export-csv")
+        for _ in range(100):
+            if asked:
+                break
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(500)  # time for a download to start, had the export gone ahead
+        assert asked and f"Export {expected:,} events as CSV?" in asked[0]
+        assert downloads == []  # declined: nothing was fetched
+
+        # "Older" from the bottom of the page lands at the top of the next page's results
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        bottom = page.evaluate("window.scrollY")
+        assert bottom > 300
+        page.click("#page-older")
+        page.wait_for_selector("#page-label:text('Page 2')")
+        page.wait_for_function(f"window.scrollY < {bottom}")
+        top = page.evaluate("document.getElementById('results-card').getBoundingClientRect().top")
+        assert 0 <= top <= 120, top
+
+        # a page that fails: both pager buttons are disabled beside the error
+        page.goto(base + "/?limit=25&cursor=not-a-cursor&page=2")
+        page.wait_for_selector("#search-error:not(:empty)")
+        assert page.is_disabled("#page-newer") and page.is_disabled("#page-older")
+        assert errors == []
+    finally:
+        context.close()

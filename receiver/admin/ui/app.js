@@ -236,6 +236,11 @@ function currentQuery() {
 // the filters of the search in the URL as /api/ parameters; the audit trail's own events are
 // left out unless "Show audit-log reads" is on (trail=1) or the search asks for them by name
 const TRAIL_EXCLUDED = "!audit.audit_log.*";
+// the total of the search on screen (the export asks before writing more than EXPORT_CONFIRM rows)
+let lastTotal = null;
+const EXPORT_CONFIRM = 10000;
+// set by the pager: after the page renders, the results' top is scrolled into view
+let scrollToResults = false;
 function apiParams(query) {
   const params = new URLSearchParams();
   for (const name of FILTERS) for (const value of query.getAll(name)) if (value) params.append(name, value);
@@ -272,6 +277,8 @@ async function renderSearch() {
   $("search-error").textContent = "";
   show($("did-you-mean"), false);
   $("results-summary").textContent = "Searching…";
+  lastTotal = null;
+  $("stats").setAttribute("aria-busy", "true");
   const statsAnswer = api("/api/stats", statsParams).catch(() => null);
   let answer;
   try {
@@ -282,8 +289,10 @@ async function renderSearch() {
     clear($("events-body"));
     show($("events-empty"), false);
     show($("stats"), false);
+    $("stats").setAttribute("aria-busy", "false");
     $("page-newer").disabled = true;
     $("page-older").disabled = true;
+    scrollToResults = false;
     return;
   }
   const body = $("events-body");
@@ -294,6 +303,7 @@ async function renderSearch() {
   const limit = Number(form.elements.limit.value);
   const first = (page - 1) * limit + 1;
   const total = typeof answer.total === "number" ? answer.total : null;
+  lastTotal = total;
   const shown = answer.events.length ? ` · showing ${first.toLocaleString("en")}–${(first + answer.events.length - 1).toLocaleString("en")}` : "";
   $("results-summary").textContent =
     (total === null ? `${answer.events.length} events on this page` : `${total.toLocaleString("en")} event${total === 1 ? "" : "s"}`) +
@@ -304,6 +314,11 @@ async function renderSearch() {
   $("page-older").dataset.cursor = answer.next_cursor || "";
   const stats = await statsAnswer;
   renderStats(stats, query);
+  if (scrollToResults) {
+    scrollToResults = false;
+    const top = $("results-card").getBoundingClientRect().top + window.scrollY - $("nav").closest("header").offsetHeight - 8;
+    window.scrollTo(0, Math.max(0, top));
+  }
   if (total === 0) await suggest(query);
 }
 
@@ -354,6 +369,7 @@ function quickRange(since) {
 }
 
 function olderPage() {
+  scrollToResults = true;
   const query = currentQuery();
   query.set("cursor", $("page-older").dataset.cursor);
   query.set("page", String(Number(query.get("page") || "1") + 1));
@@ -361,6 +377,7 @@ function olderPage() {
 }
 
 function newerPage() {
+  scrollToResults = true;
   if (history.state && history.state.depth > 0) { history.back(); return; }
   const query = currentQuery();
   query.delete("cursor");
@@ -370,6 +387,8 @@ function newerPage() {
 
 async function exportFormat(format) {
   const params = apiParams(currentQuery());
+  if (lastTotal !== null && lastTotal > EXPORT_CONFIRM &&
+      !window.confirm(`Export ${lastTotal.toLocaleString("en")} events as ${format === "csv" ? "CSV" : "JSON lines"}? Large exports take a while; narrow the filters for a smaller file.`)) return;
   try {
     const { ticket } = await api("/api/export-tickets", null, { method: "POST" });
     params.set("ticket", ticket);
@@ -646,6 +665,7 @@ function withFilter(query, name, value) {
 }
 
 function renderStats(stats, query) {
+  $("stats").setAttribute("aria-busy", "false");
   if (!stats || !Array.isArray(stats.histogram)) { show($("stats"), false); return; }
   show($("stats"), true);
   renderHistogram(stats.histogram, query);
