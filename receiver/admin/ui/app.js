@@ -5,6 +5,10 @@
 // Bidirectional controls in a value are shown as visible ⟨U+202E⟩ marks, never obeyed, and each
 // non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
+import { renderAlerts } from "./alerts.js";
+import { renderStats, suggest } from "./stats.js";
+import { deleteView, renderSavedViews, saveView } from "./views.js";
+
 const TOKEN_KEY = "otel-audit-token";
 const FILTERS = ["q", "tenant", "since", "until", "user", "action", "outcome",
   "resource_type", "resource_id", "ip", "event_name"];
@@ -249,7 +253,12 @@ function apiParams(query) {
   return params;
 }
 
+// each search render's number: an answer arriving after a newer search started is dropped, so a
+// quick second search (or a page change) is never overwritten by the first one's late answer
+let searchSeq = 0;
 async function renderSearch() {
+  const seq = ++searchSeq;
+  const stale = () => seq !== searchSeq;
   showView("search");
   const query = currentQuery();
   const form = $("filters");
@@ -266,6 +275,7 @@ async function renderSearch() {
   $("th-time").textContent = `Time (${zoneName()})`;
   renderSavedViews();
   await fillTenantSelect(form.elements.tenant, query.get("tenant") || "", true);
+  if (stale()) return;
 
   const params = apiParams(query);
   const statsParams = new URLSearchParams(params);
@@ -284,6 +294,7 @@ async function renderSearch() {
   try {
     answer = await api("/api/events", params);
   } catch (err) {
+    if (stale()) return;
     $("results-summary").textContent = "";
     $("search-error").textContent = visibleText(err.message);
     clear($("events-body"));
@@ -295,6 +306,7 @@ async function renderSearch() {
     scrollToResults = false;
     return;
   }
+  if (stale()) return;
   const body = $("events-body");
   clear(body);
   for (const event of answer.events) body.append(eventRow(event));
@@ -313,13 +325,14 @@ async function renderSearch() {
   $("page-older").disabled = !answer.next_cursor;
   $("page-older").dataset.cursor = answer.next_cursor || "";
   const stats = await statsAnswer;
+  if (stale()) return;
   renderStats(stats, query);
   if (scrollToResults) {
     scrollToResults = false;
     const top = $("results-card").getBoundingClientRect().top + window.scrollY - $("nav").closest("header").offsetHeight - 8;
     window.scrollTo(0, Math.max(0, top));
   }
-  if (total === 0) await suggest(query);
+  if (total === 0) await suggest(query, stale);
 }
 
 function eventRow(event) {
@@ -339,8 +352,9 @@ function eventRow(event) {
     el("td", { className: "nowrap" }, event.ip_address));
 }
 
-// a field may hold several values, comma-separated (OR'd; "!x" excludes), as SPEC section 8 allows
-const MULTI = new Set(["user", "action", "resource_type", "resource_id", "ip", "event_name"]);
+// a field may hold several values, comma-separated (OR'd; "!x" excludes), as SPEC section 8 allows;
+// not the resource id, whose values may hold commas
+const MULTI = new Set(["user", "action", "resource_type", "ip", "event_name"]);
 function formValues() {
   const form = $("filters");
   const values = {};
@@ -645,243 +659,7 @@ function init() {
   route();
 }
 
-// ---- timeline and facets (GET /api/stats) -------------------------------------------------
-const SVG = "http://www.w3.org/2000/svg";
-const svg = (tag, attrs = {}) => {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-};
-// facet key (the stats answer) → filter name (the URL), with a heading
-const FACETS = [["action", "action", "Action"], ["outcome", "outcome", "Outcome"], ["user_id", "user", "User"],
-  ["resource_type", "resource_type", "Resource type"], ["event_name", "event_name", "Event name"], ["ip_address", "ip", "IP address"]];
-
-function withFilter(query, name, value) {
-  const next = new URLSearchParams(query);
-  next.delete("cursor");
-  next.delete("page");
-  if (value === null) next.delete(name); else next.set(name, value);
-  return `/?${next}`;
-}
-
-function renderStats(stats, query) {
-  $("stats").setAttribute("aria-busy", "false");
-  if (!stats || !Array.isArray(stats.histogram)) { show($("stats"), false); return; }
-  show($("stats"), true);
-  renderHistogram(stats.histogram, query);
-  const facets = $("facets");
-  clear(facets);
-  for (const [key, name, heading] of FACETS) {
-    const values = (stats.facets && stats.facets[key]) || [];
-    const list = el("ul", { className: "facet-list" });
-    for (const { value, count } of values) {
-      const label = value === "" ? "(none)" : value;
-      list.append(el("li", {},
-        el("a", { className: "facet-value", href: withFilter(query, name, value), "data-internal": "", title: `${heading}: ${label}` },
-          el("span", { className: "facet-label" }, label), el("span", { className: "facet-count" }, count.toLocaleString("en"))),
-        el("a", { className: "facet-not", href: withFilter(query, name, `!${value}`), "data-internal": "", title: `Exclude ${heading}: ${label}`, "aria-label": `Exclude ${label}` }, "≠")));
-    }
-    facets.append(el("section", { className: "facet", "data-facet": name }, el("h3", {}, heading),
-      values.length ? list : el("p", { className: "muted" }, "—")));
-    const datalist = $(`dl-${name}`);
-    if (datalist) {
-      clear(datalist);
-      for (const { value } of values) if (value !== "") datalist.append(el("option", { value }));
-    }
-  }
-}
-
-function renderHistogram(buckets, query) {
-  const box = $("histogram");
-  clear(box);
-  $("histogram-from").textContent = buckets.length ? shortTime(buckets[0].start) : "";
-  $("histogram-to").textContent = "";
-  if (!buckets.length) return;
-  const starts = buckets.map((b) => Date.parse(b.start));
-  const width = starts.length > 1 ? starts[1] - starts[0] : 0;
-  const until = Date.parse(fromTimeInput(query.get("until") || "")) || Date.now();
-  const endOf = (i) => (i + 1 < starts.length ? starts[i + 1] : width ? starts[i] + width : until);
-  $("histogram-to").textContent = shortTime(new Date(endOf(buckets.length - 1)).toISOString());
-  const max = Math.max(1, ...buckets.map((b) => b.count));
-  const n = buckets.length;
-  const chart = svg("svg", { viewBox: `0 0 ${n * 10} 100`, preserveAspectRatio: "none", role: "img", class: "histogram-svg",
-    "aria-label": `Events over time, ${n} bars` });
-  const selection = svg("rect", { class: "histogram-selection", x: 0, y: 0, width: 0, height: 100 });
-  chart.append(selection);
-  buckets.forEach((b, i) => {
-    const h = b.count ? Math.max(2, (b.count / max) * 96) : 0;
-    const bar = svg("rect", { class: "bar", x: i * 10 + 1, y: 100 - h, width: 8, height: h, "data-i": i, "data-count": b.count });
-    const tip = svg("title");
-    tip.textContent = `${shortTime(b.start)}: ${b.count.toLocaleString("en")} events`;
-    bar.append(tip);
-    chart.append(svg("rect", { class: "bar-hit", x: i * 10, y: 0, width: 10, height: 100, "data-i": i }), bar);
-  });
-  const indexAt = (event) => {
-    const box = chart.getBoundingClientRect();
-    return Math.min(n - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * n)));
-  };
-  let from = null;
-  chart.addEventListener("pointerdown", (event) => { from = indexAt(event); chart.setPointerCapture(event.pointerId); event.preventDefault(); });
-  chart.addEventListener("pointermove", (event) => {
-    if (from === null) return;
-    const to = indexAt(event);
-    selection.setAttribute("x", Math.min(from, to) * 10);
-    selection.setAttribute("width", (Math.abs(to - from) + 1) * 10);
-  });
-  chart.addEventListener("pointerup", (event) => {
-    if (from === null) return;
-    const to = indexAt(event);
-    const lo = Math.min(from, to);
-    const hi = Math.max(from, to);
-    from = null;
-    const next = new URLSearchParams(query);
-    next.delete("cursor");
-    next.delete("page");
-    next.set("since", new Date(starts[lo]).toISOString());
-    next.set("until", new Date(endOf(hi)).toISOString());
-    navigate(`/?${next}`);
-  });
-  box.append(chart);
-}
-
-// "0 results: did you mean …": for each field given, the same search without it, and its top
-// values that match the given one ignoring case, or that it is the start of (then as a prefix)
-async function suggest(query) {
-  const hints = [];
-  for (const [key, name, heading] of FACETS) {
-    const given = query.get(name);
-    if (!given || given.startsWith("!") || given.includes("/") || query.getAll(name).length > 1) continue;
-    const without = new URLSearchParams(query);
-    without.delete(name);
-    const params = apiParams(without);
-    params.set("buckets", "1");
-    let stats;
-    try { stats = await api("/api/stats", params); } catch (err) { continue; }
-    const wanted = given.replace(/\*$/, "").toLowerCase();
-    const values = ((stats.facets && stats.facets[key]) || []).map((f) => f.value).filter((v) => v !== "");
-    const same = values.filter((v) => v.toLowerCase() === wanted && v !== given);
-    const starts = values.filter((v) => v.toLowerCase().startsWith(wanted) && v.toLowerCase() !== wanted);
-    for (const v of same) hints.push([heading, name, v]);
-    if (!same.length && starts.length) {
-      const prefix = starts[0].slice(0, wanted.length);
-      hints.push([heading, name, `${prefix}*`]);
-    }
-  }
-  const box = $("did-you-mean");
-  clear(box);
-  if (!hints.length) return;
-  box.append("0 results. Did you mean ");
-  hints.forEach(([heading, name, value], i) => {
-    if (i) box.append(" or ");
-    box.append(el("a", { href: withFilter(query, name, value), "data-internal": "" }, `${heading.toLowerCase()} ${value}`));
-  });
-  box.append("?");
-  show(box, true);
-}
-
-// ---- saved views (this browser only) ------------------------------------------------------
-const VIEWS_KEY = "otel-audit-views";
-function savedViews() {
-  try { return JSON.parse(localStorage.getItem(VIEWS_KEY) || "[]").filter((v) => v && typeof v.name === "string" && typeof v.url === "string" && v.url.startsWith("/?")); } catch (err) { return []; }
-}
-function renderSavedViews() {
-  const select = $("views");
-  clear(select);
-  select.append(el("option", { value: "" }, "—"));
-  const here = viewUrl();
-  for (const view of savedViews()) select.append(el("option", { value: view.url }, view.name));
-  select.value = savedViews().some((v) => v.url === here) ? here : "";
-}
-function viewUrl() {
-  const query = currentQuery();
-  query.delete("cursor");
-  query.delete("page");
-  return `/?${query}`;
-}
-function saveView() {
-  const name = $("view-name").value.trim();
-  if (!name) { $("view-name").focus(); return; }
-  const views = savedViews().filter((v) => v.name !== name);
-  views.push({ name, url: viewUrl() });
-  views.sort((a, b) => a.name.localeCompare(b.name));
-  localStorage.setItem(VIEWS_KEY, JSON.stringify(views));
-  $("view-name").value = "";
-  renderSavedViews();
-}
-function deleteView() {
-  const url = $("views").value;
-  if (!url) return;
-  localStorage.setItem(VIEWS_KEY, JSON.stringify(savedViews().filter((v) => v.url !== url)));
-  renderSavedViews();
-}
-
-// ---- alerts (GET /api/alerts, POST /api/alerts/{id}/review) --------------------------------
-async function renderAlerts() {
-  showView("alerts");
-  const status = currentQuery().get("status") || "all";
-  $("a-status").value = status;
-  $("alerts-error").textContent = "";
-  clear($("alerts-body"));
-  show($("alerts-empty"), false);
-  let answer;
-  try {
-    answer = await api("/api/alerts", new URLSearchParams({ status }));
-  } catch (err) {
-    $("alerts-error").textContent = visibleText(err.message);
-    clear($("alerts-body"));
-    return;
-  }
-  const body = $("alerts-body");
-  clear(body);
-  for (const alert of answer.alerts) body.append(alertRow(alert));
-  show($("alerts-empty"), answer.alerts.length === 0);
-}
-
-function alertRow(alert) {
-  const group = Object.entries(alert.group || {}).map(([k, v]) => `${k}=${v}`).join(", ");
-  const last = (alert.reviews || [])[alert.reviews.length - 1];
-  const status = el("td", { className: "alert-status" },
-    el("span", { className: `status status-${alert.status === "open" ? "bad" : alert.status === "reviewed" ? "ok" : "warn"}` }, alert.status),
-    last ? el("div", { className: "muted" }, `${last.reviewer}: ${last.note}`) : null);
-  const events = el("a", { href: searchUrl({ ...alert.events_query, trail: "" }), "data-internal": "", className: "alert-events" },
-    `${alert.count} event${alert.count === 1 ? "" : "s"}`);
-  return el("tr", { "data-alert": alert.id },
-    el("td", { className: "nowrap" }, shortTime(alert.fired_at)),
-    el("td", {}, el("code", {}, alert.rule)),
-    el("td", {}, alert.tenant),
-    el("td", {}, alert.severity || "—"),
-    el("td", {}, group || "—"),
-    el("td", { className: "num" }, events),
-    status,
-    el("td", {}, reviewForm(alert)));
-}
-
-function reviewForm(alert) {
-  const id = alert.id;
-  const note = el("textarea", { id: `note-${id}`, name: "note", rows: 3, required: true, maxLength: 4000 });
-  const status = el("select", { id: `status-${id}`, name: "status" },
-    el("option", { value: "reviewed" }, "reviewed"), el("option", { value: "acknowledged" }, "acknowledged"));
-  const problem = el("p", { className: "error", role: "alert" });
-  const form = el("form", { className: "review-form" },
-    el("label", { htmlFor: `note-${id}` }, "Note (finding)"), note,
-    el("label", { htmlFor: `status-${id}` }, "Status"), status, problem,
-    el("button", { type: "submit", className: "btn btn-primary btn-small" }, "Record review"));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    problem.textContent = "";
-    try {
-      await api(`/api/alerts/${encodeURIComponent(id)}/review`, null, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ note: note.value, status: status.value }),
-      });
-    } catch (err) {
-      problem.textContent = visibleText(err.message);
-      return;
-    }
-    await renderAlerts();
-  });
-  return el("details", {}, el("summary", {}, "Review"), form);
-}
-
 init();
+
+// for the view modules (stats.js, views.js, alerts.js)
+export { $, el, clear, show, api, visibleText, shortTime, searchUrl, navigate, currentQuery, apiParams, fromTimeInput, showView };
