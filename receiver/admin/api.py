@@ -24,6 +24,7 @@ from receiver.admin.errors import log, parameter_error, reference, store_unavail
 from receiver.admin.http import Unrecorded, error, one_value, parse_buckets
 from receiver.admin.metrics_access import metrics_allowed
 from receiver.admin.retention_api import RetentionAPI
+from receiver.admin.search_trail import SearchMemo
 from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
 from receiver.admin.web_guard import HostPolicy, WebGuard
 from receiver.config import Integrity, MetricsAccess, Sources
@@ -66,6 +67,7 @@ class AdminAPI:
         self.trail = trail or AccessTrail(None)
         self.integrity = integrity or Integrity()
         self.metrics_access = MetricsAccess()
+        self.searches = SearchMemo()
 
     # -- plumbing ---------------------------------------------------------------------
     def access(self, request: Request) -> Access | None:
@@ -144,6 +146,35 @@ class AdminAPI:
             await asyncio.to_thread(self.trail.record, event)
         except (RetryLater, StoreUnavailable) as exc:
             raise Unrecorded("this access cannot be recorded in the audit log right now") from exc
+
+    async def record_search(
+        self,
+        request: Request,
+        access: Access,
+        params: Mapping[str, str | list[str]],
+        tenants: tuple[str, ...],
+        *,
+        reason: str,
+        attributes: Mapping[str, str],
+    ) -> None:
+        """Record a search once per search, not per page or refresh (``search_trail.py``)."""
+        key = self.searches.key(access, params)
+        missing = self.searches.claim(key, tenants)
+        if not missing:
+            return
+        try:
+            await self.record(
+                request,
+                access,
+                "read",
+                missing,
+                resource_id=EVENTS_RESOURCE,
+                reason=reason,
+                attributes=attributes,
+            )
+        except BaseException:
+            self.searches.release(key, missing)
+            raise
 
     @staticmethod
     def parse_scoped(
@@ -225,12 +256,11 @@ class AdminAPI:
             last = rows[-1]
             created = dt.datetime.fromisoformat(last["created_at"].replace("Z", "+00:00"))
             next_cursor = Cursor(created, last["id"]).encode()
-        await self.record(
+        await self.record_search(
             request,
             access,
-            "read",
+            params,
             tenants_read(access, flt.single_tenant, (r["tenant_id"] for r in rows)),
-            resource_id=EVENTS_RESOURCE,
             reason=f"searched audit events: {len(rows)} returned",
             attributes=query_attributes(params, {"audit.result.count": str(len(rows))}),
         )
@@ -244,12 +274,11 @@ class AdminAPI:
             return await self.refuse_other_tenant(request, access, flt, "read")
         report = await asyncio.to_thread(self.store.stats, flt, buckets)
         tenants = await asyncio.to_thread(self.store.tenants, flt) if flt.single_tenant is None else []
-        await self.record(
+        await self.record_search(
             request,
             access,
-            "read",
+            params,
             tenants_read(access, flt.single_tenant, tenants),
-            resource_id=EVENTS_RESOURCE,
             reason=f"viewed audit event statistics: {report['total']} matching",
             attributes=query_attributes(params, {"audit.result.count": str(report["total"])}),
         )

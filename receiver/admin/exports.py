@@ -153,9 +153,8 @@ class ExportRoutes:
         # the first chunk is made before answering, so a failing store still gets a 503
         first = await anyio.to_thread.run_sync(next, body, None)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        scope = _SAFE_NAME.sub("_", flt.tenant.text() if flt.tenant else "all")[:64]
         headers = {
-            "content-disposition": f'attachment; filename="audit-events-{scope}-{stamp}.{fmt.name}"',
+            "content-disposition": f'attachment; filename="{file_stem(flt, access, params)}-{stamp}.{fmt.name}"',
             "x-total-count": str(total),
             "cache-control": "no-store",
         }
@@ -168,6 +167,29 @@ class ExportRoutes:
             Route("/api/export-tickets", self.api.authenticated(self.issue_ticket), methods=["POST"]),
             *(Route(f"/api/export.{name}", self.endpoint(fmt)) for name, fmt in FORMATS.items()),
         ]
+
+
+#: the UI's default exclusion of the audit trail's own events: not worth naming in a file
+_TRAIL_EXCLUDED = "!audit.audit_log.*"
+
+
+def file_stem(flt: EventFilter, access: Access, params: dict[str, list[str]]) -> str:
+    """``audit-events-<tenant>[-<filter>-<value>…]``: the tenant asked for, else the token's only
+    tenant, else ``all``; then the filters as given (issue 15 item 9), made filename-safe."""
+    if flt.tenant:
+        scope = flt.tenant.text()
+    elif access.tenants is not None and len(access.tenants) == 1:
+        scope = access.tenants[0]
+    else:
+        scope = "all"
+    parts = [scope]
+    for name in sorted(params):
+        if name in ("tenant", "limit", "cursor", "ticket"):
+            continue
+        values = [v for v in params[name] if v and v != _TRAIL_EXCLUDED]
+        if values:
+            parts.append(f"{name}-{','.join(values)}")
+    return "audit-events-" + _SAFE_NAME.sub("_", "-".join(parts))[:120].strip("_-")
 
 
 def _chain(header: bytes, first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -277,7 +277,10 @@ def test_csv_export_is_the_spec_csv_of_the_known_data(admin):
     answer = c["acme"].get("/api/export.csv", params={"resource_type": "document", "q": "window"})
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")
-    assert answer.headers["content-disposition"].startswith('attachment; filename="audit-events-all-')
+    # named after the filters and the auditor's only tenant (issue 15 item 9), not "all"
+    assert answer.headers["content-disposition"].startswith(
+        'attachment; filename="audit-events-acme-q-window-resource_type-document-'
+    )
     assert answer.headers["x-total-count"] == "1"
     assert answer.content.startswith(CSV_HEADER)
     (row,) = list(csv.DictReader(io.StringIO(answer.text)))

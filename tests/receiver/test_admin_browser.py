@@ -158,7 +158,7 @@ def test_csv_download_holds_the_filtered_rows(ui, tmp_path):
     with page.expect_download() as info:
         page.click("#export-csv")
     download = info.value
-    assert re.fullmatch(r"audit-events-all-\d{8}T\d{6}Z\.csv", download.suggested_filename)
+    assert re.fullmatch(r"audit-events-acme-action-login-\d{8}T\d{6}Z\.csv", download.suggested_filename)
     assert "ticket=" in download.url and ACME_AUDITOR not in download.url
     path = tmp_path / "download.csv"
     download.save_as(path)

@@ -1,8 +1,13 @@
-// otel-audit admin UI: search, event detail, compliance. No framework, no build step.
+// otel-audit admin UI: search (totals, timeline, facets, saved views), event detail, compliance,
+// alerts. No framework, no build step.
 // Every value from the server is rendered with textContent (text(), el()); nothing from the
 // data ever reaches innerHTML or a URL scheme. The token lives in sessionStorage only.
 // Bidirectional controls in a value are shown as visible ⟨U+202E⟩ marks, never obeyed, and each
 // non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
+
+import { renderAlerts } from "./alerts.js";
+import { renderStats, suggest } from "./stats.js";
+import { deleteView, renderSavedViews, saveView } from "./views.js";
 
 const TOKEN_KEY = "otel-audit-token";
 const FILTERS = ["q", "tenant", "since", "until", "user", "action", "outcome",
@@ -49,7 +54,7 @@ function el(tag, props = {}, ...children) {
     if (key === "className") node.className = value;
     else if (key === "title") node.title = visibleText(value);
     else if (key === "href") node.setAttribute("href", value);
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else if (key.startsWith("data-") || key.startsWith("aria-")) node.setAttribute(key, value);
     else node[key] = value;
   }
   for (const child of children) {
@@ -78,7 +83,7 @@ class ApiError extends Error {
 
 async function api(path, params, options = {}) {
   const url = params ? `${path}?${params}` : path;
-  const headers = { accept: "application/json" };
+  const headers = { accept: "application/json", ...(options.headers || {}) };
   if (session.token) headers.authorization = `Bearer ${session.token}`;
   let response;
   try {
@@ -100,9 +105,43 @@ async function api(path, params, options = {}) {
 }
 
 // ---- formatting -------------------------------------------------------------------------
-function shortTime(iso) {
+function utcTime(iso) {
   if (!iso) return "";
   return iso.replace("T", " ").replace(/\.(\d{3})\d*Z$/, ".$1").replace(/Z$/, "");
+}
+// ---- time zone of the display: UTC (default) or the browser's local time ------------------
+const TZ_KEY = "otel-audit-tz";
+const useLocal = () => localStorage.getItem(TZ_KEY) === "local";
+const pad = (n, width = 2) => String(n).padStart(width, "0");
+function localTime(iso, millis = true) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return utcTime(iso);
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return millis ? `${text}.${pad(d.getMilliseconds(), 3)}` : text;
+}
+// a stored time as the display zone shows it (the table, the detail page, the histogram axis)
+const shortTime = (iso) => (iso && useLocal() ? localTime(iso) : utcTime(iso));
+const zoneName = () => (useLocal() ? "local time" : "UTC");
+// since/until: relative ("now-7d") stays as typed; an ISO time is shown in the display zone
+function toTimeInput(value) {
+  if (!value || /^now/i.test(value)) return value || "";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  return useLocal() ? localTime(value, false) : utcTime(d.toISOString()).slice(0, 19);
+}
+// and back: a time without a zone is read in the display zone; anything else goes to the server as typed
+function fromTimeInput(raw) {
+  const value = raw.trim();
+  if (!value) return "";
+  if (/^now/i.test(value)) return value.toLowerCase().replace(/\s+/g, "");
+  const m = value.match(/^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$/);
+  if (!m) return value;
+  const [y, mo, d, h = "0", mi = "0", sec = "0", frac = "0"] = m.slice(1);
+  const ms = Number(frac.padEnd(3, "0").slice(0, 3));
+  const date = useLocal()
+    ? new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms)
+    : new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms));
+  return Number.isNaN(date.getTime()) ? value : date.toISOString().replace(".000Z", "Z");
 }
 function display(value) {
   if (value === null || value === undefined) return "—";
@@ -113,13 +152,12 @@ function outcomeBadge(outcome) {
   const kind = ["success", "failure", "denied"].includes(outcome) ? outcome : "other";
   return el("span", { className: `badge badge-${kind}` }, outcome || "—");
 }
-// datetime-local ⇄ ISO UTC (the form's times are UTC, as labelled)
-const toLocalInput = (iso) => (iso ? iso.replace(/Z$|[+-]00:?00$/, "").slice(0, 19) : "");
-const fromLocalInput = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : "");
-
 function searchUrl(values) {
   const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(values)) if (value) params.set(key, value);
+  for (const [key, value] of Object.entries(values)) {
+    if (Array.isArray(value)) for (const v of value) params.append(key, v);
+    else if (value !== "" && value !== null && value !== undefined) params.set(key, value);
+  }
   const query = params.toString();
   return query ? `/?${query}` : "/";
 }
@@ -131,7 +169,7 @@ function navigate(url, replace = false) {
 }
 
 // ---- views ------------------------------------------------------------------------------
-const VIEWS = ["signin", "search", "detail", "compliance"];
+const VIEWS = ["signin", "search", "detail", "compliance", "alerts"];
 function showView(name) {
   for (const view of VIEWS) show($(`view-${view}`), view === name);
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -199,49 +237,102 @@ function currentQuery() {
   return new URLSearchParams(location.search);
 }
 
+// the filters of the search in the URL as /api/ parameters; the audit trail's own events are
+// left out unless "Show audit-log reads" is on (trail=1) or the search asks for them by name
+const TRAIL_EXCLUDED = "!audit.audit_log.*";
+// the total of the search on screen (the export asks before writing more than EXPORT_CONFIRM rows)
+let lastTotal = null;
+const EXPORT_CONFIRM = 10000;
+// set by the pager: after the page renders, the results' top is scrolled into view
+let scrollToResults = false;
+function apiParams(query) {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) for (const value of query.getAll(name)) if (value) params.append(name, value);
+  const asked = query.getAll("event_name").filter((v) => !v.startsWith("!"));
+  if (!query.get("trail") && !asked.some((v) => v.startsWith("audit.audit_log"))) params.append("event_name", TRAIL_EXCLUDED);
+  return params;
+}
+
+// each search render's number: an answer arriving after a newer search started is dropped, so a
+// quick second search (or a page change) is never overwritten by the first one's late answer
+let searchSeq = 0;
 async function renderSearch() {
+  const seq = ++searchSeq;
+  const stale = () => seq !== searchSeq;
   showView("search");
   const query = currentQuery();
   const form = $("filters");
   for (const name of FILTERS) {
     const input = form.elements[name];
-    const value = query.get(name) || "";
+    const value = query.getAll(name).join(",");
     if (name === "tenant") continue;
-    input.value = name === "since" || name === "until" ? toLocalInput(value) : value;
+    input.value = name === "since" || name === "until" ? toTimeInput(value) : value;
   }
   form.elements.limit.value = query.get("limit") || "50";
+  $("f-trail").checked = Boolean(query.get("trail"));
+  $("f-tz").value = useLocal() ? "local" : "utc";
+  for (const label of document.querySelectorAll("[data-tz-label]")) label.textContent = zoneName();
+  $("th-time").textContent = `Time (${zoneName()})`;
+  renderSavedViews();
   await fillTenantSelect(form.elements.tenant, query.get("tenant") || "", true);
+  if (stale()) return;
 
-  const params = new URLSearchParams();
-  for (const name of FILTERS) if (query.get(name)) params.set(name, query.get(name));
+  const params = apiParams(query);
+  const statsParams = new URLSearchParams(params);
+  statsParams.set("buckets", "40");
   params.set("limit", form.elements.limit.value);
   if (query.get("cursor")) params.set("cursor", query.get("cursor"));
   const page = Number(query.get("page") || "1");
 
   $("search-error").textContent = "";
+  show($("did-you-mean"), false);
   $("results-summary").textContent = "Searching…";
+  lastTotal = null;
+  $("stats").setAttribute("aria-busy", "true");
+  const statsAnswer = api("/api/stats", statsParams).catch(() => null);
   let answer;
   try {
     answer = await api("/api/events", params);
   } catch (err) {
+    if (stale()) return;
     $("results-summary").textContent = "";
     $("search-error").textContent = visibleText(err.message);
     clear($("events-body"));
     show($("events-empty"), false);
+    show($("stats"), false);
+    $("stats").setAttribute("aria-busy", "false");
+    $("page-newer").disabled = true;
+    $("page-older").disabled = true;
+    scrollToResults = false;
     return;
   }
+  if (stale()) return;
   const body = $("events-body");
   clear(body);
   for (const event of answer.events) body.append(eventRow(event));
   show($("events-empty"), answer.events.length === 0);
   const active = FILTERS.filter((name) => query.get(name)).length;
+  const limit = Number(form.elements.limit.value);
+  const first = (page - 1) * limit + 1;
+  const total = typeof answer.total === "number" ? answer.total : null;
+  lastTotal = total;
+  const shown = answer.events.length ? ` · showing ${first.toLocaleString("en")}–${(first + answer.events.length - 1).toLocaleString("en")}` : "";
   $("results-summary").textContent =
-    `${answer.events.length} event${answer.events.length === 1 ? "" : "s"} on this page · newest first` +
-    (active ? ` · ${active} filter${active === 1 ? "" : "s"} active` : "");
+    (total === null ? `${answer.events.length} events on this page` : `${total.toLocaleString("en")} event${total === 1 ? "" : "s"}`) +
+    `${shown} · newest first` + (active ? ` · ${active} filter${active === 1 ? "" : "s"} active` : "");
   $("page-label").textContent = `Page ${page}`;
   $("page-newer").disabled = page <= 1;
   $("page-older").disabled = !answer.next_cursor;
   $("page-older").dataset.cursor = answer.next_cursor || "";
+  const stats = await statsAnswer;
+  if (stale()) return;
+  renderStats(stats, query);
+  if (scrollToResults) {
+    scrollToResults = false;
+    const top = $("results-card").getBoundingClientRect().top + window.scrollY - $("nav").closest("header").offsetHeight - 8;
+    window.scrollTo(0, Math.max(0, top));
+  }
+  if (total === 0) await suggest(query, stale);
 }
 
 function eventRow(event) {
@@ -261,14 +352,20 @@ function eventRow(event) {
     el("td", { className: "nowrap" }, event.ip_address));
 }
 
+// a field may hold several values, comma-separated (OR'd; "!x" excludes), as SPEC section 8 allows;
+// not the resource id, whose values may hold commas
+const MULTI = new Set(["user", "action", "resource_type", "ip", "event_name"]);
 function formValues() {
   const form = $("filters");
   const values = {};
   for (const name of FILTERS) {
     const raw = form.elements[name].value.trim();
-    values[name] = name === "since" || name === "until" ? fromLocalInput(raw) : raw;
+    if (name === "since" || name === "until") values[name] = fromTimeInput(raw);
+    else if (MULTI.has(name) && raw.includes(",")) values[name] = raw.split(",").map((v) => v.trim()).filter(Boolean);
+    else values[name] = raw;
   }
   if (form.elements.limit.value !== "50") values.limit = form.elements.limit.value;
+  if ($("f-trail").checked) values.trail = "1";
   return values;
 }
 
@@ -277,20 +374,16 @@ function submitSearch(event) {
   navigate(searchUrl(formValues()));
 }
 
-function quickRange(days) {
+// a quick range stays relative (since=now-7d), so a bookmark keeps meaning "the last 7 days"
+function quickRange(since) {
   const form = $("filters");
-  if (days === 0) {
-    form.elements.since.value = "";
-    form.elements.until.value = "";
-  } else {
-    const since = new Date(Date.now() - days * 86400 * 1000).toISOString();
-    form.elements.since.value = toLocalInput(since);
-    form.elements.until.value = "";
-  }
+  form.elements.since.value = since;
+  form.elements.until.value = "";
   submitSearch();
 }
 
 function olderPage() {
+  scrollToResults = true;
   const query = currentQuery();
   query.set("cursor", $("page-older").dataset.cursor);
   query.set("page", String(Number(query.get("page") || "1") + 1));
@@ -298,17 +391,18 @@ function olderPage() {
 }
 
 function newerPage() {
+  scrollToResults = true;
   if (history.state && history.state.depth > 0) { history.back(); return; }
   const query = currentQuery();
   query.delete("cursor");
   query.delete("page");
-  navigate(searchUrl(Object.fromEntries(query)));
+  navigate(`/?${query}`);
 }
 
 async function exportFormat(format) {
-  const query = currentQuery();
-  const params = new URLSearchParams();
-  for (const name of FILTERS) if (query.get(name)) params.set(name, query.get(name));
+  const params = apiParams(currentQuery());
+  if (lastTotal !== null && lastTotal > EXPORT_CONFIRM &&
+      !window.confirm(`Export ${lastTotal.toLocaleString("en")} events as ${format === "csv" ? "CSV" : "JSON lines"}? Large exports take a while; narrow the filters for a smaller file.`)) return;
   try {
     const { ticket } = await api("/api/export-tickets", null, { method: "POST" });
     params.set("ticket", ticket);
@@ -352,7 +446,7 @@ async function renderDetail(eventId) {
   setText($("detail-subtitle"),
     event.user_id || "anonymous", " · ", event.action, " · ", event.resource_type,
     ...(event.resource_id ? [" ", event.resource_id] : []),
-    " · ", `${shortTime(event.created_at)} UTC`, " · tenant ", event.tenant_id);
+    " · ", `${shortTime(event.created_at)} ${zoneName()}`, " · tenant ", event.tenant_id);
   const flags = String((event.attributes || {})["otel_audit.flags"] || "").split(",");
   show($("detail-bidi"), flags.includes("bidi_control"));
 
@@ -420,7 +514,7 @@ async function renderCompliance() {
   }
   setText($("compliance-summary"),
     `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for `, report.tenant,
-    report.newest_event ? ` · newest ${shortTime(report.newest_event)} UTC` : "");
+    report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "");
   const body = $("categories").tBodies[0];
   clear(body);
   for (const cat of report.categories) {
@@ -431,7 +525,7 @@ async function renderCompliance() {
       el("td", { className: "muted" }, cat.definition),
       el("td", { className: "num" }, cat.last_24h.toLocaleString("en")),
       el("td", { className: "num" }, cat.last_30d.toLocaleString("en")),
-      el("td", { className: "nowrap" }, cat.last_seen ? shortTime(cat.last_seen) : "—"),
+      el("td", { className: "nowrap" }, cat.last_seen ? utcTime(cat.last_seen) : "—"),
       el("td", {}, el("span", { className: `status status-${status[1]}` }, status[0]))));
   }
   const fieldsBody = $("field-completeness").tBodies[0];
@@ -509,6 +603,7 @@ async function route() {
     const detail = path.match(/^\/events\/([^/]+)$/);
     if (detail) await renderDetail(decodeURIComponent(detail[1]));
     else if (path === "/compliance") await renderCompliance();
+    else if (path === "/alerts") await renderAlerts();
     else await renderSearch();
   } catch (err) {
     const target = $("search-error");
@@ -539,8 +634,21 @@ function init() {
   $("filters").addEventListener("submit", submitSearch);
   $("reset").addEventListener("click", () => navigate("/"));
   for (const button of document.querySelectorAll("[data-range]")) {
-    button.addEventListener("click", () => quickRange(Number(button.dataset.range)));
+    button.addEventListener("click", () => quickRange(button.dataset.range));
   }
+  $("f-trail").addEventListener("change", submitSearch);
+  $("f-tz").addEventListener("change", () => {
+    const since = fromTimeInput($("f-since").value);
+    const until = fromTimeInput($("f-until").value);
+    localStorage.setItem(TZ_KEY, $("f-tz").value);
+    $("f-since").value = toTimeInput(since);
+    $("f-until").value = toTimeInput(until);
+    route();
+  });
+  $("views").addEventListener("change", () => { if ($("views").value) navigate($("views").value); });
+  $("save-view").addEventListener("click", saveView);
+  $("delete-view").addEventListener("click", deleteView);
+  $("a-status").addEventListener("change", () => navigate(`/alerts?${new URLSearchParams({ status: $("a-status").value })}`));
   $("page-older").addEventListener("click", olderPage);
   $("page-newer").addEventListener("click", newerPage);
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
@@ -552,3 +660,6 @@ function init() {
 }
 
 init();
+
+// for the view modules (stats.js, views.js, alerts.js)
+export { $, el, clear, show, api, visibleText, shortTime, searchUrl, navigate, currentQuery, apiParams, fromTimeInput, showView };
