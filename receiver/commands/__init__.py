@@ -18,4 +18,5 @@ COMMANDS: tuple[str, ...] = (
     "hold",
     "quarantine",
     "journal_ack",
+    "streams",
 )
