@@ -148,6 +148,7 @@ class Runner:
                 p.failures += 1
                 p.last_error, p.last_error_at = str(exc), self.clock()
                 self.metrics.batches.labels(name, "failed").inc()
+                self._update_lag(force=False)  # the backlog grows while the destination is away
                 delay = backoff(self.stream, attempts)
                 log.warning(
                     "stream %s: batch %s not accepted (%s); retry in %.1f s", name, batch.id, exc, delay

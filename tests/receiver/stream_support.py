@@ -65,10 +65,10 @@ class HttpCollector:
 class SyslogCollector:
     """A TCP listener reading octet-counted syslog frames from any number of connections."""
 
-    def __init__(self, wrap: Callable[[socket.socket], socket.socket] | None = None) -> None:
+    def __init__(self, wrap: Callable[[socket.socket], socket.socket] | None = None, port: int = 0) -> None:
         self.messages: list[bytes] = []
         self.wrap = wrap
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock = socket.create_server(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self._stop = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -107,6 +107,10 @@ class SyslogCollector:
 
     def close(self) -> None:
         self._stop = True
+        try:  # a thread blocked in accept() keeps a merely closed listener open
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 

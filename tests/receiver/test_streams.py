@@ -287,9 +287,7 @@ def test_syslog_reconnects_after_the_collector_went_away(store):
         runner.sink.close()  # the collector restarts: the old connection is gone
         send_events(grpc, "acme", 2)
         wait_for(lambda: runner.progress.failures >= 1, what="a refused connection")
-        sink = SyslogCollector()
-        # the new collector listens on another port: point the stream at it as an operator would
-        object.__setattr__(runner.sink.stream, "port", sink.port)
+        sink = SyslogCollector(port=port)  # back on its port
         wait_for(lambda: len(sink.messages) >= 2, what="delivery after the collector is back")
         ids = [json.loads(m.decode().split("] ", 1)[1].lstrip("\ufeff"))["id"] for m in sink.messages]
         assert ids == stored_order(store)[2:]
