@@ -54,6 +54,12 @@ class Stream(BaseModel):
         default=300.0, gt=0, le=86400, description="the longest delay between retries"
     )
     timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="per delivery attempt")
+    lease_seconds: int = Field(
+        default=60,
+        ge=2,
+        le=3600,
+        description="the lease term of one receiver delivering this stream; after a crash another takes over within it",
+    )
     backlog_limit: int = Field(
         default=1_000_000,
         ge=1,

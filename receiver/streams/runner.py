@@ -3,9 +3,9 @@ from the stream's positions (per log, the next index to deliver), send it until 
 accepts it (exponential backoff with jitter), then store the new positions. A crash between the
 two resends that one batch (same events, same batch id): at least once, in order per log.
 
-Leases: each receiver claims the current term (``LEASE_SECONDS``) of each stream in
+Leases: each receiver claims the current term (``lease_seconds``) of each stream in
 ``stream_state``; the earliest claim not released leads. A receiver that stops releases its term,
-so a restart takes over at once; after a kill -9 the next term (at most ``LEASE_SECONDS``) does.
+so a restart takes over at once; after a kill -9 the next term (at most ``lease_seconds``) does.
 A receiver that leads reloads the positions from the store, so nothing depends on who led before.
 """
 
@@ -28,7 +28,6 @@ from receiver.streams.sinks import Sink, build_sink
 
 log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
-LEASE_SECONDS = 60
 LAG_EVERY_SECONDS = 5.0
 
 
@@ -84,7 +83,7 @@ class Runner:
         self.store.insert_into(q.STATE_TABLE, q.state_table(self.stream.name, kind, items, self.clock()))
 
     def _lead(self) -> bool:
-        term = int(self.clock().timestamp() // LEASE_SECONDS)
+        term = int(self.clock().timestamp() // self.stream.lease_seconds)
         if term != self._claimed_term:
             self._state("lease", [(str(term), self.holder)])
             self._claimed_term = term
@@ -154,6 +153,9 @@ class Runner:
                     "stream %s: batch %s not accepted (%s); retry in %.1f s", name, batch.id, exc, delay
                 )
                 self._stop.wait(delay)
+                if not self._stop.is_set() and not self._lead():
+                    self.leading = False  # another receiver delivers the stream now
+                    return
                 continue
             p = self.progress
             p.delivered_events += len(batch.events)

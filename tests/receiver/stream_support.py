@@ -24,6 +24,7 @@ class HttpCollector:
         self.accepted: list[tuple[str, dict[str, str], bytes]] = []
         self.refused = 0
         self.down = False
+        self.delay = 0.0
         self.answer_body = b"{}"
         self._lock = threading.Lock()
         collector = self
@@ -39,6 +40,7 @@ class HttpCollector:
                     else:
                         collector.accepted.append((self.path, headers, body))
                         status = 200
+                time.sleep(collector.delay)  # stored already; the answer is slow
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.end_headers()

@@ -343,3 +343,36 @@ def test_s3_objects_and_manifests_read_back_with_boto3(store):
     finally:
         receiver.stop_listeners()
         server.stop()
+
+
+def test_kill_9_mid_batch_resends_only_that_batch(tmp_path, collector):
+    from conftest import ServeProcess
+
+    config = tmp_path / "otel-audit.yaml"
+    stream = webhook(collector.base, tenants=["acme"], filter={"event_name": "audit.document.read"})
+    stream.update(lease_seconds=3, timeout_seconds=120)  # the killed receiver's lease ends soon
+    config.write_text(json.dumps({"alerts": {"enabled": False}, "streams": [stream]}))
+    serve = ServeProcess(tmp_path / "data", ("--config", str(config))).start()
+    try:
+        sent = send_events(serve.grpc_endpoint, "acme", 10)
+        wait_for(lambda: len(webhook_ids(collector)) >= 10, what="the first events")
+        collector.delay = 60.0  # the next batch is stored by the destination, its answer never arrives
+        sent += send_events(serve.grpc_endpoint, "acme", 10)
+        wait_for(lambda: len(webhook_ids(collector)) >= 14, what="a batch in flight")
+        time.sleep(0.5)  # its answer is delayed: the position is not saved
+        before = len(webhook_ids(collector))
+        serve.kill()
+        collector.delay = 0.0
+        serve = ServeProcess(tmp_path / "data", ("--config", str(config))).start()
+        wait_for(
+            lambda: set(webhook_ids(collector)) >= set(sent), timeout=90, what="every event after the restart"
+        )
+        time.sleep(1.0)
+        delivered = webhook_ids(collector)
+        unique = list(dict.fromkeys(delivered))
+        assert unique == sent  # nothing lost, in order
+        duplicates = len(delivered) - len(unique)
+        assert 0 < duplicates <= 4  # only the batch in flight (batch_size 4) came twice
+        assert delivered[before : before + duplicates] == delivered[before - duplicates : before]
+    finally:
+        serve.stop()
