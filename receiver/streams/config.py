@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from receiver.filters import FILTER_NAMES, FilterError, parse_filters
 
-KINDS = ("webhook", "splunk_hec", "otlp_http", "syslog", "s3")
+KINDS = ("webhook", "splunk_hec", "otlp_http", "otlp_grpc", "syslog", "s3")
 #: fields that hold credentials: never shown by GET /api/streams
 SECRET_FIELDS = ("secret", "token", "secret_access_key", "headers")
 #: what each kind needs besides the common fields
@@ -16,6 +16,7 @@ _REQUIRED = {
     "webhook": ("url",),
     "splunk_hec": ("url", "token"),
     "otlp_http": ("endpoint",),
+    "otlp_grpc": ("endpoint",),
     "syslog": ("host", "port"),
     "s3": ("bucket",),
 }
@@ -27,9 +28,9 @@ class Stream(BaseModel):
     name: str = Field(
         pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="the stream's name (status, replay, metrics)"
     )
-    kind: Literal["webhook", "splunk_hec", "otlp_http", "syslog", "s3"] = Field(
+    kind: Literal["webhook", "splunk_hec", "otlp_http", "otlp_grpc", "syslog", "s3"] = Field(
         description="webhook: signed gzip NDJSON POST; splunk_hec: Splunk HTTP Event Collector; "
-        "otlp_http: OTLP/HTTP protobuf log records; syslog: RFC 5424 over TCP (octet-counted, optional TLS); "
+        "otlp_http: OTLP/HTTP protobuf log records; otlp_grpc: the same over OTLP/gRPC; syslog: RFC 5424 over TCP (octet-counted, optional TLS); "
         "s3: time-partitioned NDJSON.gz objects with a manifest per batch"
     )
     enabled: bool = Field(default=True, description="deliver at all (a disabled stream keeps its positions)")
@@ -87,7 +88,8 @@ class Stream(BaseModel):
     port: int = Field(default=0, ge=0, le=65535, description="syslog: its TCP port")
     tls: bool = Field(default=False, description="syslog: TLS (RFC 5425)")
     tls_ca_file: str = Field(
-        default="", description="syslog: CA bundle that verifies the collector (empty: system CAs)"
+        default="",
+        description="syslog and otlp_grpc: CA bundle that verifies the collector (empty: system CAs)",
     )
     format: Literal["json", "cef"] = Field(
         default="json", description="syslog: the message, an event as JSON or CEF"

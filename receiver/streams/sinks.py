@@ -10,6 +10,7 @@ import hashlib
 import json
 import socket
 import ssl
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -92,6 +93,43 @@ class OtlpHttp(_Http):
         body = otlp_request(batch).SerializeToString()
         url = self.stream.endpoint.rstrip("/") + "/v1/logs"
         self._post(url, body, {"content-type": "application/x-protobuf"})
+
+
+class OtlpGrpc:
+    """OTLP/gRPC ``LogsService/Export``; a partial success that rejected records is not accepted."""
+
+    def __init__(self, stream: Stream) -> None:
+        import grpc
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
+
+        self.stream = stream
+        target = stream.endpoint.split("://", 1)[1].rstrip("/")
+        if stream.endpoint.startswith("https://"):
+            ca = Path(stream.tls_ca_file).read_bytes() if stream.tls_ca_file else None
+            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=ca))
+        else:
+            self.channel = grpc.insecure_channel(target)
+        self.stub = LogsServiceStub(self.channel)
+        metadata = tuple((k.lower(), v) for k, v in stream.headers.items())
+        self.metadata = metadata or None
+
+    def send(self, batch: Batch) -> None:
+        import grpc
+
+        try:
+            answer = self.stub.Export(
+                otlp_request(batch), timeout=self.stream.timeout_seconds, metadata=self.metadata
+            )
+        except grpc.RpcError as exc:
+            raise DeliveryError(f"gRPC {exc.code().name}: {exc.details()}"[:300]) from exc
+        if answer.partial_success.rejected_log_records:
+            raise DeliveryError(
+                f"{answer.partial_success.rejected_log_records} record(s) rejected: "
+                f"{answer.partial_success.error_message}"[:300]
+            )
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 class Syslog:
@@ -197,6 +235,7 @@ def build_sink(stream: Stream) -> Sink:
         "webhook": Webhook,
         "splunk_hec": SplunkHec,
         "otlp_http": OtlpHttp,
+        "otlp_grpc": OtlpGrpc,
         "syslog": Syslog,
         "s3": S3,
     }

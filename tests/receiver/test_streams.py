@@ -376,3 +376,46 @@ def test_kill_9_mid_batch_resends_only_that_batch(tmp_path, collector):
         assert delivered[before : before + duplicates] == delivered[before - duplicates : before]
     finally:
         serve.stop()
+
+
+def test_otlp_grpc_export_to_a_real_grpc_server(store):
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+
+    got: list[ExportLogsServiceRequest] = []
+    refuse = [2]  # the first two calls answer UNAVAILABLE: retried
+
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, req, context):  # noqa: N802 - the generated interface
+            if refuse[0]:
+                refuse[0] -= 1
+                context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+            got.append(req)
+            return logs_service_pb2.ExportLogsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    stream = {"name": "collector", "kind": "otlp_grpc", "endpoint": f"http://127.0.0.1:{port}", **FAST}
+    receiver = start_receiver(store, streams=[stream])
+    try:
+        sent = send_events(f"127.0.0.1:{receiver.grpc_port}", "acme", 5)
+
+        def count() -> int:
+            return sum(len(sl.log_records) for r in got for rl in r.resource_logs for sl in rl.scope_logs)
+
+        wait_for(lambda: count() >= 5, what="OTLP/gRPC records")
+        records = [lr for r in got for rl in r.resource_logs for sl in rl.scope_logs for lr in sl.log_records]
+        ids = [
+            next(kv.value.string_value for kv in lr.attributes if kv.key == "audit.event.id")
+            for lr in records
+        ]
+        assert ids == sent
+        assert receiver.streams.runners["collector"].progress.failures == 2
+        assert "UNAVAILABLE" in receiver.streams.runners["collector"].progress.last_error
+    finally:
+        receiver.stop_listeners()
+        server.stop(0)
