@@ -419,3 +419,93 @@ def test_otlp_grpc_export_to_a_real_grpc_server(store):
     finally:
         receiver.stop_listeners()
         server.stop(0)
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_syslog_over_tls_verifies_the_collector(store, tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    sink = SyslogCollector(wrap=lambda conn: context.wrap_socket(conn, server_side=True))
+    stream = {
+        "name": "tls",
+        "kind": "syslog",
+        "host": "localhost",
+        "port": sink.port,
+        "tls": True,
+        "tls_ca_file": cert,
+        **FAST,
+    }
+    untrusted = dict(stream, name="untrusted", tls_ca_file="")  # the system CAs do not know this collector
+    receiver = start_receiver(store, streams=[stream, untrusted])
+    try:
+        sent = send_events(f"127.0.0.1:{receiver.grpc_port}", "acme", 3)
+        wait_for(lambda: len(sink.messages) >= 3, what="messages over TLS")
+        ids = [json.loads(m.decode().split("] ", 1)[1].lstrip("\ufeff"))["id"] for m in sink.messages]
+        assert ids == sent
+        bad = receiver.streams.runners["untrusted"]
+        wait_for(lambda: bad.progress.failures >= 1, what="the untrusted collector refused")
+        assert "CERTIFICATE_VERIFY_FAILED" in bad.progress.last_error and bad.progress.delivered_events == 0
+    finally:
+        receiver.stop_listeners()
+        sink.close()
+
+
+def test_a_tenant_admin_sees_only_its_tenants_streams(store, collector):
+    acme_admin = "admin-token-acme-only-01234567"
+    tokens = [*TOKENS, {"token": acme_admin, "role": "admin", "tenants": ["acme"], "name": "ann"}]
+    streams = [
+        webhook(collector.base),
+        webhook(collector.base, name="acme-feed", tenants=["acme"], secret=""),
+    ]
+    receiver = start_receiver(store, streams=streams, admin_tokens=tokens)
+    try:
+        base = f"http://127.0.0.1:{receiver.admin_port}/api/streams"
+        mine = httpx.get(base, headers={"authorization": f"Bearer {acme_admin}"}).json()["streams"]
+        assert [s["name"] for s in mine] == ["acme-feed"]
+        every = httpx.get(base, headers={"authorization": f"Bearer {ADMIN}"}).json()["streams"]
+        assert [s["name"] for s in every] == ["siem", "acme-feed"]
+        other = httpx.post(
+            base + "/siem/replay", json={"since": "now-1h"}, headers={"authorization": f"Bearer {acme_admin}"}
+        )
+        assert other.status_code == 404
+        bad = httpx.post(
+            base + "/acme-feed/replay",
+            json={"since": "yesterday"},
+            headers={"authorization": f"Bearer {ADMIN}"},
+        )
+        assert bad.status_code == 400 and "since" in bad.json()["error"]
+    finally:
+        receiver.stop_listeners()
