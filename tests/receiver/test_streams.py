@@ -9,9 +9,11 @@ import gzip
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -507,5 +509,72 @@ def test_a_tenant_admin_sees_only_its_tenants_streams(store, collector):
             headers={"authorization": f"Bearer {ADMIN}"},
         )
         assert bad.status_code == 400 and "since" in bad.json()["error"]
+    finally:
+        receiver.stop_listeners()
+
+
+@pytest.fixture
+def rsyslog(tmp_path):
+    """Debian's rsyslogd with an imtcp listener on a free loopback port, writing what it parsed to a file."""
+    import shutil
+
+    from conftest import free_port
+
+    binary = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    if not Path(binary).exists():
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            subprocess.run(
+                ["apt-get", "install", "-y", "--no-install-recommends", "rsyslog"],
+                capture_output=True,
+                timeout=600,
+                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+            )
+        if not Path(binary).exists():
+            pytest.skip(
+                "rsyslogd is not installed (apt-get install rsyslog; the test installs it when run as root)"
+            )
+    port = free_port()
+    out = tmp_path / "rsyslog.out"
+    conf = tmp_path / "rsyslog.conf"
+    conf.write_text(
+        f'global(workDirectory="{tmp_path}")\n'
+        'module(load="imtcp")\n'
+        'template(name="t" type="string" string="%hostname%|%app-name%|%msgid%|%structured-data%|%msg%\\n")\n'
+        'ruleset(name="r") { action(type="omfile" file="' + str(out) + '" template="t") }\n'
+        f'input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="r")\n'
+    )
+    proc = subprocess.Popen(
+        [binary, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslog.pid")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for(lambda: _listening(port), timeout=30, what="rsyslogd listening")
+    yield port, out
+    proc.terminate()
+    proc.wait(10)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_syslog_into_a_real_rsyslog(store, rsyslog):
+    port, out = rsyslog
+    stream = {"name": "rsyslog", "kind": "syslog", "host": "127.0.0.1", "port": port, **FAST}
+    receiver = start_receiver(store, streams=[stream])
+    try:
+        sent = send_events(f"127.0.0.1:{receiver.grpc_port}", "acme", 6)
+
+        def lines() -> list[str]:
+            return out.read_text(encoding="utf-8").splitlines() if out.exists() else []
+
+        wait_for(lambda: len(lines()) >= 6, what="rsyslog wrote the messages")
+        parsed = [line.split("|", 4) for line in lines()]
+        assert [p[1:3] for p in parsed] == [["otel-audit", "audit.document.read"]] * 6
+        assert [json.loads(p[4].lstrip("\ufeff"))["id"] for p in parsed] == sent
+        assert f'id="{sent[0]}"' in parsed[0][3] and 'tenant="acme"' in parsed[0][3]
     finally:
         receiver.stop_listeners()
