@@ -65,7 +65,7 @@ def main() -> None:
                 f"INSERT INTO {db}.audit_events SELECT * REPLACE (generateUUIDv4() AS id,"
                 " concat('bench/', tenant_id) AS chain_id,"
                 " toUInt64(row_number() OVER (PARTITION BY tenant_id ORDER BY received_at, id) - 1) AS seq)"
-                f" FROM {db}.audit_events WHERE chain_id = ''",
+                f" FROM (SELECT * FROM {db}.audit_events WHERE chain_id = '')",  # aliases would shadow it
                 {},
             )
         )
