@@ -229,42 +229,61 @@ DEFAULT_CHECKPOINT_INTERVAL = 300.0
 
 
 class PublishTarget(_Frozen):
-    """One place signed checkpoints are published: a directory or an HTTP URL."""
+    """One place every signed checkpoint is copied to: a directory or an HTTP endpoint."""
 
-    dir: str | None = Field(default=None, description="a directory each checkpoint is written to as JSON")
-    url: str | None = Field(default=None, description="an HTTP(S) URL each checkpoint is POSTed to")
-    headers: dict[str, str] = Field(default={}, description="headers sent with each POST to url")
+    dir: str | None = Field(
+        default=None, description="directory (e.g. a WORM mount) that receives each checkpoint note as a file"
+    )
+    url: str | None = Field(
+        default=None, description="HTTP(S) endpoint each checkpoint note is POSTed to (text/plain)"
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra HTTP headers for `url` (e.g. authorization)"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> PublishTarget:
+        if (self.dir is None) == (self.url is None):
+            raise ValueError("a publish target has exactly one of `dir` or `url`")
+        return self
 
 
 class Integrity(_Frozen):
-    """Tamper evidence (docs/INTEGRITY.md). With no ``key``, an embedded (chDB) store gets a
-    key made on first start in ``<data dir>/integrity/``; a ClickHouse server store writes no
-    checkpoints until a key is configured. Production: ``otel-audit keygen --out DIR`` and keep
-    the private key away from the data."""
+    """The verifiable log (docs/INTEGRITY.md). With no ``key``, an embedded (chDB) store gets a
+    key made on first start in ``<data dir>-integrity/keys/``, beside (not inside) the data
+    directory, and checkpoints are published to ``<data dir>-integrity/checkpoints/``; a
+    ClickHouse server store writes no checkpoints until a key is configured. Production:
+    ``otel-audit keygen --out DIR`` and keep the private key away from the data."""
 
     key: str | None = Field(
         default=None,
-        description="Ed25519 private key (PEM) that signs checkpoints (`otel-audit keygen --out DIR`)",
+        description="Ed25519 private key (PEM) that signs checkpoints; must be outside the store's data directory unless key_in_data_dir is true",
+    )
+    publish: tuple[PublishTarget, ...] = Field(
+        default=(),
+        description="where every signed checkpoint is also published: `{dir: PATH}` and/or `{url: URL, headers: {...}}`",
     )
     checkpoint_dir: str | None = Field(
-        default=None,
-        description="where each checkpoint is also written as JSON; default <data dir>/integrity/checkpoints "
-        "for chDB, none for a server store",
+        default=None, description="deprecated: same as one `publish: [{dir: ...}]` entry"
     )
     checkpoint_interval: float = Field(
         default=DEFAULT_CHECKPOINT_INTERVAL,
         gt=0,
-        description="seconds between checkpoints of a chain that grew (one is also written at shutdown)",
+        description="seconds between checkpoints of a log that grew (one is also written at shutdown)",
     )
     instance_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",
-        description="this receiver's chain suffix; default: made once and kept in <data dir>/integrity/"
-        "instance-id (chDB) or ./otel-audit-instance-id (server store). Give each receiver its own.",
+        description="this receiver's log suffix (origin otel-audit/<tenant>/<instance>); default: made once and kept in <data dir>/integrity/instance-id. Give each receiver its own.",
     )
-    publish: tuple[PublishTarget, ...] = Field(
-        default=(), description="where signed checkpoints are published besides the store"
+    key_in_data_dir: bool = Field(
+        default=False,
+        description="allow (and default to) a signing key inside the store's data directory: anyone who can rewrite the data can then re-sign it",
     )
+
+    def publish_targets(self) -> tuple[PublishTarget, ...]:
+        extra = (PublishTarget(dir=self.checkpoint_dir),) if self.checkpoint_dir else ()
+        return self.publish + extra
 
 
 class SqlUser(_Frozen):

@@ -128,7 +128,18 @@ class Receiver:
         self._make_private()
         integrity = resolve(self.config.integrity, self.store)
         limits = self.config.ingest
-        chainer = Chainer(self.store, integrity.instance_id)
+        if integrity.key_in_data_dir:
+            log.warning(
+                "!!! the checkpoint signing key %s is INSIDE the store's data directory"
+                " (integrity.key_in_data_dir: true): whoever can rewrite the data can re-sign it;"
+                " only a published copy (integrity.publish) elsewhere will show such a rewrite !!!",
+                integrity.key_path,
+            )
+        self._checkpoints = CheckpointScheduler(
+            self.store, integrity, self.config.integrity.checkpoint_interval
+        )
+        sealer = self._checkpoints.checkpointer
+        chainer = Chainer(self.store, integrity.instance_id, sealer.register if sealer else None)
         if limits.ack == "journal":
             journal = Journal(
                 journal_dir(self.config, self.store),
@@ -153,9 +164,6 @@ class Receiver:
                 max_queue_bytes=limits.max_queue_bytes,
                 max_batch_rows=limits.max_batch_rows,
             )
-        self._checkpoints = CheckpointScheduler(
-            self.store, integrity, self.config.integrity.checkpoint_interval
-        )
         self._checkpoints.start()
         consumer = IngestConsumer(self.config, self._writer, self.metrics)
         hostile = self.config.limits

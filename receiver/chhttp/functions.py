@@ -41,7 +41,7 @@ formatDateTime formatDateTimeInJodaSyntax timeSlot
 _STRINGS = """
 length empty notEmpty lower upper lowerUTF8 upperUTF8 concat concatWithSeparator substring
 substringUTF8 left right trimBoth trimLeft trimRight position positionCaseInsensitive
-positionUTF8 positionCaseInsensitiveUTF8 startsWith endsWith replaceOne replaceAll replaceRegexpOne replaceRegexpAll extract
+ascii positionUTF8 positionCaseInsensitiveUTF8 startsWith endsWith replaceOne replaceAll replaceRegexpOne replaceRegexpAll extract
 extractAll splitByChar splitByString arrayStringConcat format leftPad rightPad reverse
 lengthUTF8 repeat toValidUTF8 multiSearchAny countSubstrings domain cutQueryString
 formatReadableSize formatReadableQuantity formatReadableTimeDelta

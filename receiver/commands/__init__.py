@@ -10,6 +10,8 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "demo",
     "verify",
+    "proof",
+    "verify_proof",
     "keygen",
     "pubkey",
     "migrate",

@@ -1,4 +1,5 @@
-"""``otel-audit pubkey``: print the public key (PEM) that verifies checkpoint signatures."""
+"""``otel-audit pubkey``: print the C2SP verifier key (``name+id+base64``) of the signing key;
+``--pem`` prints the PEM public key instead."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from receiver.commands.common import CliError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pubkey", help="print the checkpoint-signing public key (PEM)")
+    p = sub.add_parser("pubkey", help="print the checkpoint verifier key (C2SP name+id+key)")
+    p.add_argument("--pem", action="store_true", help="print the PEM public key instead")
     p.add_argument(
         "--key", help="private key file (default: integrity.key of --config, or the store's own key)"
     )
@@ -21,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from receiver.config import ConfigError, load_config
-    from receiver.integrity.checkpoints import PRIVATE_KEY_FILE, load_public_key, public_pem
+    from receiver.integrity.checkpoints import Signer, public_pem
+    from receiver.integrity.setup import default_key_path
     from receiver.store import chdb_path
 
     try:
@@ -30,13 +33,20 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     key = args.key or config.integrity.key
     if key is None and config.store.startswith("chdb://"):
-        key = str(chdb_path(config.store) / "integrity" / "keys" / PRIVATE_KEY_FILE)
+
+        class _Where:  # the default key location only needs the data path
+            path = str(chdb_path(config.store))
+
+        found = default_key_path(config.integrity, _Where())
+        key = str(found) if found else None
     if key is None:
         raise CliError("no key: give --key or set integrity.key in --config")
     try:
-        pem = public_pem(load_public_key(key))
+        signer = Signer.from_file(key)
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read key {key}: {exc}") from exc
+    verifier = signer.verifier.text() + "\n"
+    pem = public_pem(signer.verifier.public_key) if args.pem else verifier.encode("ascii")
     if args.out:
         with open(args.out, "wb") as handle:
             handle.write(pem)

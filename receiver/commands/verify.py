@@ -1,7 +1,7 @@
-"""``otel-audit verify``: recompute every hash chain and check every signed checkpoint.
+"""``otel-audit verify``: recompute every log's leaves and tree, check every signed checkpoint.
 
-Prints one line per tenant ("acme: 1,204,332 events, 14 checkpoints, intact") and exits 0
-only when everything is intact; 1 names the first bad sequence number and the damage. Then one
+Prints one line per tenant ("acme: 1,204,332 events in 1 log, 14 checkpoints, intact") and
+exits 0 only when everything is intact; 1 names the damage, its tenant, origin and leaf. Then one
 line per finding beside the log (``receiver.integrity.findings``: journal tampering not yet
 acknowledged, events a source sent that never arrived); any finding also exits 1.
 """
@@ -21,11 +21,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check the tamper-evidence chain; exit 0 only if intact")
     add_source_flags(p)
     p.add_argument("--tenant", action="append", help="only this tenant (repeatable; default all)")
-    p.add_argument("--since", help="verify the part of each chain from this time (ISO 8601)")
-    p.add_argument("--until", help="… up to this time (ISO 8601, exclusive)")
-    p.add_argument("--checkpoints", help="directory of checkpoint JSON copies (default: the configured one)")
+    p.add_argument("--since", help="accepted for compatibility; logs are always verified whole")
+    p.add_argument("--until", help="accepted for compatibility; logs are always verified whole")
     p.add_argument(
-        "--public-key", help="PEM public key that signs checkpoints (default: the configured key's)"
+        "--checkpoints",
+        action="append",
+        help="directory of published checkpoint notes to compare against (repeatable; default: the configured publish dirs)",
+    )
+    p.add_argument(
+        "--public-key",
+        action="append",
+        help="verifier key (name+id+key, or a .pub/PEM file); repeatable to accept old keys after rotation",
     )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(run=run)
@@ -78,8 +84,9 @@ def _direct(args: argparse.Namespace, findings: list[dict[str, Any]]) -> list[di
     from receiver.commands.common import open_store_for_cli
     from receiver.config import ConfigError, load_config
     from receiver.filters import FilterError, parse_filters
-    from receiver.integrity.checkpoints import load_public_key
-    from receiver.integrity.setup import default_checkpoint_dir, default_public_key
+    from receiver.integrity.checkpoints import load_verifiers
+    from receiver.integrity.note import NoteError
+    from receiver.integrity.setup import default_published_dirs, default_verifiers
     from receiver.integrity.verify import verify_store
 
     try:
@@ -91,20 +98,22 @@ def _direct(args: argparse.Namespace, findings: list[dict[str, Any]]) -> list[di
     store = open_store_for_cli(args)
     try:
         try:
-            public_key = (
-                load_public_key(args.public_key) if args.public_key else default_public_key(integrity, store)
+            verifiers = (
+                [v for spec in args.public_key for v in load_verifiers(spec)]
+                if args.public_key
+                else default_verifiers(integrity, store)
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, NoteError) as exc:
             raise CliError(f"cannot read the public key: {exc}") from exc
-        checkpoint_dir = args.checkpoints or default_checkpoint_dir(integrity, store)
+        dirs = args.checkpoints or default_published_dirs(integrity, store)
         with _Progress() as progress:
             reports = verify_store(
                 store,
                 tenants=tuple(args.tenant) if args.tenant else None,
                 since=when.since,
                 until=when.until,
-                checkpoint_dir=checkpoint_dir,
-                public_key=public_key,
+                checkpoint_dirs=dirs,
+                verifiers=verifiers,
                 progress=progress.advance,
             )
         if args.tenant:
@@ -112,9 +121,7 @@ def _direct(args: argparse.Namespace, findings: list[dict[str, Any]]) -> list[di
             from receiver.integrity.verify import TenantReport
 
             reports += [
-                TenantReport(t, signatures_checked=public_key is not None)
-                for t in args.tenant
-                if t not in found
+                TenantReport(t, signatures_checked=bool(verifiers)) for t in args.tenant if t not in found
             ]
         findings.extend(_findings(store, args.tenant, config.sources.gap_grace_seconds))
         return [r.to_json() for r in reports]

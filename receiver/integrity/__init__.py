@@ -1,2 +1,2 @@
-"""Tamper evidence: the per-chain hash chain (chain.py), its byte encoding (canonical.py),
-signed checkpoints (checkpoints.py) and verification (verify.py). docs/INTEGRITY.md explains it."""
+"""Tamper evidence: the verifiable log (Merkle trees per tenant and receiver, signed checkpoints,
+proofs, verify). docs/INTEGRITY.md explains it."""

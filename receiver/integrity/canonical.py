@@ -1,4 +1,4 @@
-"""canonical(): the versioned byte encoding of one stored event that the hash chain covers.
+"""canonical(): the versioned byte encoding of one stored event, the data of its Merkle leaf.
 
 Two implementations of the same bytes (docs/INTEGRITY.md describes them byte by byte):
 
@@ -6,12 +6,15 @@ Two implementations of the same bytes (docs/INTEGRITY.md describes them byte by 
 - :func:`canonical_column` — the same bytes for a whole Arrow table, built column-wise by
   Arrow's C++ kernels (no Python per-row loop), used by the writer and by ``verify``.
 
-Encoding v1: ``b"otel-audit/1\\n"`` followed by every field of :data:`FIELDS`, in that order,
+Encoding v2: ``b"otel-audit/2\\n"`` followed by every field of :data:`FIELDS`, in that order,
 each as a netstring-like ``<decimal byte length>:<bytes>``. Strings are UTF-8; timestamps are
 integer microseconds since the Unix epoch (UTC); ``retain_until`` is ``YYYY-MM-DD``; numbers
 are decimal; ``attributes`` is itself the concatenation of ``len:key len:value`` for every entry
 in the order the store keeps them (a ClickHouse ``Map`` keeps insertion order), wrapped as one
-field.
+field. ``chain_id`` holds the event's log origin (``otel-audit/<tenant>/<instance>``) and ``seq``
+its 0-based leaf index, so the bytes name the event's place in its log.
+
+The leaf hash is SHA-256(0x00 ‖ canonical(row)) (RFC 9162 section 2.1.1).
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-VERSION = 1
-PREFIX = b"otel-audit/1\n"
+VERSION = 2
+PREFIX = b"otel-audit/2\n"
 
 #: The fields canonical() covers, in order. Every stored column is here: an edit of any of
 #: them, including retain_until (an early expiry) and the chain position, breaks the hash.
@@ -146,9 +149,11 @@ def _column_text(name: str, column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
 
 
-def canonical_column(table: pa.Table) -> pa.Array:
-    """canonical() of every row of ``table``, as one binary array, without a Python loop."""
-    parts: list[pa.Array | pa.Scalar] = [pa.scalar(PREFIX.decode("ascii"))]
+def canonical_column(table: pa.Table, *, leaf_prefix: bool = False) -> pa.Array:
+    """canonical() of every row of ``table``, as one binary array, without a Python loop;
+    with ``leaf_prefix``, each preceded by RFC 9162's 0x00 (the bytes a leaf hash covers)."""
+    head = ("\x00" if leaf_prefix else "") + PREFIX.decode("ascii")
+    parts: list[pa.Array | pa.Scalar] = [pa.scalar(head)]
     for name in FIELDS:
         text = _column_text(name, table.column(name))
         parts += (_headers(text), text)
@@ -157,14 +162,14 @@ def canonical_column(table: pa.Table) -> pa.Array:
 
 
 def event_digest(row: Mapping[str, Any]) -> bytes:
-    """SHA-256 of canonical(row): what the chain links (reference)."""
-    return hashlib.sha256(canonical(row)).digest()
+    """The leaf hash of one row, SHA-256(0x00 ‖ canonical(row)) (reference)."""
+    return hashlib.sha256(b"\x00" + canonical(row)).digest()
 
 
 def event_digests(table: pa.Table) -> list[bytes]:
-    """SHA-256 of canonical() for every row of ``table`` (column-wise encoding, then hashlib
-    over slices of the one buffer, with no Python bytes object per row)."""
-    encoded = canonical_column(table)
+    """The leaf hash of every row of ``table`` (column-wise encoding, then hashlib over slices
+    of the one buffer, with no Python bytes object per row)."""
+    encoded = canonical_column(table, leaf_prefix=True)
     if len(encoded) == 0:
         return []
     bounds = _offsets(encoded).tolist()

@@ -1,78 +1,63 @@
-"""The hash chain, assigned by the single writer thread right before each insert.
+"""The writer's step of the verifiable log: each event's origin, leaf index and leaf hash, and
+the tree tiles that grow with them; used by the single writer thread right before each insert.
 
-One chain per tenant per receiver instance: ``chain_id = "<tenant>/<instance id>"``. Several
-receivers writing the same store each extend their own chains, so no two processes ever race
-for the same sequence number. Within a chain, ``seq`` runs 1, 2, 3… without gaps and
+One log per tenant per receiver instance: origin ``otel-audit/<tenant>/<instance id>``. Several
+receivers writing the same store each extend their own logs, so no two processes race for a
+leaf index. Within a log, leaf indexes run 0, 1, 2… without gaps; the leaf hash is
+SHA-256(0x00 ‖ canonical(row)), computed for a whole batch at once (the embedded engine for big
+batches, pyarrow + hashlib otherwise: the same bytes, tested). The tree's interior hashes cost
+about one more SHA-256 per event (a full tile of 256 leaves takes 255), written as tiles.
 
-    digest = SHA-256(canonical(row))
-    hash   = SHA-256(prev_hash ‖ digest)            prev_hash of seq 1 = 32 zero bytes
-
-Only the second, 64-byte step is sequential. The first is per row and independent, so the
-embedded engine computes it for a whole batch in one vectorised query (``event_digests`` of
-the store; the same bytes as the Python reference, tested), and the Python loop that remains
-costs one small hashlib call per event.
-
-The heads (last seq and hash per chain) live in memory and are recovered from the store at
-start: an acknowledged insert is durable, so after a kill -9 the store's newest row of each
-chain *is* the head. A failed insert leaves the heads untouched (they advance only on success)
-and makes the next commit re-read them, in case the engine kept the rows after all.
+Order of writes: the events first, then their tiles. After a failed insert or a kill between
+the two, :meth:`Chainer.heads` rebuilds each log's tree edge from the stored tiles and appends
+the leaf hashes of stored events that the tiles lack, so the two always meet again. A new log
+is registered (a signed checkpoint of size 0, see :mod:`receiver.integrity.checkpoints`) before
+its first leaf is stored, so verify can tell it from a forged one.
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from receiver.integrity.canonical import event_digests
+from receiver.integrity.tiles import Tile, TreeEdge
 
-GENESIS = bytes(32)
+log = logging.getLogger("otel_audit.integrity")
 HASH_TYPE = pa.binary(32)
-CHAIN_SEPARATOR = "/"
+LOG_PREFIX = "otel-audit/"
 
 
-def chain_id_for(tenant_id: str, instance_id: str) -> str:
-    return f"{tenant_id}{CHAIN_SEPARATOR}{instance_id}"
+def origin_for(tenant_id: str, instance_id: str) -> str:
+    return f"{LOG_PREFIX}{tenant_id}/{instance_id}"
 
 
-#: below this many rows a batch's digests are computed here (pyarrow + hashlib) rather than by
-#: the engine: measured on chDB, 1 row 0.9 vs 14 ms, 512 rows 2.6 vs 10.8 ms, 8192 rows 25.6 vs
-#: 28.9 ms — the engine's per-query cost only pays off on very large group commits
+def instance_of(origin: str) -> str:
+    return origin.rpartition("/")[2]
+
+
+#: below this many rows a batch's leaf hashes are computed here (pyarrow + hashlib) rather than
+#: by the engine: measured on chDB, 1 row 0.9 vs 14 ms, 512 rows 2.6 vs 10.8 ms, 8192 rows 25.6
+#: vs 28.9 ms — the engine's per-query cost only pays off on very large group commits
 ENGINE_DIGEST_MIN_ROWS = 32768
 
 
-def link(prev_hash: bytes, digest: bytes) -> bytes:
-    """One step of the chain (the reference definition); ``digest`` = SHA-256(canonical(row))."""
-    return hashlib.sha256(prev_hash + digest).digest()
-
-
-def chain_hashes(prev_hash: bytes, digests: Iterable[bytes]) -> Iterator[bytes]:
-    """The hash of each row in turn, starting after ``prev_hash``."""
-    sha256 = hashlib.sha256
-    for digest in digests:
-        prev_hash = sha256(prev_hash + digest).digest()
-        yield prev_hash
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    seq: int
-    hash: bytes
-
-
-class HeadSource(Protocol):
+class LogStore(Protocol):
     """What the Chainer needs of a store. A store may also offer ``event_digests(table) ->
-    list[bytes] | None`` (SHA-256 of canonical() per row, computed by its engine); without
-    it, or when it answers None, the digests are computed here."""
+    list[bytes] | None`` (leaf hashes computed by its engine)."""
 
-    def chain_heads(self, instance_id: str) -> dict[str, Head]: ...
+    def last_tiles(self, instance_id: str | None = None, origin: str | None = None) -> list[Tile]: ...
+    def log_sizes(self, instance_id: str) -> dict[str, int]: ...
+    def leaf_hashes(self, origin: str, lo: int, hi: int) -> list[tuple[int, bytes]]: ...
+    def insert_tiles(self, tiles: list[Tile]) -> None: ...
 
 
 def load_instance_id(state_dir: Path) -> str:
@@ -89,73 +74,114 @@ def load_instance_id(state_dir: Path) -> str:
         return instance_id
 
 
-class Chainer:
-    """Assigns chain columns to a deduplicated batch; used only by the writer thread."""
+@dataclass(slots=True)
+class Pending:
+    """A batch's grown tree edges and the tiles to write once its events are stored."""
 
-    def __init__(self, store: HeadSource, instance_id: str) -> None:
-        if not instance_id or CHAIN_SEPARATOR in instance_id:
+    edges: dict[str, TreeEdge] = field(default_factory=dict)
+    tiles: list[Tile] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.edges)
+
+
+class Chainer:
+    """Assigns log columns to a deduplicated batch; used only by the writer thread.
+
+    ``register(origin, tenant)`` is called once for a log that has no leaf yet, before the
+    batch that starts it is stored (it signs the log's size-0 checkpoint)."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        instance_id: str,
+        register: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        if not instance_id or "/" in instance_id:
             raise ValueError(f"instance id {instance_id!r} must be non-empty and contain no '/'")
         self.instance_id = instance_id
         self._store = store
-        self._heads: dict[str, Head] = {}
+        self._register = register
+        self._edges: dict[str, TreeEdge] = {}
         self._stale = True
 
-    def heads(self) -> dict[str, Head]:
+    def heads(self) -> dict[str, TreeEdge]:
+        """Each log's tree edge (recovered from the store after a start or a failed insert)."""
         if self._stale:
-            self._heads = dict(self._store.chain_heads(self.instance_id))
+            self._edges = self._recover()
             self._stale = False
-        return dict(self._heads)
+        return self._edges
 
-    def assign(self, table: pa.Table) -> tuple[pa.Table, dict[str, Head]]:
-        """``table`` with chain_id, seq, prev_hash and hash appended (rows keep their order;
-        each tenant's rows are numbered in that order), and the heads to :meth:`advance` to
-        once the rows are stored."""
-        heads = self.heads()
+    def _recover(self) -> dict[str, TreeEdge]:
+        by_origin: dict[str, list[Tile]] = {}
+        for tile in self._store.last_tiles(self.instance_id):
+            by_origin.setdefault(tile.origin, []).append(tile)
+        edges = {o: TreeEdge.from_last_tiles(o, t) for o, t in by_origin.items()}
+        for origin, size in self._store.log_sizes(self.instance_id).items():
+            edge = edges.setdefault(origin, TreeEdge(origin))
+            if size > edge.size:  # events stored, their tiles not (a kill or a failed tile insert)
+                found = self._store.leaf_hashes(origin, edge.size, size - 1)
+                if [i for i, _ in found] != list(range(edge.size, size)):
+                    raise RuntimeError(
+                        f"log {origin}: stored leaves {edge.size}..{size - 1} are not contiguous"
+                    )
+                self._store.insert_tiles(edge.append([bytes(h) for _, h in found]))
+        return edges
+
+    def assign(self, table: pa.Table) -> tuple[pa.Table, Pending]:
+        """``table`` with chain_id (origin), seq (leaf index), prev_hash (zero) and hash (leaf
+        hash) appended, rows in their order; and the grown edges to :meth:`advance` to once
+        the rows are stored."""
+        edges = self.heads()
         n = table.num_rows
         if n == 0:
-            return table, {}
+            return table, Pending()
         encoded = table.column("tenant_id").combine_chunks().dictionary_encode()
         tenant_index = encoded.indices.to_numpy(zero_copy_only=False)
-        chain_ids = [chain_id_for(t, self.instance_id) for t in encoded.dictionary.to_pylist()]
-        starts = [heads.get(c, Head(0, GENESIS)) for c in chain_ids]
+        tenants = encoded.dictionary.to_pylist()
+        origins = [origin_for(t, self.instance_id) for t in tenants]
         seq = np.empty(n, dtype=np.uint64)
-        for k, head in enumerate(starts):
+        rows_of = []
+        for k, origin in enumerate(origins):
+            edge = edges.get(origin)
+            if edge is None or edge.size == 0:
+                if self._register is not None:
+                    self._register(origin, tenants[k])
+            start = edge.size if edge is not None else 0
             rows = np.flatnonzero(tenant_index == k)
-            seq[rows] = np.arange(head.seq + 1, head.seq + 1 + len(rows), dtype=np.uint64)
-        chain_col = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(chain_ids, pa.string()))
-        table = table.append_column("chain_id", chain_col.cast(pa.string())).append_column(
+            rows_of.append(rows)
+            seq[rows] = np.arange(start, start + len(rows), dtype=np.uint64)
+        origin_col = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(origins, pa.string()))
+        table = table.append_column("chain_id", origin_col.cast(pa.string())).append_column(
             "seq", pa.array(seq, pa.uint64())
         )
-        # same bytes either way (tests/receiver/test_integrity_engines.py)
-        engine = (
-            getattr(self._store, "event_digests", None) if table.num_rows >= ENGINE_DIGEST_MIN_ROWS else None
-        )
+        engine = getattr(self._store, "event_digests", None) if n >= ENGINE_DIGEST_MIN_ROWS else None
         digests = engine(table) if engine is not None else None
         if digests is None:
             digests = event_digests(table)
-        last = [h.hash for h in starts]
-        prevs: list[bytes] = []
-        hashes: list[bytes] = []
-        sha256 = hashlib.sha256
-        for k, event_digest in zip(tenant_index.tolist(), digests, strict=True):
-            prev = last[k]
-            digest = sha256(prev + event_digest).digest()
-            prevs.append(prev)
-            hashes.append(digest)
-            last[k] = digest
-        new_heads = {}
-        for k, chain_id in enumerate(chain_ids):
-            count = int(np.count_nonzero(tenant_index == k))
-            if count:
-                new_heads[chain_id] = Head(starts[k].seq + count, last[k])
-        table = table.append_column("prev_hash", pa.array(prevs, HASH_TYPE)).append_column(
-            "hash", pa.array(hashes, HASH_TYPE)
-        )
-        return table, new_heads
+        pending = Pending()
+        for k, origin in enumerate(origins):
+            old = edges.get(origin) or TreeEdge(origin)
+            grown = TreeEdge(origin, list(old.full), [list(p) for p in old.partial])
+            pending.tiles += grown.append([digests[i] for i in rows_of[k].tolist()])
+            pending.edges[origin] = grown
+        # straight from buffers: a list of 100 k bytes objects through pa.array costs ~0.1 µs each
+        zeros = pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, n, [None, pa.py_buffer(bytes(32 * n))])
+        leaves = pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, n, [None, pa.py_buffer(b"".join(digests))])
+        table = table.append_column("prev_hash", zeros).append_column("hash", leaves)
+        return table, pending
 
-    def advance(self, new_heads: dict[str, Head]) -> None:
-        self._heads.update(new_heads)
+    def advance(self, pending: Pending) -> None:
+        """The batch is stored: write its tiles, then move the edges. The events are durable
+        either way: a failed tile insert is logged and repaired from them before the next batch."""
+        try:
+            self._store.insert_tiles(pending.tiles)
+        except Exception:  # noqa: BLE001 - the events are stored; the tiles are rebuilt from them
+            log.exception("writing tree tiles failed; they are rebuilt from the stored leaves")
+            self._stale = True
+            return
+        self._edges.update(pending.edges)
 
     def invalidate(self) -> None:
-        """An insert failed: re-read the heads from the store before the next batch."""
+        """An insert failed: re-read the logs from the store before the next batch."""
         self._stale = True

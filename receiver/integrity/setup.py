@@ -1,5 +1,5 @@
 """Where a receiver's integrity settings come from: the ``integrity:`` config section, with
-defaults next to an embedded store's data (docs/INTEGRITY.md), and the periodic sealer."""
+defaults beside an embedded store's data (docs/INTEGRITY.md), and the periodic sealer."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from receiver.config import ConfigError, Integrity
 from receiver.integrity.chain import load_instance_id
 from receiver.integrity.checkpoints import (
     PRIVATE_KEY_FILE,
-    Checkpoint,
+    Checkpointer,
+    PublishTarget,
     Signer,
     generate_key,
-    load_public_key,
-    write_checkpoint,
+    load_verifiers,
+    private_dir,
 )
+from receiver.integrity.note import Verifier
 from receiver.store.sql import DEFAULT_DATABASE
 
 log = logging.getLogger("otel_audit.integrity")
@@ -30,69 +30,118 @@ log = logging.getLogger("otel_audit.integrity")
 class IntegritySettings:
     instance_id: str
     signer: Signer | None
-    checkpoint_dir: Path | None
+    targets: tuple[PublishTarget, ...]
+    key_path: Path | None = None
+    key_in_data_dir: bool = False
+
+
+def data_dir(store: Any) -> Path | None:
+    path = getattr(store, "path", None)
+    return Path(path).resolve() if path else None
 
 
 def state_dir(store: Any) -> Path | None:
-    """``<data dir>/integrity`` for an embedded store (``…/integrity/<database>`` for a database
-    other than the default: each database has its own chains); None for a server store."""
-    path = getattr(store, "path", None)
-    if not path:
+    """``<data dir>/integrity`` (instance id; not secret) for an embedded store, per database."""
+    data = data_dir(store)
+    if data is None:
         return None
     database = getattr(store, "database", DEFAULT_DATABASE)
-    base = Path(path) / "integrity"
+    base = data / "integrity"
     return base if database == DEFAULT_DATABASE else base / database
+
+
+def beside_dir(store: Any) -> Path | None:
+    """``<data dir>-integrity``: the default home of the key and the published copy, beside
+    (not inside) the data directory, so a copy of the data is not a copy of the key."""
+    data = data_dir(store)
+    if data is None:
+        return None
+    database = getattr(store, "database", DEFAULT_DATABASE)
+    base = data.with_name(data.name + "-integrity")
+    return base if database == DEFAULT_DATABASE else base / database
+
+
+def inside(path: Path, directory: Path | None) -> bool:
+    if directory is None:
+        return False
+    return path.resolve().is_relative_to(directory)
+
+
+def default_key_path(integrity: Integrity, store: Any) -> Path | None:
+    if integrity.key:
+        return Path(integrity.key)
+    if integrity.key_in_data_dir:
+        local = state_dir(store)
+        return local / "keys" / PRIVATE_KEY_FILE if local is not None else None
+    beside = beside_dir(store)
+    return beside / "keys" / PRIVATE_KEY_FILE if beside is not None else None
+
+
+def publish_targets(integrity: Integrity, store: Any) -> tuple[PublishTarget, ...]:
+    configured = tuple(
+        PublishTarget(directory=t.dir, url=t.url, headers=tuple(t.headers.items()))
+        for t in integrity.publish_targets()
+    )
+    if configured:
+        return configured
+    beside = beside_dir(store)
+    return (PublishTarget(directory=str(beside / "checkpoints")),) if beside is not None else ()
 
 
 def resolve(integrity: Integrity, store: Any, *, create_key: bool = True) -> IntegritySettings:
     local = state_dir(store)
     instance_id = integrity.instance_id or load_instance_id(local or Path.cwd() / "otel-audit-integrity")
+    key_path = default_key_path(integrity, store)
+    in_data = key_path is not None and inside(key_path, data_dir(store))
+    if in_data and not integrity.key_in_data_dir:
+        raise ConfigError(
+            f"integrity.key {key_path} is inside the store's data directory: anyone who can rewrite the"
+            " data could re-sign it. Move it, or set integrity.key_in_data_dir: true to accept that."
+        )
     signer: Signer | None = None
-    if integrity.key:
-        try:
-            signer = Signer.from_file(integrity.key)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"integrity.key {integrity.key}: cannot use it as a signing key: {exc}"
-            ) from exc
-    elif local is not None:
-        key_path = local / "keys" / PRIVATE_KEY_FILE
-        if not key_path.exists() and create_key:
+    if key_path is not None:
+        if not key_path.exists() and not integrity.key and create_key:
+            private_dir(key_path.parent.parent)  # <data dir>-integrity (or <data dir>/integrity)
             generate_key(key_path.parent)
             log.warning(
-                "made a checkpoint signing key at %s; in production run `otel-audit keygen` and "
-                "keep the private key away from the data (integrity.key)",
+                "made a checkpoint signing key at %s; in production run `otel-audit keygen`, keep the"
+                " private key on another machine or volume (integrity.key) and publish checkpoints"
+                " to a place the receiver's host cannot rewrite (integrity.publish)",
                 key_path,
             )
-        if key_path.exists():
-            signer = Signer.from_file(key_path)
+        try:
+            signer = Signer.from_file(key_path) if key_path.exists() or integrity.key else None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"integrity.key {key_path}: cannot use it as a signing key: {exc}") from exc
     else:
         log.warning("integrity.key is not set: no signed checkpoints will be written")
-    directory = Path(integrity.checkpoint_dir) if integrity.checkpoint_dir else None
-    if directory is None and local is not None:
-        directory = local / "checkpoints"
-    return IntegritySettings(instance_id, signer, directory)
+    return IntegritySettings(instance_id, signer, publish_targets(integrity, store), key_path, in_data)
 
 
-def default_public_key(integrity: Integrity, store: Any) -> Ed25519PublicKey | None:
-    """The key ``verify`` checks signatures with when --public-key is not given."""
-    if integrity.key:
-        return load_public_key(integrity.key)
-    local = state_dir(store)
-    if local is not None and (local / "keys" / PRIVATE_KEY_FILE).exists():
-        return load_public_key(local / "keys" / PRIVATE_KEY_FILE)
-    return None
+def default_verifiers(integrity: Integrity, store: Any) -> list[Verifier]:
+    """The keys ``verify`` accepts when none are given: the signing key's, and every public key
+    (``*.pub``: PEM and/or a verifier key line) beside it — after a rotation, put the old key's
+    ``.pub`` next to the new key and its checkpoints keep verifying."""
+    key_path = default_key_path(integrity, store)
+    if key_path is None or not key_path.exists():
+        return []
+    verifiers = load_verifiers(str(key_path))
+    for public in sorted(key_path.parent.glob("*.pub")):
+        try:
+            found = load_verifiers(str(public))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", public, exc)
+            continue
+        verifiers += [v for v in found if v not in verifiers]
+    return verifiers
 
 
-def default_checkpoint_dir(integrity: Integrity, store: Any) -> Path | None:
-    if integrity.checkpoint_dir:
-        return Path(integrity.checkpoint_dir)
-    local = state_dir(store)
-    return local / "checkpoints" if local is not None else None
+def default_published_dirs(integrity: Integrity, store: Any) -> list[Path]:
+    return [Path(t.directory) for t in publish_targets(integrity, store) if t.directory is not None]
 
 
 class CheckpointScheduler:
-    """Seals every chain of this instance that grew, every ``interval`` seconds and at stop."""
+    """Seals every log of this instance that grew, every ``interval`` seconds and at stop."""
 
     def __init__(self, store: Any, settings: IntegritySettings, interval: float) -> None:
         self._store = store
@@ -100,19 +149,23 @@ class CheckpointScheduler:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="otel-audit-checkpoints", daemon=True)
+        self.checkpointer = (
+            Checkpointer(store, settings.signer, settings.targets) if settings.signer is not None else None
+        )
 
     def start(self) -> None:
-        if self._settings.signer is not None:
+        if self.checkpointer is not None:
             self._thread.start()
 
     def seal_all(self) -> int:
-        """One checkpoint per chain of this instance that grew; returns how many were written."""
-        signer = self._settings.signer
-        if signer is None:
+        """One checkpoint per log of this instance that grew; returns how many were written."""
+        if self.checkpointer is None:
             return 0
         written = 0
-        for chain_id in self._store.chain_heads(self._settings.instance_id):
-            if write_checkpoint(self._store, signer, chain_id, self._settings.checkpoint_dir) is not None:
+        origins = {t.origin for t in self._store.last_tiles(self._settings.instance_id)}
+        for origin in sorted(origins):
+            tenant = origin.split("/", 1)[1].rpartition("/")[0]
+            if self.checkpointer.seal(origin, tenant) is not None:
                 written += 1
         return written
 
@@ -128,22 +181,3 @@ class CheckpointScheduler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(30)
-
-
-def seal_chains(
-    store: Any, integrity: Integrity, tenants: tuple[str, ...] | None = None, *, force: bool = True
-) -> list[Checkpoint]:
-    """Seal every chain of ``tenants`` (None: all), whichever receiver wrote it: the call for
-    an archive boundary (retention). Raises RuntimeError when no signing key is configured."""
-    local = state_dir(store)
-    key_path = integrity.key or (str(local / "keys" / PRIVATE_KEY_FILE) if local is not None else None)
-    if key_path is None or not Path(key_path).exists():
-        raise RuntimeError("no checkpoint signing key: set integrity.key (otel-audit keygen)")
-    signer = Signer.from_file(key_path)
-    directory = default_checkpoint_dir(integrity, store)
-    sealed = []
-    for summary in store.chain_summaries(tenants):
-        checkpoint = write_checkpoint(store, signer, summary.chain_id, directory, force=force)
-        if checkpoint is not None:
-            sealed.append(checkpoint)
-    return sealed

@@ -1,341 +1,378 @@
-"""Verification: recompute every chain, check every checkpoint, name the first damage.
+"""Verification of the verifiable log: every log, every leaf, every tile, every checkpoint.
 
-Rows are read chain by chain in sequence order, in bounded seq ranges (``store.iter_chain``),
-re-encoded with :func:`canonical_column` and re-hashed; each row must (1) carry the next
-sequence number, (2) point at the previous row's hash and (3) hash to its stored ``hash``.
-Checkpoints (from the store and from the auditor's directory of JSON copies) must carry valid
-signatures, link to each other by signature and agree with the rows at their sequence number;
-a checkpoint past the last row means the newest rows are gone.
+Per log (origin), leaf ranges are read in order from the events and the level-0 tiles: each
+stored event must re-hash (canonical v2) to its tile's leaf hash at its own index; no index may
+appear twice, lie past the tree, or be missing unless a signed retention record covers it.
+Each level of tiles must hash to the next. Each checkpoint (stored, and published copies read
+from ``--checkpoints`` directories) must carry a signature by an accepted key, match the root
+the tiles give at its size, and be consistent (RFC 9162 2.1.4) with the newest one. The set of
+logs is signed state: an event in no log, in a log of the retired v1 chain, in another tenant's
+log, or in a log no signed checkpoint registers is damage too.
 
-Kinds of damage: ``modified`` (a row's content no longer matches its hash), ``deleted`` (a
-sequence number is missing), ``inserted`` (a second row with one sequence number), ``reordered``
-(a row links to a hash that belongs elsewhere in the chain), ``truncated`` (rows a checkpoint
-sealed are gone from the end), ``rewritten`` (the chain is self-consistent but does not match a
-signed checkpoint), ``bad-signature``, ``checkpoint-missing``, ``checkpoint-conflict``.
+Findings are :class:`Damage` (kind, tenant, origin, leaf, detail), grouped in a
+:class:`TenantReport` (:mod:`receiver.integrity.report`); other checks (e.g. source gaps) may
+append their own Damage to ``report.damages``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from receiver.integrity.canonical import event_digests
-from receiver.integrity.chain import GENESIS
-from receiver.integrity.checkpoints import Checkpoint, read_directory
+from receiver.integrity.checkpoints import read_published, tile_loader
+from receiver.integrity.merkle import consistency_path, verify_consistency
+from receiver.integrity.note import CheckpointBody, NoteError, Verifier, open_note, split_note
+from receiver.integrity.report import Damage, LogReport, TenantReport
+from receiver.integrity.retention_records import covered_ranges
+from receiver.integrity.tiles import TILE_WIDTH, TileMissing, TreeEdge, tile_root
+
+__all__ = ["Damage", "LogReport", "TenantReport", "tenant_of", "verify_store"]
+
+LOG_PREFIX = "otel-audit/"
+CHUNK_LEAVES = 512 * TILE_WIDTH  # 131,072 leaves per read (whole tiles)
 
 
-@dataclass(frozen=True, slots=True)
-class Damage:
-    chain_id: str
-    seq: int
-    kind: str
-    detail: str
-
-
-@dataclass(slots=True)
-class ChainReport:
-    chain_id: str
-    tenant_id: str
-    events: int = 0
-    checkpoints: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-    damage: Damage | None = None
+def tenant_of(origin: str) -> str | None:
+    if not origin.startswith(LOG_PREFIX) or origin.count("/") < 2:
+        return None
+    return origin[len(LOG_PREFIX) :].rpartition("/")[0]
 
 
 @dataclass(slots=True)
-class TenantReport:
-    tenant: str
-    chains: list[ChainReport] = field(default_factory=list)
-    unchained: int = 0
-    signatures_checked: bool = True
-
-    @property
-    def events(self) -> int:
-        return sum(c.events for c in self.chains)
-
-    @property
-    def checkpoints(self) -> int:
-        return sum(c.checkpoints for c in self.chains)
-
-    @property
-    def damage(self) -> Damage | None:
-        found = [c.damage for c in self.chains if c.damage is not None]
-        return min(found, key=lambda d: (d.chain_id, d.seq)) if found else None
-
-    @property
-    def status(self) -> str:
-        return "damaged" if self.damage else "intact"
-
-    def summary(self) -> str:
-        head = f"{self.tenant}: {_plural(self.events, 'event')}, {_plural(self.checkpoints, 'checkpoint')}"
-        damage = self.damage
-        if damage is None:
-            notes = [] if self.signatures_checked else [" (signatures not checked: no public key)"]
-            if self.unchained:
-                notes.append(f" ({self.unchained:,} events stored before the chain existed)")
-            return head + ", intact" + "".join(notes)
-        return f"{head}, DAMAGED at seq {damage.seq:,} of chain {damage.chain_id}: {damage.kind} — {damage.detail}"
-
-    def to_json(self) -> dict[str, Any]:
-        damage = self.damage
-        return {
-            "tenant": self.tenant,
-            "status": self.status,
-            "events": self.events,
-            "checkpoints": self.checkpoints,
-            "first_bad_seq": damage.seq if damage else None,
-            "damage": damage.kind if damage else None,
-            "chain_id": damage.chain_id if damage else None,
-            "detail": damage.detail if damage else None,
-            "unchained": self.unchained,
-            "signatures_checked": self.signatures_checked,
-            "summary": self.summary(),
-            "chains": [
-                {
-                    "chain_id": c.chain_id,
-                    "events": c.events,
-                    "checkpoints": c.checkpoints,
-                    "first_seq": c.first_seq,
-                    "last_seq": c.last_seq,
-                    "status": "damaged" if c.damage else "intact",
-                }
-                for c in self.chains
-            ],
-        }
+class _Signed:
+    body: CheckpointBody
+    source: str  # "store" or a published file
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def merge_checkpoints(
-    chain_id: str, from_store: Iterable[Checkpoint], from_files: Iterable[Checkpoint]
-) -> tuple[list[Checkpoint], Damage | None]:
-    """One list by last_seq; a store row and a file that disagree are a conflict."""
-    merged: dict[int, Checkpoint] = {}
-    conflict: Damage | None = None
-    for cp in list(from_files) + list(from_store):
-        known = merged.get(cp.last_seq)
-        if known is not None and known != cp and conflict is None:
-            conflict = Damage(
-                chain_id,
-                cp.last_seq,
-                "checkpoint-conflict",
-                "the store's checkpoint differs from the auditor's file copy",
-            )
-        merged.setdefault(cp.last_seq, cp)
-    return [merged[k] for k in sorted(merged)], conflict
-
-
-def check_checkpoints(
-    chain_id: str, checkpoints: list[Checkpoint], public_key: Ed25519PublicKey | None
-) -> Damage | None:
-    """Signatures, and the links between consecutive checkpoints."""
-    previous_signature = ""
-    for cp in checkpoints:
-        if public_key is not None and not cp.signature_valid(public_key):
-            return Damage(chain_id, cp.last_seq, "bad-signature", "checkpoint signature does not verify")
-        if cp.prev_signature != previous_signature:
-            return Damage(
-                chain_id, cp.last_seq, "checkpoint-missing", "checkpoint does not link to the one before it"
-            )
-        previous_signature = cp.signature
-    return None
-
-
-@dataclass(slots=True)
-class _Scan:
-    chain_id: str
-    expected: int
-    prev: bytes | None  # None: take the first row's own prev_hash (an unanchored start)
-    sealed: dict[int, Checkpoint]
-    locate_hash: Callable[[bytes], int | None]
-    last_good_checkpoint: int = 0
-    rows: int = 0
-    damage: Damage | None = None
-
-    def feed(self, batch: pa.RecordBatch | pa.Table) -> None:
-        if self.damage is not None or batch.num_rows == 0:
-            return
-        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-        digests = event_digests(table)
-        seqs = table.column("seq").to_pylist()
-        prevs = table.column("prev_hash").to_pylist()
-        hashes = table.column("hash").to_pylist()
-        sha256 = hashlib.sha256
-        n = len(seqs)
-        for i in range(n):
-            seq = seqs[i]
-            if seq != self.expected or (i + 1 < n and seqs[i + 1] == seq):
-                self._gap(seq)
-                return
-            prev = prevs[i] if self.prev is None else self.prev
-            if prevs[i] != prev:
-                at = self.locate_hash(prevs[i])
-                if at is not None and at != seq - 1:
-                    self._fail(
-                        seq, "reordered", f"the row at seq {seq} follows the row now at seq {at} (rows moved)"
-                    )
-                else:
-                    self._fail(seq, "modified", "prev_hash does not match the previous row's hash")
-                return
-            if sha256(prev + digests[i]).digest() != hashes[i]:
-                self._fail(seq, "modified", "the row's content does not match its hash")
-                return
-            cp = self.sealed.get(seq)
-            if cp is not None:
-                if hashes[i].hex() != cp.last_hash:
-                    start = self.last_good_checkpoint + 1
-                    self._fail(
-                        start,
-                        "rewritten",
-                        f"rows {start:,}–{seq:,} were recomputed: seq {seq:,} does not match its signed checkpoint",
-                    )
-                    return
-                self.last_good_checkpoint = seq
-            self.prev = hashes[i]
-            self.expected = seq + 1
-            self.rows += 1
-
-    def _gap(self, seq: int) -> None:
-        if seq < self.expected or seq == self.expected:
-            self._fail(seq, "inserted", f"more than one row carries seq {seq:,}")
-        else:
-            missing = (
-                f"seq {self.expected:,}"
-                if seq == self.expected + 1
-                else f"seqs {self.expected:,}–{seq - 1:,}"
-            )
-            self._fail(self.expected, "deleted", f"{missing} missing")
-
-    def _fail(self, seq: int, kind: str, detail: str) -> None:
-        self.damage = Damage(self.chain_id, seq, kind, detail)
-
-
-def verify_chain(
-    chain_id: str,
-    tenant_id: str,
-    batches: Iterable[pa.RecordBatch | pa.Table],
-    checkpoints: list[Checkpoint],
-    public_key: Ed25519PublicKey | None,
-    *,
-    lo: int = 1,
-    hi: int | None = None,
-    locate_hash: Callable[[bytes], int | None] = lambda _digest: None,
-    conflict: Damage | None = None,
-    all_checkpoints: list[Checkpoint] | None = None,
-) -> ChainReport:
-    """Verify rows lo..hi of one chain (``batches`` in seq order) against its checkpoints.
-
-    ``lo > 1`` starts unanchored unless a checkpoint seals ``lo - 1``; ``hi`` None means "to
-    the end", where a checkpoint past the last row reveals truncation. Signatures and links
-    are checked over ``all_checkpoints`` (default: ``checkpoints``).
-    """
-    every = checkpoints if all_checkpoints is None else all_checkpoints
-    report = ChainReport(chain_id, tenant_id, checkpoints=len(every))
-    damages = [d for d in (conflict, check_checkpoints(chain_id, every, public_key)) if d]
-    by_seq = {cp.last_seq: cp for cp in checkpoints}
-    anchor = by_seq.get(lo - 1)
-    start_prev: bytes | None = GENESIS if lo == 1 else (bytes.fromhex(anchor.last_hash) if anchor else None)
-    scan = _Scan(chain_id, lo, start_prev, by_seq, locate_hash, last_good_checkpoint=lo - 1)
-    for batch in batches:
-        scan.feed(batch)
-        if scan.damage is not None:
-            break
-    if scan.damage is not None:
-        damages.append(scan.damage)
-    last = scan.expected - 1
-    report.events, report.first_seq, report.last_seq = scan.rows, lo if scan.rows else 0, last
-    if scan.damage is None and hi is None:
-        beyond = [cp for cp in checkpoints if cp.last_seq > last]
-        if beyond:
-            cp = beyond[-1]
-            gone = f"seq {last + 1:,}" + (f"–{cp.last_seq:,}" if cp.last_seq > last + 1 else "")
-            damages.append(
+def _checkpoints(
+    notes: Iterable[tuple[str, str]], verifiers: list[Verifier], damages: Callable[[Damage], None]
+) -> list[_Signed]:
+    """Parse and check the signature of each (source, note); bad ones become damage."""
+    out = []
+    for source, note in notes:
+        try:
+            text = open_note(note, verifiers)[0] if verifiers else split_note(note)[0]
+            body = CheckpointBody.parse(text)
+        except NoteError as exc:
+            origin = note.split("\n", 1)[0]
+            damages(
                 Damage(
-                    chain_id,
-                    last + 1,
-                    "truncated",
-                    f"{gone} sealed by the checkpoint of {cp.created_at} are gone",
+                    "bad-signature", tenant_of(origin) or "", origin, None, f"checkpoint from {source}: {exc}"
                 )
             )
-    report.damage = min(damages, key=lambda d: d.seq) if damages else None
-    return report
+            continue
+        out.append(_Signed(body, source))
+    return out
 
 
 def verify_store(
     store: Any,
     *,
     tenants: tuple[str, ...] | None = None,
-    since: dt.datetime | None = None,
+    since: dt.datetime | None = None,  # accepted for the old API; logs are always verified whole
     until: dt.datetime | None = None,
-    checkpoint_dir: str | Path | None = None,
-    public_key: Ed25519PublicKey | None = None,
+    checkpoint_dirs: Iterable[str | Path] = (),
+    verifiers: list[Verifier] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[TenantReport]:
-    """Every chain of ``tenants`` (None: all) in the store, one report per tenant."""
-    stored = [Checkpoint.from_mapping(r) for r in store.checkpoint_rows(tenants)]
-    files = read_directory(checkpoint_dir) if checkpoint_dir else []
-    if tenants is not None:
-        files = [cp for cp in files if cp.tenant_id in tenants]
-    summaries = {s.chain_id: s for s in store.chain_summaries(tenants)}
-    chain_tenant = {cid: s.tenant_id for cid, s in summaries.items()}
-    for cp in stored + files:
-        chain_tenant.setdefault(cp.chain_id, cp.tenant_id)
+    """Every log of ``tenants`` (None: all) in the store, one report per tenant."""
+    verifiers = verifiers or []
     reports: dict[str, TenantReport] = {}
-    for tenant, count in store.unchained_counts(tenants).items():
-        reports.setdefault(tenant, TenantReport(tenant)).unchained = count
-    for chain_id in sorted(chain_tenant):
-        tenant = chain_tenant[chain_id]
-        report = reports.setdefault(tenant, TenantReport(tenant, signatures_checked=public_key is not None))
-        report.signatures_checked = public_key is not None
-        cps, conflict = merge_checkpoints(
-            chain_id,
-            [c for c in stored if c.chain_id == chain_id],
-            [c for c in files if c.chain_id == chain_id],
-        )
-        summary = summaries.get(chain_id)
-        lo, hi_bound, hi = 1, None, 0
-        if summary is not None:
-            hi = summary.max_seq
-            if since is not None or until is not None:
-                bounds = store.seq_bounds(chain_id, since, until)
-                if bounds is None:
-                    continue
-                lo, hi = bounds
-                hi_bound = hi if until is not None else None
-            elif summary.min_seq > 1 and any(cp.last_seq >= summary.min_seq - 1 for cp in cps):
-                lo = summary.min_seq  # the oldest rows were sealed, then expired or archived
-        batches = store.iter_chain(chain_id, lo, hi) if summary is not None else iter(())
 
-        def counted(source: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-            for batch in source:
-                if progress is not None:
-                    progress(batch.num_rows)
-                yield batch
+    def report(tenant: str) -> TenantReport:
+        return reports.setdefault(tenant, TenantReport(tenant, signatures_checked=bool(verifiers)))
 
-        in_range = [
-            cp for cp in cps if cp.last_seq >= lo - 1 and (hi_bound is None or cp.last_seq <= hi_bound)
-        ]
-        chain_report = verify_chain(
-            chain_id,
-            tenant,
-            counted(batches),
-            in_range,
-            public_key,
-            lo=lo,
-            hi=hi_bound,
-            locate_hash=lambda digest, c=chain_id: store.seq_of_hash(c, digest),
-            conflict=conflict,
-            all_checkpoints=cps,
-        )
-        report.chains.append(chain_report)
+    def add(d: Damage) -> None:
+        report(d.tenant).damages.append(d)
+
+    stored_notes = [("the store", r["note"]) for r in store.checkpoint_rows(tenants)]
+    published_notes: list[tuple[str, str]] = []
+    for directory in checkpoint_dirs:
+        published_notes += [(f"published copy {p}", n) for p, n in read_published(directory)]
+    if tenants is not None:
+        published_notes = [(s, n) for s, n in published_notes if tenant_of(n.split("\n", 1)[0]) in tenants]
+    signed = _checkpoints(stored_notes, verifiers, add)
+    published = _checkpoints(published_notes, verifiers, add)
+    external = bool(published_notes)
+    if external:
+        for tenant in {tenant_of(c.body.origin) for c in published if tenant_of(c.body.origin)}:
+            report(tenant).external_copy = True  # type: ignore[arg-type]
+    known = {c.body.origin for c in signed + published}
+    known_published = {c.body.origin for c in published}
+    summaries = store.log_summaries(tenants)
+    origins: dict[str, str] = {}
+    for s in summaries:
+        r = report(s.tenant_id)
+        r.external_copy = r.external_copy or external
+        owner = tenant_of(s.origin)
+        if s.origin == "":
+            add(Damage("unchained", s.tenant_id, "", None, f"{s.rows:,} stored events are in no log"))
+        elif owner is None:
+            add(
+                Damage(
+                    "v1-chain",
+                    s.tenant_id,
+                    s.origin,
+                    None,
+                    f"{s.rows:,} events carry the retired v1 hash chain and are in no verifiable log"
+                    " (check them with the previous release's verify; see docs/INTEGRITY.md)",
+                )
+            )
+        elif owner != s.tenant_id:
+            add(
+                Damage(
+                    "wrong-log",
+                    s.tenant_id,
+                    s.origin,
+                    s.min_seq,
+                    f"{s.rows:,} events of tenant {s.tenant_id!r} in another tenant's log",
+                )
+            )
+        elif s.origin not in known:
+            add(
+                Damage(
+                    "unknown-log",
+                    s.tenant_id,
+                    s.origin,
+                    s.min_seq,
+                    f"{s.rows:,} events in a log that no signed checkpoint registers",
+                )
+            )
+        elif external and s.origin not in known_published:
+            add(
+                Damage(
+                    "unknown-log",
+                    s.tenant_id,
+                    s.origin,
+                    s.min_seq,
+                    "log is not in the published checkpoint copy",
+                )
+            )
+        else:
+            origins[s.origin] = s.tenant_id
+    for c in signed + published:
+        tenant = tenant_of(c.body.origin)
+        if tenant is not None:
+            origins.setdefault(c.body.origin, tenant)
+            report(tenant)
+    for origin in sorted(origins):
+        tenant = origins[origin]
+        cps = [c for c in signed + published if c.body.origin == origin]
+        max_seq = max((s.max_seq for s in summaries if s.origin == origin), default=-1)
+        lg = _verify_log(store, tenant, origin, cps, add, progress, max_seq)
+        report(tenant).logs.append(lg)
     return [reports[t] for t in sorted(reports)]
+
+
+def _verify_log(
+    store: Any,
+    tenant: str,
+    origin: str,
+    cps: list[_Signed],
+    add: Callable[[Damage], None],
+    progress: Callable[[int], None] | None,
+    max_seq: int,
+) -> LogReport:
+    edge = TreeEdge.from_last_tiles(origin, store.last_tiles(origin=origin))
+    size = edge.size
+    lg = LogReport(
+        origin, leaves=size, checkpoints=len(cps), sealed=max((c.body.size for c in cps), default=0)
+    )
+    found: list[Damage] = []
+    covered = covered_ranges(store, tenant, origin)
+    hi = max(size - 1, max_seq)
+    ups: list[bytes] = []  # level-1 hashes recomputed from full level-0 tiles
+    for lo in range(0, hi + 1, CHUNK_LEAVES):
+        end = min(hi, lo + CHUNK_LEAVES - 1)
+        tiles = store.tile_range(origin, 0, lo // TILE_WIDTH, end // TILE_WIDTH)
+        tree = np.zeros((end - lo + 1, 32), dtype=np.uint8)
+        have_tree = np.zeros(end - lo + 1, dtype=bool)
+        for idx, data in tiles.items():
+            a = idx * TILE_WIDTH - lo
+            n = len(data) // 32
+            tree[a : a + n] = np.frombuffer(data, dtype=np.uint8).reshape(n, 32)
+            have_tree[a : a + n] = True
+            if n == TILE_WIDTH:
+                ups.append(tile_root([data[i : i + 32] for i in range(0, len(data), 32)]))
+        seen = np.zeros(end - lo + 1, dtype=np.int64)
+        for table in _leaf_batches(store, origin, lo, end):
+            if progress is not None:
+                progress(table.num_rows)
+            lg.events += table.num_rows
+            digests = (
+                table.column("leaf").to_pylist() if "leaf" in table.column_names else event_digests(table)
+            )
+            seqs = np.asarray(table.column("seq").to_numpy(), dtype=np.int64)
+            np.add.at(seen, seqs - lo, 1)
+            mine = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
+            local = seqs - lo
+            in_tree = seqs < size
+            ok = in_tree & have_tree[local] & np.all(tree[local] == mine, axis=1)
+            for i in np.flatnonzero(~ok)[:1].tolist():
+                leaf = int(seqs[i])
+                if leaf >= size:
+                    found.append(
+                        Damage(
+                            "beyond-tree",
+                            tenant,
+                            origin,
+                            leaf,
+                            f"an event claims leaf {leaf:,} of a tree of {size:,} leaves",
+                        )
+                    )
+                else:
+                    moved = np.flatnonzero(np.all(tree == mine[i], axis=1))
+                    detail = (
+                        f"the event re-hashes to the tree's leaf {int(moved[0]) + lo:,}: rows were reordered"
+                        if len(moved)
+                        else "the event's content does not match its leaf hash in the tree"
+                    )
+                    found.append(
+                        Damage("reordered" if len(moved) else "modified", tenant, origin, leaf, detail)
+                    )
+        dup = np.flatnonzero(seen > 1)
+        if len(dup):
+            found.append(
+                Damage(
+                    "duplicate",
+                    tenant,
+                    origin,
+                    int(dup[0]) + lo,
+                    "more than one event carries this leaf index",
+                )
+            )
+        limit = min(end, size - 1) - lo + 1
+        missing = np.flatnonzero(seen[:limit] == 0) + lo if limit > 0 else np.array([], dtype=np.int64)
+        if len(missing):
+            mask = np.zeros(end - lo + 1, dtype=bool)
+            for a, b in covered:
+                if b >= lo and a <= end:
+                    mask[max(a, lo) - lo : min(b, end) - lo + 1] = True
+            uncovered = (missing[~mask[missing - lo]]).tolist()
+            if uncovered:
+                first = uncovered[0]
+                run = first
+                while run + 1 - first < len(uncovered) and uncovered[run + 1 - first] == run + 1:
+                    run += 1
+                span = f"leaf {first:,}" + (f"–{run:,}" if run > first else "")
+                found.append(
+                    Damage(
+                        "missing",
+                        tenant,
+                        origin,
+                        first,
+                        f"{span} missing and no signed retention record covers it",
+                    )
+                )
+        if not have_tree[: max(0, min(end, size - 1) - lo + 1)].all():
+            gap = int(np.flatnonzero(~have_tree)[0]) + lo
+            found.append(
+                Damage("tree-missing", tenant, origin, gap, "the tree's stored hashes lack this leaf")
+            )
+        if found:
+            break
+    if not found:
+        found += _check_levels(store, tenant, origin, edge, ups)
+    if not found:
+        found += _check_checkpoints(store, tenant, origin, size, cps)
+    for d in found:
+        add(d)
+    return lg
+
+
+def _leaf_batches(store: Any, origin: str, lo: int, hi: int) -> Iterable[pa.Table]:
+    """Stored rows of lo..hi: re-hashed by the engine when it runs in this process (only seq
+    and the leaf hash leave it), else every column, re-encoded and hashed here (a server could
+    lie about what it computed)."""
+    if getattr(store, "engine_in_process", False):
+        batches = store.iter_recomputed_leaves(origin, lo, hi)
+    else:
+        batches = store.iter_leaves(origin, lo, hi, CHUNK_LEAVES)
+    for batch in batches:
+        yield pa.Table.from_batches([batch])
+
+
+def _check_levels(store: Any, tenant: str, origin: str, edge: TreeEdge, ups: list[bytes]) -> list[Damage]:
+    """Each level's stored hashes are the roots of the full tiles of the level below."""
+    level = 1
+    while level < len(edge.full):
+        count = edge.full[level] * TILE_WIDTH + len(edge.partial[level])
+        stored = b"".join(
+            v
+            for _, v in sorted(store.tile_range(origin, level, 0, max(0, (count - 1) // TILE_WIDTH)).items())
+        )
+        stored_hashes = [stored[i : i + 32] for i in range(0, len(stored), 32)]
+        if stored_hashes[: len(ups)] != ups or len(stored_hashes) != len(ups):
+            bad = next(
+                (i for i, (a, b) in enumerate(zip(stored_hashes, ups, strict=False)) if a != b),
+                min(len(ups), len(stored_hashes)),
+            )
+            return [
+                Damage(
+                    "tree-mismatch",
+                    tenant,
+                    origin,
+                    bad * TILE_WIDTH**level,
+                    f"level-{level} tree hash {bad} does not match the leaves below it",
+                )
+            ]
+        ups = [
+            tile_root(stored_hashes[i : i + TILE_WIDTH])
+            for i in range(0, len(stored_hashes) - TILE_WIDTH + 1, TILE_WIDTH)
+        ]
+        level += 1
+    return []
+
+
+def _check_checkpoints(store: Any, tenant: str, origin: str, size: int, cps: list[_Signed]) -> list[Damage]:
+    hashes = tile_loader(store, origin)
+    out: list[Damage] = []
+    newest = max(cps, key=lambda c: c.body.size, default=None)
+    for c in sorted(cps, key=lambda c: c.body.size):
+        b = c.body
+        if b.size > size:
+            out.append(
+                Damage(
+                    "rollback",
+                    tenant,
+                    origin,
+                    size,
+                    f"the tree has {size:,} leaves but a checkpoint from {c.source} signed {b.size:,}: newer leaves were removed or the store rolled back",
+                )
+            )
+            continue
+        try:
+            root = hashes(0, b.size)
+        except TileMissing as exc:
+            out.append(Damage("tree-missing", tenant, origin, b.size, str(exc)))
+            continue
+        if root != b.root:
+            out.append(
+                Damage(
+                    "root-mismatch",
+                    tenant,
+                    origin,
+                    b.size,
+                    f"the tree's root at size {b.size:,} differs from the checkpoint from {c.source}",
+                )
+            )
+        elif newest is not None and newest.body.size <= size and b.size <= newest.body.size:
+            proof = consistency_path(b.size, newest.body.size, hashes)
+            if not verify_consistency(b.size, newest.body.size, b.root, newest.body.root, proof):
+                out.append(
+                    Damage(
+                        "inconsistent",
+                        tenant,
+                        origin,
+                        b.size,
+                        f"checkpoint from {c.source} is not a prefix of the newest one",
+                    )
+                )
+    return out[:1]

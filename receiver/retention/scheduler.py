@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict
 from typing import Any
 
 from receiver.config import Config
-from receiver.integrity.setup import seal_chains
+from receiver.integrity.checkpoints import Checkpointer
+from receiver.integrity.setup import resolve
 from receiver.retention.events import Ingest, SystemEvents, id_key_for
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore
 
 log = logging.getLogger("otel_audit.retention")
 FIRST_RUN_AFTER_SECONDS = 60.0
-#: what a manifest keeps of each checkpoint (enough to find and check it)
-CHECKPOINT_FIELDS = ("chain_id", "tenant_id", "last_seq", "last_hash", "created_at", "key_id", "signature")
 
 
 def build_retention(store: AuditStore, config: Config, ingest: Ingest) -> RetentionService:
@@ -30,14 +28,22 @@ def build_retention(store: AuditStore, config: Config, ingest: Ingest) -> Retent
     warned: list[bool] = []
 
     def seal(tenants: tuple[str, ...]) -> list[dict[str, Any]]:
-        try:
-            sealed = seal_chains(store, config.integrity, tenants, force=True)
-        except RuntimeError as exc:  # no signing key: archive without checkpoints, say so once
+        settings = resolve(config.integrity, store, create_key=False)
+        if settings.signer is None:  # no signing key: archive without checkpoints, say so once
             if not warned:
-                log.warning("archiving without signed checkpoints: %s", exc)
+                log.warning("archiving without signed checkpoints: no signing key")
                 warned.append(True)
             return []
-        return [{k: v for k, v in asdict(c).items() if k in CHECKPOINT_FIELDS} for c in sealed]
+        sealer = Checkpointer(store, settings.signer, settings.targets)
+        out = []
+        for summary in store.log_summaries(tenants):
+            if summary.origin.startswith("otel-audit/") and summary.origin.endswith(
+                "/" + settings.instance_id
+            ):
+                note = sealer.seal(summary.origin, summary.tenant_id, force=True)
+                if note:
+                    out.append({"chain_id": summary.origin, "tenant_id": summary.tenant_id, "note": note})
+        return out
 
     return RetentionService(store, config, events, seal)  # type: ignore[arg-type]
 

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from receiver.config import Config
+from receiver.integrity.retention_records import ACTION, covered_ranges, record_attributes, uncovered
 from receiver.retention.archive import (
     ArchiveError,
     ArchiveFile,
@@ -118,6 +119,8 @@ class RetentionService:
         self.target = ArchiveTarget(config.archive.path)
         self._lock = threading.Lock()
         self._tables_ready = False
+        #: (tenant, origin) -> (leaf indexes, manifest hashes) archived in the current partition
+        self._leaves_archived: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     def _rows(self, statement) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -220,6 +223,33 @@ class RetentionService:
         log.info("retention TTL applied: %s", text)
         return True
 
+    def _record_expiring(self, today: dt.date) -> None:
+        """A log_retention record for the leaves the TTL drops by tomorrow, so verify accepts
+        them as expired rather than deleted (idempotent: a record's id is its content's)."""
+        from receiver.store.integrity_sql import expiring_leaves
+
+        spec = self.ttl_spec(self.held())
+        horizon = today + dt.timedelta(days=1)
+        statement = expiring_leaves(
+            self.store.database, horizon, spec["tenants"], spec["days"], spec["default"], spec["held"]
+        )
+        for row in self._rows(statement):
+            covered = covered_ranges(self.store, row["tenant"], row["origin"])
+            fresh = uncovered([int(x) for x in row["leaves"]], covered)
+            if not fresh:
+                continue
+            attributes = record_attributes(row["origin"], fresh, "", covered)
+            runs = str(attributes["otel_audit.log.leaves"])
+            self.events.record(
+                key=("log-expiry", row["tenant"], row["origin"], sha256_hex(runs.encode())),
+                tenant=row["tenant"],
+                action=ACTION,
+                resource_type="audit_log",
+                resource_id=row["origin"],
+                reason=f"{len(row['leaves'])} leaves of {row['origin']} expire (retain_days) by {horizon}",
+                attributes=attributes,
+            )
+
     def apply_ttl(self) -> bool:
         with self._exclusive():
             return self._apply_ttl()
@@ -231,6 +261,7 @@ class RetentionService:
         report = RunReport()
         with self._exclusive():
             self.ensure_tables()
+            self._record_expiring(today)  # before the TTL can drop a leaf
             report.ttl_applied = self._apply_ttl()
             held = self.held()
             report.held = sorted(held)
@@ -293,6 +324,20 @@ class RetentionService:
                 written.setdefault(tenant, []).append(f"{day}/{name}")
                 days, rows = counts.get(tenant, (0, 0))
                 counts[tenant] = (days + 1, rows + table.num_rows)
+        for (tenant, origin), (leaves, manifests) in self._leaves_archived.items():
+            # the signed retention record: which leaves of which log left the store (verify)
+            self.events.record(
+                key=("log-retention", tenant, origin, str(month), *manifests),
+                tenant=tenant,
+                action=ACTION,
+                resource_type="audit_log",
+                resource_id=origin,
+                reason=f"{len(leaves)} leaves of {origin} moved to the archive",
+                attributes=record_attributes(
+                    origin, leaves, ",".join(manifests), covered_ranges(self.store, tenant, origin)
+                ),
+            )
+        self._leaves_archived.clear()
         for tenant, files in written.items():
             rows = counts[tenant][1]
             self.events.record(
@@ -339,6 +384,15 @@ class RetentionService:
             raise ArchiveError(f"{tenant} {day} {name}: re-read rows differ from the stored rows")
         manifest.files.append(entry)
         self.target.write_manifest(manifest)
+        if "chain_id" in table.column_names and "seq" in table.column_names:
+            manifest_sha = sha256_hex(manifest.to_json().encode())
+            origins = table.column("chain_id").to_pylist()
+            for origin, leaf in zip(origins, table.column("seq").to_pylist(), strict=True):
+                if origin.startswith("otel-audit/"):
+                    leaves, shas = self._leaves_archived.setdefault((tenant, origin), ([], []))
+                    leaves.append(int(leaf))
+                    if manifest_sha not in shas:
+                        shas.append(manifest_sha)
         return name
 
     def _expire_hot(self, hot: list[dict], held: set[str], today: dt.date) -> int:  # type: ignore[type-arg]

@@ -42,11 +42,12 @@ def rule_where(match: dict[str, Any], tenants: tuple[str, ...], prefix: str = ""
 
 
 def _position(watermarks: dict[str, int]) -> tuple[str, dict[str, Any]]:
-    """Events after each log's watermark (a log not in the map: from its first event)."""
+    """Events from each log's watermark (the next index to evaluate; a log not in the map: from
+    leaf 0) up to its head at the start of this evaluation."""
     low = min(watermarks.values()) if watermarks else 0
     sql = (
-        f"{INDEX_COLUMN} > {{p_low:UInt64}} AND {LOG_COLUMN} != ''"
-        f" AND {INDEX_COLUMN} > arrayElement(mapFromArrays({{p_logs:Array(String)}}, {{p_marks:Array(UInt64)}}),"
+        f"{INDEX_COLUMN} >= {{p_low:UInt64}} AND {LOG_COLUMN} != ''"
+        f" AND {INDEX_COLUMN} >= arrayElement(mapFromArrays({{p_logs:Array(String)}}, {{p_marks:Array(UInt64)}}),"
         f" toString({LOG_COLUMN})) AND {INDEX_COLUMN} <= arrayElement(mapFromArrays({{p_logs:Array(String)}},"
         f" {{p_heads:Array(UInt64)}}), toString({LOG_COLUMN}))"
     )
@@ -54,12 +55,12 @@ def _position(watermarks: dict[str, int]) -> tuple[str, dict[str, Any]]:
 
 
 def heads(database: str, watermarks: dict[str, int]) -> Statement:
-    """The newest position of every log with events after ``watermarks``."""
+    """Per log with events at or past ``watermarks``: one past its newest index."""
     low = min(watermarks.values()) if watermarks else 0
     sql = (
-        f"SELECT toString({LOG_COLUMN}) AS log, max({INDEX_COLUMN}) AS head"
+        f"SELECT toString({LOG_COLUMN}) AS log, max({INDEX_COLUMN}) + 1 AS head"
         f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
-        f" WHERE {INDEX_COLUMN} > {{p_low:UInt64}} AND {LOG_COLUMN} != '' GROUP BY log"
+        f" WHERE {INDEX_COLUMN} >= {{p_low:UInt64}} AND {LOG_COLUMN} != '' GROUP BY log"
     )
     return Statement(sql, {"p_low": low})
 

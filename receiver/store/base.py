@@ -203,7 +203,8 @@ class SqlStore(IntegrityQueries, abc.ABC):
         self._query_arrow(sql.Statement("SELECT 1 AS ok"))
 
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
-        """SHA-256(canonical()) per row computed by the engine; None: compute them in Python."""
+        """The leaf hash per row (SHA-256(0x00 ‖ canonical())) computed by the engine; None:
+        compute them in Python."""
         return None
 
     # -- for maintenance jobs (retention): statements from store/*_sql.py only ----------

@@ -52,6 +52,10 @@ def _param_text(value: Any) -> str:
 class ChdbStore(SqlStore):
     """chDB at ``path``; ``chdb://./otel-audit-data`` or ``chdb:///abs/path``."""
 
+    #: the engine runs in this process (our code, not a server that could lie): verify may let
+    #: it re-hash the stored rows (canonical_sql, tested equal to the reference encoding)
+    engine_in_process = True
+
     def __init__(self, path: str | Path, database: str = sql.DEFAULT_DATABASE) -> None:
         super().__init__(database)
         from chdb import session as chdb_session  # heavy (0.2 s, 240 MB): only when used
@@ -127,7 +131,7 @@ class ChdbStore(SqlStore):
         return stored_pairs(result)
 
     def event_digests(self, table: pa.Table) -> list[bytes] | None:
-        """The chain's per-row step, vectorised by the engine over the batch about to be stored."""
+        """The leaf hashes of the batch about to be stored, vectorised by the engine."""
         from receiver.store.integrity_sql import event_digests_sql
 
         arrow_batch = table  # noqa: F841 - chDB's Python() table function finds it by name

@@ -24,6 +24,9 @@ from receiver.transport.fairness import FairSlots
 from receiver.transport.otlp_codec import decode_protobuf
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: how long a gRPC call over its share (or with every slot taken) waits for a slot before it is
+#: refused with RetryInfo: a burst of quick calls from one client is served in turn
+SLOT_WAIT_SECONDS = 2.0
 _LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
@@ -48,7 +51,7 @@ class _LogsService:
                 break
         try:
             self._consumer.authenticate(authorization)
-            with self._slots.slot(authorization, peer_host(context.peer())):
+            with self._slots.slot(authorization, peer_host(context.peer()), wait=SLOT_WAIT_SECONDS):
                 return self._consumer.consume(decode_protobuf(body), authorization, "grpc")
         except ExportError as exc:
             self._consumer.count_refused(exc)
@@ -78,9 +81,12 @@ class GrpcReceiver:
         handshake_timeout: float = 10.0,
     ) -> None:
         slots = slots or FairSlots(32, 32, 32)
-        # a few workers beyond the cap, so calls over it are answered (with RetryInfo) rather than
-        # queued; grpcio's own limit (RESOURCE_EXHAUSTED without RetryInfo) is only a backstop
-        workers = slots.total + 8
+        if not slots.max_waiting:
+            slots.max_waiting = slots.total
+        # workers for the calls in flight, those waiting briefly for a slot, and a few more so
+        # that calls beyond both are answered (with RetryInfo) rather than queued; grpcio's own
+        # limit (RESOURCE_EXHAUSTED without RetryInfo) is only a backstop
+        workers = slots.total + slots.max_waiting + 8
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
             options=[

@@ -79,7 +79,7 @@ def test_serve_creates_owner_only_files_under_umask_022(tmp_path):
             proc.wait(10)
     assert loose_entries(data) == []
     assert proc.returncode == 0
-    assert any(checkpoints.rglob("*.json")), "no checkpoint written at shutdown"
+    assert any(checkpoints.rglob("*.note")), "no checkpoint written at shutdown"
     for root in (archive, checkpoints):
         assert root.is_dir()
         assert loose_entries(root) == [], root

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receiver.integrity.canonical import PREFIX, canonical, canonical_column, event_digest, event_digests
-from receiver.integrity.chain import GENESIS, Chainer, chain_hashes
-from receiver.integrity.verify import verify_chain
+from receiver.integrity.chain import Chainer
+from receiver.integrity.merkle import root_of
 from receiver.model import AuditEvent, events_to_table
 from receiver.store.integrity_sql import canonical_sql
 from receiver.store.sql import Statement
@@ -39,19 +39,19 @@ def event(**overrides: object) -> AuditEvent:
     return AuditEvent(**values)  # type: ignore[arg-type]
 
 
-def chained(events: list[AuditEvent], chain_id: str = "acme/r1") -> pa.Table:
+def chained(events: list[AuditEvent], chain_id: str = "otel-audit/acme/r1") -> pa.Table:
     table = events_to_table(events)
     return table.append_column("chain_id", pa.array([chain_id] * len(events))).append_column(
-        "seq", pa.array(range(1, len(events) + 1), pa.uint64())
+        "seq", pa.array(range(len(events)), pa.uint64())
     )
 
 
-def test_golden_bytes_of_version_1():
+def test_golden_bytes_of_version_2():
     row = chained([event()]).to_pylist()[0]
     expected = (
-        b"otel-audit/1\n"
-        b"7:acme/r1"
-        b"1:1"
+        b"otel-audit/2\n"
+        b"18:otel-audit/acme/r1"
+        b"1:0"
         b"36:6f1c2b1e-8d8a-4c1e-9a53-0d6c1f0a9b10"
         b"4:acme"
         b"5:alice"
@@ -79,14 +79,10 @@ def test_golden_bytes_of_version_1():
     )
     assert canonical(row) == expected
     assert canonical_column(chained([event()])).to_pylist() == [expected]
-    digest = hashlib.sha256(expected).digest()
+    digest = hashlib.sha256(b"\x00" + expected).digest()  # the RFC 9162 leaf hash
     assert event_digest(row) == digest
-    # the chain's first link, pinned: a change of encoding must be a new version
-    assert list(chain_hashes(GENESIS, [digest]))[0] == hashlib.sha256(bytes(32) + digest).digest()
-    assert (
-        list(chain_hashes(GENESIS, [digest]))[0].hex()
-        == "e5039780f08c610c81915d26df8a51ee8eb3e5b6d681bbaea226941a763c01d2"
-    )
+    # pinned (docs/INTEGRITY.md shows it): a change of encoding must be a new version
+    assert digest.hex() == "b8a62611bff6351b237b172c00f3866f4018bce1ff7812d7b7d3bc0896915396"
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -156,11 +152,11 @@ def test_engine_expression_equals_reference(store):
     assert store.event_digests(plain) == [event_digest(r) for r in plain.to_pylist()]
     # ... and on stored rows (what an engine-side check would use)
     table, _ = Chainer(_NoHeads(), "r1").assign(events_to_table(events))
-    assert table.column("hash").to_pylist() == list(chain_hashes(GENESIS, event_digests(table)))
+    assert table.column("hash").to_pylist() == event_digests(table)
     store.insert(table)
     rows = store._query_arrow(
         Statement(
-            f"SELECT hex(SHA256(concat(prev_hash, SHA256({canonical_sql()})))) AS engine_hash, hex(hash) AS stored"
+            f"SELECT hex(SHA256(concat('\\0', {canonical_sql()}))) AS engine_hash, hex(hash) AS stored"
             f" FROM {store.database}.audit_events ORDER BY seq"
         )
     ).to_pylist()
@@ -169,29 +165,35 @@ def test_engine_expression_equals_reference(store):
 
 
 class _NoHeads:
-    def chain_heads(self, instance_id: str) -> dict:
+    def last_tiles(self, instance_id=None, origin=None) -> list:
+        return []
+
+    def log_sizes(self, instance_id: str) -> dict:
         return {}
 
 
-def test_chainer_assigns_gap_free_linked_chains_per_tenant_and_recovers_heads(store):
+def test_chainer_assigns_gap_free_leaves_per_tenant_and_recovers_the_tree(store):
     chainer = Chainer(store, "r1")
     batch = [event(id=str(uuid.uuid4()), tenant_id=("acme" if i % 3 else "globex")) for i in range(30)]
-    table, heads = chainer.assign(events_to_table(batch))
+    table, pending = chainer.assign(events_to_table(batch))
     store.insert(table)
-    chainer.advance(heads)
-    assert heads["acme/r1"].seq == 20 and heads["globex/r1"].seq == 10
-    # a new Chainer (a restarted receiver) continues from the store, not from 1
+    chainer.advance(pending)
+    assert pending.edges["otel-audit/acme/r1"].size == 20 and pending.edges["otel-audit/globex/r1"].size == 10
+    # a new Chainer (a restarted receiver) continues from the store, not from 0
     again = Chainer(store, "r1")
-    table2, heads2 = again.assign(events_to_table([event(id=str(uuid.uuid4()))]))
-    assert table2.column("seq").to_pylist() == [21]
-    assert table2.column("prev_hash")[0].as_py() == heads["acme/r1"].hash
+    table2, pending2 = again.assign(events_to_table([event(id=str(uuid.uuid4()))]))
+    assert table2.column("seq").to_pylist() == [20]
     store.insert(table2)
-    # a second receiver instance writes its own chain of the same tenant
-    other, heads3 = Chainer(store, "r2").assign(events_to_table([event(id=str(uuid.uuid4()))]))
-    store.insert(other)
-    assert other.column("chain_id").to_pylist() == ["acme/r2"] and heads3["acme/r2"].seq == 1
+    again.advance(pending2)
+    # a second receiver instance writes its own log of the same tenant
+    other, pending3 = Chainer(store, "r2").assign(events_to_table([event(id=str(uuid.uuid4()))]))
+    assert other.column("chain_id").to_pylist() == ["otel-audit/acme/r2"] and other.column(
+        "seq"
+    ).to_pylist() == [0]
     acme = [r for r in table.to_pylist() if r["tenant_id"] == "acme"] + table2.to_pylist()
-    assert [r["seq"] for r in acme] == list(range(1, 22))
-    assert [r["hash"] for r in acme] == list(chain_hashes(GENESIS, [event_digest(r) for r in acme]))
-    report = verify_chain("acme/r1", "acme", store.iter_chain("acme/r1", 1, 21), [], None)
-    assert report.damage is None and report.events == 21
+    assert [r["seq"] for r in acme] == list(range(21))
+    leaves = [event_digest(r) for r in acme]
+    assert [r["hash"] for r in acme] == leaves
+    from receiver.integrity.checkpoints import tree_head
+
+    assert tree_head(store, "otel-audit/acme/r1") == (21, root_of(leaves))

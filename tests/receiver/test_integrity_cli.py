@@ -35,7 +35,8 @@ def test_keygen_pubkey_serve_kill_restart_verify_and_tamper(serve_process, tmp_p
     again = run_cli("keygen", "--out", str(keys))
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
     exported = run_cli("pubkey", "--key", str(private))
-    assert exported.returncode == 0 and exported.stdout == public.read_text()
+    assert exported.returncode == 0 and exported.stdout == public.read_text().splitlines()[-1] + "\n"
+    assert re.fullmatch(r"otel-audit\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}\n", exported.stdout)
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"integrity: {{key: '{public}'}}\n")  # a public key cannot sign
@@ -46,25 +47,25 @@ def test_keygen_pubkey_serve_kill_restart_verify_and_tamper(serve_process, tmp_p
     config = tmp_path / "otel-audit.yaml"
     config.write_text(
         f"admin_tokens:\n  - {{token: {ADMIN}, role: admin, tenants: ['*']}}\n"
-        f"integrity: {{key: '{private}', checkpoint_dir: '{cps}', checkpoint_interval: 0.5}}\n"
+        f"integrity: {{key: '{private}', publish: [{{dir: '{cps}'}}], checkpoint_interval: 0.5}}\n"
     )
     serve = serve_process(("--config", str(config))).start()
     send(serve, "acme", 50)
     send(serve, "globex", 10)
     deadline = time.monotonic() + 20
-    while len(list(cps.rglob("*.json"))) < 2 and time.monotonic() < deadline:
+    while len(list(cps.rglob("*.note"))) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(list(cps.rglob("*.json"))) >= 2
+    assert len(list(cps.rglob("*.note"))) >= 4  # two registrations, two seals
     send(serve, "acme", 20)
-    serve.kill()  # SIGKILL: the chain head must come back from the store
+    serve.kill()  # SIGKILL: the tree edge must come back from the store
 
     serve.start()
     send(serve, "acme", 30)
     via = run_cli("verify", "--server", serve.admin_url, "--token", ADMIN)
     assert via.returncode == 0, via.stdout + via.stderr
     lines = via.stdout.splitlines()
-    assert re.fullmatch(r"acme: 100 events, \d+ checkpoints?, intact", lines[0]), lines
-    assert re.fullmatch(r"globex: 10 events, 1 checkpoint, intact", lines[1]), lines
+    assert re.fullmatch(r"acme: 100 events in 1 log, \d+ checkpoints?, intact.*", lines[0]), lines
+    assert re.fullmatch(r"globex: 10 events in 1 log, \d+ checkpoints?, intact.*", lines[1]), lines
     denied = run_cli("verify", "--server", serve.admin_url, "--token", "wrong-token-0123456789")
     assert denied.returncode == 2 and "401" in denied.stderr
     assert serve.stop() == 0  # SIGTERM seals what is left
@@ -73,10 +74,13 @@ def test_keygen_pubkey_serve_kill_restart_verify_and_tamper(serve_process, tmp_p
     direct = run_cli("verify", "--store", store, "--checkpoints", str(cps), "--public-key", str(public))
     assert direct.returncode == 0, direct.stdout + direct.stderr
     assert re.fullmatch(
-        r"acme: 100 events, \d+ checkpoints, intact\nglobex: 10 events, 1 checkpoint, intact\n", direct.stdout
+        r"acme: 100 events in 1 log, \d+ checkpoints, intact\nglobex: 10 events in 1 log, \d+ checkpoints, intact\n",
+        direct.stdout,
     )
     nobody = run_cli("verify", "--store", store, "--tenant", "nobody", "--public-key", str(public))
-    assert nobody.returncode == 0 and nobody.stdout == "nobody: 0 events, 0 checkpoints, intact\n"
+    assert nobody.returncode == 0 and nobody.stdout.startswith(
+        "nobody: 0 events in 0 logs, 0 checkpoints, intact"
+    )
 
     tamper = (
         "import sys; from receiver.store.chdb_store import ChdbStore; from receiver.store.sql import Statement;"
@@ -87,6 +91,9 @@ def test_keygen_pubkey_serve_kill_restart_verify_and_tamper(serve_process, tmp_p
     broken = run_cli("verify", "--store", store, "--checkpoints", str(cps), "--public-key", str(public))
     assert broken.returncode == 1, broken.stdout + broken.stderr
     first = broken.stdout.splitlines()[0]
-    assert first.startswith("acme: 4 events, ") and "DAMAGED at seq 5 of chain acme/" in first
-    assert first.endswith("modified — the row's content does not match its hash")
-    assert broken.stdout.splitlines()[1] == "globex: 10 events, 1 checkpoint, intact"
+    assert (
+        first.startswith("acme: ")
+        and "DAMAGED: modified at log otel-audit/acme/" in first
+        and " leaf 5:" in first
+    )
+    assert broken.stdout.splitlines()[1].startswith("globex: 10 events in 1 log, ")

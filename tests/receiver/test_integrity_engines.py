@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_store_engines import engine_store  # noqa: F401 - the parametrised engine fixture
 
 from receiver.integrity.chain import Chainer
-from receiver.integrity.checkpoints import Signer, read_directory, write_checkpoint
+from receiver.integrity.checkpoints import Checkpointer, PublishTarget, Signer, read_published
 from receiver.integrity.verify import verify_store
 from receiver.model import AuditEvent, events_to_table
 from receiver.store.sql import Statement
@@ -46,20 +46,25 @@ def test_chain_checkpoint_verify_and_tamper_on_every_engine(engine_store, tmp_pa
         store.insert(table)
         chainer.advance(heads)
     signer = Signer(Ed25519PrivateKey.generate())
-    sealed = write_checkpoint(store, signer, "acme/e1", tmp_path)
-    assert sealed is not None and (sealed.last_seq, sealed.count) == (25, 25)
-    assert write_checkpoint(store, signer, "acme/e1", tmp_path) is None  # nothing new
-    assert write_checkpoint(store, signer, "acme/e1", tmp_path, force=True) == sealed
-    assert [c.last_seq for c in read_directory(tmp_path)] == [25]
-    # a restarted writer continues each chain where the store says it ends
-    table, heads = Chainer(store, "e1").assign(batch(["globex"]))
-    assert table.column("seq").to_pylist() == [11]
+    sealer = Checkpointer(store, signer, (PublishTarget(directory=str(tmp_path)),))
+    for tenant in ("acme", "globex"):
+        sealer.register(f"otel-audit/{tenant}/e1", tenant)
+    sealed = sealer.seal("otel-audit/acme/e1", "acme")
+    assert sealed is not None and sealed.split("\n")[1] == "25"
+    assert sealer.seal("otel-audit/acme/e1", "acme") is None  # nothing new
+    assert sealer.seal("otel-audit/acme/e1", "acme", force=True) == sealed
+    assert sorted(int(n.split("\n")[1]) for _, n in read_published(tmp_path)) == [0, 0, 25]
+    # a restarted writer continues each log where the store says it ends
+    chainer2 = Chainer(store, "e1")
+    table, pending = chainer2.assign(batch(["globex"]))
+    assert table.column("seq").to_pylist() == [10]
     store.insert(table)
+    chainer2.advance(pending)
 
-    reports = verify_store(store, checkpoint_dir=tmp_path, public_key=signer.public_key)
-    assert [r.summary() for r in reports] == [
-        "acme: 25 events, 1 checkpoint, intact",
-        "globex: 11 events, 0 checkpoints, intact",
+    reports = verify_store(store, checkpoint_dirs=[tmp_path], verifiers=[signer.verifier])
+    assert [(r.tenant, r.events, r.status) for r in reports] == [
+        ("acme", 25, "intact"),
+        ("globex", 11, "intact"),
     ]
     store._command(
         Statement(
@@ -67,5 +72,5 @@ def test_chain_checkpoint_verify_and_tamper_on_every_engine(engine_store, tmp_pa
             " WHERE tenant_id = 'globex' AND seq = 3 SETTINGS mutations_sync = 2"
         )
     )
-    damaged = verify_store(store, tenants=("globex",), public_key=signer.public_key)[0]
-    assert (damaged.status, damaged.damage.seq, damaged.damage.kind) == ("damaged", 3, "modified")
+    damaged = verify_store(store, tenants=("globex",), verifiers=[signer.verifier])[0]
+    assert (damaged.status, damaged.damage.leaf, damaged.damage.kind) == ("damaged", 3, "modified")

@@ -5,6 +5,7 @@ are reported at open; a crash-torn tail and segments deleted after their commit 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,7 +187,13 @@ def test_the_reported_incident_verify_fails_until_acknowledged(tmp_path: Path, s
     verify = cli("verify", "--store", store)
     assert verify.returncode == 1, verify.stdout + verify.stderr
     (line,) = [ln for ln in verify.stdout.splitlines() if ln.startswith("*: journal-records-missing:")]
-    assert "5 acknowledged journal record(s) not yet in the store are missing (journal seq 1..5)" in line
+    # 4 or 5: the STATE mark trails the last fsync by up to 10 ms, and a kill inside that window
+    # leaves the newest record unmarked (docs/INTEGRITY.md says so)
+    found = re.search(
+        r"(\d) acknowledged journal record\(s\) not yet in the store are missing \(journal seq 1\.\.(\d)\)",
+        line,
+    )
+    assert found and found.group(1) == found.group(2) and int(found.group(1)) in (4, 5), line
 
     listed = cli("journal-ack", "--store", store)
     (finding_id,) = [ln.split("\t")[0] for ln in listed.stdout.splitlines()]

@@ -442,7 +442,8 @@ def test_a_users_queries_run_concurrently_on_its_session_pool(sql_receiver, stor
     assert client_for(sql_receiver, store, ADMIN).query(
         "SELECT count() FROM audit_events WHERE resource_type = 'document'"
     ).first_row == (300,)
-    assert time.monotonic() - started < 1.5 and not slow_done.is_set()
+    # the quick query answered while the slow one still ran (it runs until its 2 s limit)
+    assert not slow_done.is_set(), time.monotonic() - started
     thread.join(10)
 
 

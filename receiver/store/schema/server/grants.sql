@@ -21,6 +21,9 @@ GRANT INSERT, SELECT ON audit.audit_checkpoints TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.alert_state TO otel_audit_ingest;
 -- log streams' positions, lease claims and replays (docs/STREAMS.md)
 GRANT INSERT, SELECT ON audit.stream_state TO otel_audit_ingest;
+-- the verifiable log: tree tiles and signed checkpoint notes (append-only, like the events)
+GRANT INSERT, SELECT ON audit.audit_log_tiles TO otel_audit_ingest;
+GRANT INSERT, SELECT ON audit.audit_log_checkpoints TO otel_audit_ingest;
 -- the versions `otel-audit migrate` (and every store start) applied and recorded
 GRANT INSERT, SELECT ON audit.schema_migrations TO otel_audit_ingest;
 -- source-side gaps (filled by a materialized view in the events INSERT) and journal findings;
@@ -34,6 +37,8 @@ GRANT INSERT, SELECT ON audit.journal_finding_acks TO otel_audit_ingest;
 CREATE ROLE IF NOT EXISTS otel_audit_reader;
 GRANT SELECT ON audit.audit_events TO otel_audit_reader;
 GRANT SELECT ON audit.audit_checkpoints TO otel_audit_reader;
+GRANT SELECT ON audit.audit_log_tiles TO otel_audit_reader;
+GRANT SELECT ON audit.audit_log_checkpoints TO otel_audit_reader;
 -- a reader opening a store sees the schema is current with this one SELECT (no CREATE needed)
 GRANT SELECT ON audit.schema_migrations TO otel_audit_reader;
 GRANT SELECT ON audit.source_seqs TO otel_audit_reader;
