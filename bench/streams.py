@@ -71,7 +71,9 @@ def main() -> None:
         )
         server, lines = _hook()
         url = f"http://127.0.0.1:{server.server_address[1]}/"
-        stream = Stream(name="bench", kind="webhook", url=url, secret="s", batch_size=args.batch, batch_seconds=0)
+        stream = Stream(
+            name="bench", kind="webhook", url=url, secret="s", batch_size=args.batch, batch_seconds=0
+        )
         runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "bench")
         started = time.perf_counter()
         cpu = time.process_time()
