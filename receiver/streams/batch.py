@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from receiver.model import row_to_api
 
 
@@ -39,6 +41,5 @@ class Batch:
     def ndjson(self) -> bytes:
         """One event per line, keyed like /api/events."""
         return b"".join(
-            json.dumps(e, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode() + b"\n"
-            for e in self.events
+            orjson.dumps(e, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE) for e in self.events
         )
