@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from receiver.alerts.config import Alerts
 from receiver.store import DEFAULT_STORE_URL
+from receiver.streams.config import Stream, unique_names
 
 DEFAULT_GRPC = "127.0.0.1:4317"
 DEFAULT_HTTP = "127.0.0.1:4318"
@@ -476,11 +477,20 @@ class Config(_Frozen):
         default=Alerts(), description="automated log review: rules, destinations (docs/ALERTS.md)"
     )
     admin: AdminWeb = Field(default=AdminWeb(), description="Admin UI/API web settings (allowed Host names).")
+    streams: tuple[Stream, ...] = Field(
+        default=(),
+        description="log streams: every stored event delivered to a SIEM or a bucket (docs/STREAMS.md)",
+    )
     schemas: tuple[EventSchemaRule, ...] = Field(
         default=(),
         description="Event schemas, or the path of a JSON/YAML file holding them "
         "(the file otel_audit.testing.assert_valid reads).",
     )
+
+    @field_validator("streams")
+    @classmethod
+    def _stream_names(cls, value: tuple[Stream, ...]) -> tuple[Stream, ...]:
+        return unique_names(value)
 
     @field_validator("schemas", mode="before")
     @classmethod

@@ -39,6 +39,7 @@ from receiver.retention.scheduler import RetentionScheduler, build_retention
 from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store
 from receiver.store.sql import DEFAULT_DATABASE
+from receiver.streams.service import Streams, build_streams
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.fairness import FairSlots
 from receiver.transport.otlp_grpc import GrpcReceiver
@@ -68,6 +69,7 @@ class Receiver:
     retention: RetentionService | None = None
     _scheduler: RetentionScheduler | None = None
     alerts: Evaluator | None = None
+    streams: Streams | None = None
     _connection_cap: int = 1024
 
     def start(self) -> None:
@@ -204,6 +206,9 @@ class Receiver:
         self.alerts = build_evaluator(
             self.store, self.config.alerts, trail.ingest, self.metrics.registry, integrity.instance_id
         )
+        self.streams = build_streams(
+            self.store, self.config.streams, trail.ingest, self.metrics.registry, integrity.instance_id
+        )
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens),
@@ -215,6 +220,7 @@ class Receiver:
             hosts=HostPolicy.for_listen(self.config.listen.admin, self.config.admin.allowed_hosts),
             metrics_access=self.config.metrics,
             sources=self.config.sources,
+            streams=self.streams,
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
             app, self.config.listen.admin, "the admin API", self._connection_limits()
@@ -223,6 +229,8 @@ class Receiver:
         self._scheduler.start()
         if self.alerts is not None:
             self.alerts.start()
+        if self.streams is not None:
+            self.streams.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every acknowledged event is in the store (a no-op with ``ack: store``)."""
@@ -245,6 +253,9 @@ class Receiver:
         if self.alerts is not None:
             self.alerts.stop()
             self.alerts = None
+        if self.streams is not None:
+            self.streams.stop()
+            self.streams = None
         if self._grpc is not None:
             self._grpc.stop()
         for server, thread in ((self._http, self._http_thread), (self._admin, self._admin_thread)):

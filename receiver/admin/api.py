@@ -36,6 +36,7 @@ from receiver.transport.errors import RetryLater
 
 if TYPE_CHECKING:
     from receiver.alerts.evaluator import Evaluator
+    from receiver.streams.service import Streams
 
 UTC = dt.timezone.utc
 #: the resource id of a search or export in its audit event (a detail view names the event)
@@ -458,6 +459,7 @@ def build_admin_app(
     hosts: HostPolicy | None = None,
     metrics_access: MetricsAccess | None = None,
     sources: Sources | None = None,
+    streams: Streams | None = None,
 ) -> Starlette:
     """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
@@ -469,6 +471,9 @@ def build_admin_app(
         api.metrics_access = metrics_access
     api.sources = sources or Sources()
     routes = api.routes() + ExportRoutes(api).routes() + AlertRoutes(api, alerts).routes() + ui_routes()
+    from receiver.streams.api import StreamRoutes
+
+    routes += StreamRoutes(api, streams).routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)

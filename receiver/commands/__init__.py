@@ -20,4 +20,5 @@ COMMANDS: tuple[str, ...] = (
     "hold",
     "quarantine",
     "journal_ack",
+    "streams",
 )

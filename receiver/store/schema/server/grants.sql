@@ -19,6 +19,8 @@ GRANT INSERT, SELECT ON audit.audit_events TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_checkpoints TO otel_audit_ingest;
 -- the alert evaluator's positions, lease claims and delivery records (docs/ALERTS.md)
 GRANT INSERT, SELECT ON audit.alert_state TO otel_audit_ingest;
+-- log streams' positions, lease claims and replays (docs/STREAMS.md)
+GRANT INSERT, SELECT ON audit.stream_state TO otel_audit_ingest;
 -- the verifiable log: tree tiles and signed checkpoint notes (append-only, like the events)
 GRANT INSERT, SELECT ON audit.audit_log_tiles TO otel_audit_ingest;
 GRANT INSERT, SELECT ON audit.audit_log_checkpoints TO otel_audit_ingest;

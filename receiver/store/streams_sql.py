@@ -1,0 +1,119 @@
+"""Every statement log streams run (receiver/streams/): a stream's next batch read from its
+positions onward, its lag, its bookkeeping (positions, lease claims, replays) and a replay's
+new positions. Positions are per log (``chain_id``): the NEXT index (``seq``) to deliver, so
+the reads work whether a log's indexes start at 0 or at 1."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+
+from receiver.filters import Match, parse_filters
+from receiver.model import API_COLUMNS
+from receiver.store.sql import EVENTS_TABLE, Statement, check_identifier, match_conditions, where_clause
+
+STATE_TABLE = "stream_state"
+LOG = "chain_id"
+INDEX = "seq"
+
+
+def condition(match: dict[str, Any], tenants: tuple[str, ...]) -> Statement:
+    """The stream's tenants and filter: the same forms and SQL as an alert rule's ``match``
+    (``rule_where``), but alert events are streamed too."""
+    filters = {k: v for k, v in match.items() if k != "service_name"}
+    where = where_clause(parse_filters(filters).scoped(None if "*" in tenants else tenants))
+    conds = [where.sql]
+    params = dict(where.params)
+    if "service_name" in match:
+        value = match["service_name"]
+        values = (value,) if isinstance(value, str) else tuple(value)
+        match_conditions(Match(values), "service_name", "s_svc", conds, params)
+    return Statement(" AND ".join(f"({c})" for c in conds), params)
+
+
+def _after(positions: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """Events at or after each log's next index (a log not in the map: from its first event)."""
+    logs = sorted(positions)
+    sql = (
+        f"{LOG} != '' AND {INDEX} >= arrayElement(mapFromArrays({{s_logs:Array(String)}},"
+        f" {{s_next:Array(UInt64)}}), toString({LOG}))"
+    )
+    return sql, {"s_logs": logs, "s_next": [positions[k] for k in logs]}
+
+
+def next_batch(database: str, cond: Statement, positions: dict[str, int], limit: int) -> Statement:
+    """Up to ``limit`` undelivered events, each log's in index order (a prefix of every log)."""
+    after, params = _after(positions)
+    columns = ", ".join(API_COLUMNS)
+    sql = (
+        f"SELECT {columns}, toString({LOG}) AS log, {INDEX} AS idx"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        f" WHERE {after} AND {cond.sql} ORDER BY log, idx LIMIT {{s_limit:UInt32}}"
+    )
+    return Statement(sql, dict(params, s_limit=limit, **cond.params))
+
+
+def lag(database: str, cond: Statement, positions: dict[str, int]) -> Statement:
+    """How many events are not yet delivered, and the oldest one's storage time."""
+    after, params = _after(positions)
+    sql = (
+        "SELECT count() AS events, min(received_at) AS oldest"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {after} AND {cond.sql}"
+    )
+    return Statement(sql, dict(params, **cond.params))
+
+
+def replay_positions(database: str, cond: Statement, since: dt.datetime) -> Statement:
+    """Per log of the stream's events, the first index whose event is at or after ``since``, and its tenant."""
+    sql = (
+        f"SELECT toString({LOG}) AS log, min({INDEX}) AS first, any(toString(tenant_id)) AS tenant"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        f" WHERE {LOG} != '' AND created_at >= {{r_since:DateTime64(6, 'UTC')}} AND {cond.sql}"
+        " GROUP BY log ORDER BY log"
+    )
+    return Statement(sql, dict(cond.params, r_since=since))
+
+
+def positions(database: str, stream: str) -> Statement:
+    """The newest position row of every log of a stream."""
+    sql = (
+        "SELECT key AS log, argMax(value, at) AS next"
+        f" FROM {check_identifier(database)}.{STATE_TABLE}"
+        " WHERE stream = {p_stream:String} AND kind = 'position' GROUP BY key ORDER BY key"
+    )
+    return Statement(sql, {"p_stream": stream})
+
+
+def last_reset(database: str, stream: str) -> Statement:
+    sql = (
+        f"SELECT max(at) AS at, count() AS n FROM {check_identifier(database)}.{STATE_TABLE}"
+        " WHERE stream = {p_stream:String} AND kind = 'reset'"
+    )
+    return Statement(sql, {"p_stream": stream})
+
+
+def lease_claims(database: str, stream: str, term: int) -> Statement:
+    sql = (
+        f"SELECT value AS holder, min(at) AS claimed FROM {check_identifier(database)}.{STATE_TABLE}"
+        " WHERE stream = {p_stream:String} AND kind = 'lease' AND key = {l_term:String}"
+        " AND value NOT IN (SELECT value FROM "
+        + f"{check_identifier(database)}.{STATE_TABLE}"
+        + " WHERE stream = {p_stream:String} AND kind = 'release' AND key = {l_term:String})"
+        " GROUP BY holder ORDER BY claimed, holder"
+    )
+    return Statement(sql, {"p_stream": stream, "l_term": str(term)})
+
+
+def state_table(stream: str, kind: str, items: list[tuple[str, str]], now: dt.datetime) -> pa.Table:
+    """Rows of a stream's bookkeeping (inserted, never changed)."""
+    return pa.table(
+        {
+            "stream": pa.array([stream] * len(items), pa.string()),
+            "kind": pa.array([kind] * len(items), pa.string()),
+            "key": pa.array([k for k, _ in items], pa.string()),
+            "value": pa.array([v for _, v in items], pa.string()),
+            "at": pa.array([now] * len(items), pa.timestamp("us", tz="UTC")),
+        }
+    )

@@ -1,0 +1,167 @@
+"""The receiver's streams: one :class:`Runner` thread per enabled stream, their status (what
+``GET /api/streams`` and ``otel-audit streams status`` show) and replays (positions moved back to
+the first index at or after a time, recorded as an ``audit.stream.replayed`` event per tenant)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from otel_audit import attributes as A
+from receiver.model import iso_utc
+from receiver.store import streams_sql as q
+from receiver.streams.config import Stream
+from receiver.streams.metrics import StreamMetrics
+from receiver.streams.runner import Runner
+
+UTC = dt.timezone.utc
+REPLAYED_EVENT = "audit.stream.replayed"
+Record = Callable[[Any], object]
+
+
+class UnknownStream(KeyError):
+    pass
+
+
+def replayed_request(
+    stream: str, tenants: list[str], actor: str, since: dt.datetime
+) -> ExportLogsServiceRequest:
+    """One ``audit.stream.replayed`` event per tenant whose events the replay sends again."""
+    now = time.time_ns()
+    records = []
+    for tenant in tenants:
+        attrs = {
+            A.EVENT_ID: str(uuid.uuid4()),
+            A.TENANT_ID: tenant,
+            A.USER_ID: actor,
+            A.ACTOR_TYPE: "user",
+            A.ACTION: "update",
+            A.OUTCOME: "success",
+            A.RESOURCE_TYPE: "stream",
+            A.RESOURCE_ID: stream,
+            "stream.replay.since": iso_utc(since) or "",
+        }
+        records.append(
+            LogRecord(
+                time_unix_nano=now,
+                event_name=REPLAYED_EVENT,
+                body=AnyValue(string_value=f"stream {stream} replays events since {iso_utc(since)}"),
+                attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attrs.items()],
+            )
+        )
+    resource = Resource(attributes=[KeyValue(key=A.SERVICE_NAME, value=AnyValue(string_value="otel-audit"))])
+    return ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(resource=resource, scope_logs=[ScopeLogs(log_records=records)])]
+    )
+
+
+class Streams:
+    def __init__(
+        self, store: Any, streams: tuple[Stream, ...], record: Record, registry: Any, instance_id: str
+    ) -> None:
+        self.store = store
+        self.record = record
+        self.metrics = StreamMetrics(registry)
+        holder = f"{instance_id}/{os.getpid()}-{secrets.token_hex(4)}"
+        self.configs = {s.name: s for s in streams}
+        self.runners = {s.name: Runner(store, s, self.metrics, holder) for s in streams if s.enabled}
+
+    def start(self) -> None:
+        for runner in self.runners.values():
+            runner.start()
+
+    def stop(self) -> None:
+        for runner in self.runners.values():
+            runner.stop()
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each stream: its configuration without secrets, positions and lag (read from the store,
+        whichever receiver delivers it) and this receiver's delivery counters."""
+        out = []
+        for name, stream in self.configs.items():
+            runner = self.runners.get(name)
+            helper = runner or Runner(self.store, stream, self.metrics, "status", sink=_NoSink())
+            positions = helper.load_positions()
+            events, seconds = helper.lag(positions)
+            item: dict[str, Any] = {
+                "name": name,
+                "kind": stream.kind,
+                "enabled": stream.enabled,
+                "tenants": list(stream.tenants),
+                "positions": positions,
+                "lag_events": events,
+                "lag_seconds": round(seconds, 3),
+                "backlog_limit": stream.backlog_limit,
+                "backlog_exceeded": events > stream.backlog_limit,
+                "delivering_here": bool(runner and runner.leading),
+                "config": stream.public(),
+            }
+            if runner is not None:
+                p = runner.progress
+                item.update(
+                    delivered_events=p.delivered_events,
+                    delivered_batches=p.delivered_batches,
+                    failures=p.failures,
+                    last_error=p.last_error,
+                    last_error_at=iso_utc(p.last_error_at),
+                    last_delivery_at=iso_utc(p.last_delivery_at),
+                )
+            out.append(item)
+        return out
+
+    def replay(self, name: str, since: dt.datetime, actor: str) -> dict[str, Any]:
+        """Move every log's position back to its first index at or after ``since`` (never forward),
+        record the replay, and tell whichever receiver delivers the stream to reload."""
+        stream = self.configs.get(name)
+        if stream is None:
+            raise UnknownStream(name)
+        runner = self.runners.get(name)
+        helper = runner or Runner(self.store, stream, self.metrics, "replay", sink=_NoSink())
+        rows = self.store.query_table(q.replay_positions(self.store.database, helper.cond, since)).to_pylist()
+        lock = runner.lock if runner is not None else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            current = helper.load_positions()
+            moved = {r["log"]: int(r["first"]) for r in rows if int(r["first"]) < current.get(r["log"], 0)}
+            tenants = sorted({r["tenant"] for r in rows if r["log"] in moved})
+            if tenants:  # recorded before it takes effect: no replay without its audit event
+                self.record(replayed_request(name, tenants, actor, since))
+            now = dt.datetime.now(UTC)
+            if moved:
+                items = [(k, str(v)) for k, v in sorted(moved.items())]
+                self.store.insert_into(q.STATE_TABLE, q.state_table(name, "position", items, now))
+            self.store.insert_into(
+                q.STATE_TABLE, q.state_table(name, "reset", [("", iso_utc(since) or "")], now)
+            )
+        finally:
+            if lock is not None:
+                lock.release()
+        return {"stream": name, "since": iso_utc(since), "positions": moved, "tenants": tenants}
+
+
+class _NoSink:
+    def send(self, batch: Any) -> None:  # pragma: no cover - status and replay never send
+        raise RuntimeError("not a delivering runner")
+
+    def close(self) -> None:
+        pass
+
+
+def build_streams(
+    store: Any, streams: tuple[Stream, ...], record: Record, registry: Any, instance_id: str
+) -> Streams | None:
+    """The receiver's streams (None when none are configured)."""
+    if not streams:
+        return None
+    return Streams(store, streams, record, registry, instance_id)
