@@ -33,8 +33,8 @@ from receiver.ingest import IngestConsumer
 from receiver.integrity.chain import Chainer
 from receiver.integrity.setup import CheckpointScheduler, resolve
 from receiver.journal import Journal
+from receiver.journal.committer import JournalWriter
 from receiver.journal.record import report_at_start
-from receiver.journal_writer import JournalWriter
 from receiver.retention.scheduler import RetentionScheduler, build_retention
 from receiver.retention.service import RetentionService
 from receiver.store import AuditStore, open_store

@@ -6,7 +6,7 @@ drop ids already stored or repeated, assign the tamper-evidence chain, insert).
   are in the store. One writer thread takes everything queued, commits it and completes every
   future. The queue is bounded in rows and bytes: past the bound ``submit`` raises
   :class:`Overloaded` at once, so memory stays flat and clients are told to retry later.
-- :class:`receiver.journal_writer.JournalWriter` (``ingest.ack: journal``): acknowledged once
+- :class:`receiver.journal.committer.JournalWriter` (``ingest.ack: journal``): acknowledged once
   fsync'd in the local journal, committed behind it with the same :class:`StoreCommitter`.
 """
 
