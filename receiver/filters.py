@@ -291,16 +291,31 @@ def multi_params(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def parse_limit(raw: str | None) -> int:
+def parse_bounded(name: str, raw: str | None, default: int, high: int) -> int:
+    """A whole-number parameter from 1 to ``high`` (``default`` when not given)."""
     if raw is None or raw == "":
-        return DEFAULT_LIMIT
+        return default
     try:
-        limit = int(raw)
+        value = int(raw)
     except ValueError as exc:
-        raise FilterError(f"limit: {raw!r} is not a whole number") from exc
-    if not 1 <= limit <= MAX_LIMIT:
-        raise FilterError(f"limit: must be between 1 and {MAX_LIMIT}")
-    return limit
+        raise FilterError(f"{name}: {raw!r} is not a whole number") from exc
+    if not 1 <= value <= high:
+        raise FilterError(f"{name}: must be between 1 and {high}")
+    return value
+
+
+def parse_limit(raw: str | None) -> int:
+    return parse_bounded("limit", raw, DEFAULT_LIMIT, MAX_LIMIT)
+
+
+def check_match(match: Mapping[str, object], extra_keys: tuple[str, ...] = ("service_name",)) -> None:
+    """A rule's or stream's ``match``/``filter`` mapping: search filters (any SPEC 8 form) plus
+    ``extra_keys``; raises :class:`FilterError` naming what is wrong."""
+    filters = {k: v for k, v in match.items() if k not in extra_keys}
+    unknown = sorted(set(filters) - set(FILTER_NAMES))
+    if unknown:
+        raise FilterError(f"unknown key(s): {', '.join(unknown)}")
+    parse_filters(filters)  # type: ignore[arg-type]
 
 
 def filter_to_params(flt: EventFilter) -> dict[str, str | list[str]]:

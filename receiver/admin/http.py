@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from receiver.filters import FilterError
+from receiver.filters import FilterError, parse_bounded
 
 
 class Unrecorded(Exception):
@@ -27,12 +27,4 @@ def one_value(values: str | list[str] | None) -> str | None:
 def parse_buckets(raw: str | None) -> int:
     from receiver.store.stats import DEFAULT_BUCKETS, MAX_BUCKETS
 
-    if raw is None or raw == "":
-        return DEFAULT_BUCKETS
-    try:
-        buckets = int(raw)
-    except ValueError as exc:
-        raise FilterError(f"buckets: {raw!r} is not a whole number") from exc
-    if not 1 <= buckets <= MAX_BUCKETS:
-        raise FilterError(f"buckets: must be between 1 and {MAX_BUCKETS}")
-    return buckets
+    return parse_bounded("buckets", raw, DEFAULT_BUCKETS, MAX_BUCKETS)

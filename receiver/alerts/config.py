@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from receiver.filters import FILTER_NAMES, FilterError, parse_filters
+from receiver.filters import FilterError, check_match
 
 _DURATION = re.compile(r"^\s*(\d{1,9})\s*([smhd])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,12 +101,8 @@ class Rule(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> Rule:
-        filters = {k: v for k, v in self.match.items() if k not in EXTRA_MATCH_KEYS}
-        unknown = sorted(set(filters) - set(FILTER_NAMES))
-        if unknown:
-            raise ValueError(f"match: unknown key(s): {', '.join(unknown)}")
         try:
-            parse_filters(filters)
+            check_match(self.match, EXTRA_MATCH_KEYS)
         except FilterError as exc:
             raise ValueError(f"match: {exc}") from exc
         if self.kind == "sql" and not self.query.strip():

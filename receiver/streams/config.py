@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from receiver.filters import FILTER_NAMES, FilterError, parse_filters
+from receiver.filters import FilterError, check_match
 
 KINDS = ("webhook", "splunk_hec", "otlp_http", "otlp_grpc", "syslog", "s3")
 #: fields that hold credentials: never shown by GET /api/streams
@@ -110,12 +110,8 @@ class Stream(BaseModel):
         missing = [f for f in _REQUIRED[self.kind] if not getattr(self, f)]
         if missing:
             raise ValueError(f"stream {self.name}: a {self.kind} stream needs {', '.join(missing)}")
-        filters = {k: v for k, v in self.filter.items() if k != "service_name"}
-        unknown = sorted(set(filters) - set(FILTER_NAMES))
-        if unknown:
-            raise ValueError(f"stream {self.name}: filter: unknown key(s): {', '.join(unknown)}")
         try:
-            parse_filters(filters)
+            check_match(self.filter)
         except FilterError as exc:
             raise ValueError(f"stream {self.name}: filter: {exc}") from exc
         return self
