@@ -83,6 +83,6 @@ def test_base_install_says_to_install_the_receiver_extra() -> None:
         )
         assert done.returncode == 2
         assert done.stderr.strip().splitlines() == [
-            "otel-audit: error: the receiver's dependencies are not installed (no module 'yaml'): "
+            "otel-audit: error: the receiver's dependencies are not installed (no module 'pydantic'): "
             "pip install 'otel-audit[receiver]' (from a checkout: pip install '.[receiver]')"
         ]
