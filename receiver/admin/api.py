@@ -339,97 +339,6 @@ class AdminAPI:
         )
         return JSONResponse(report)
 
-    async def verify(self, request: Request, access: Access) -> Response:
-        """Chain verification per tenant (admin tokens; only the token's own tenants)."""
-        from receiver.integrity.setup import default_published_dirs, default_verifiers
-        from receiver.integrity.verify import TenantReport, verify_store
-
-        params = dict(request.query_params)
-        tenant = params.pop("tenant", None)
-        try:
-            when = parse_filters({k: v for k, v in params.items() if k in ("since", "until")})
-        except FilterError as exc:
-            return error(400, str(exc))
-        if tenant is not None and access.tenants is not None and tenant not in access.tenants:
-            return error(403, "this token may not verify that tenant")
-        tenants = (tenant,) if tenant is not None else access.tenants
-
-        def run() -> list[dict[str, Any]]:
-            verifiers = default_verifiers(self.integrity, self.store)
-            reports = verify_store(
-                self.store,
-                tenants=tenants,
-                since=when.since,
-                until=when.until,
-                checkpoint_dirs=default_published_dirs(self.integrity, self.store),
-                verifiers=verifiers,
-            )
-            if tenant is not None and not reports:
-                reports = [TenantReport(tenant, signatures_checked=bool(verifiers))]
-            return [r.to_json() for r in reports]
-
-        try:
-            results = await asyncio.to_thread(run)
-            findings = await asyncio.to_thread(self.findings, tenants)
-        except StoreUnavailable as exc:
-            return store_unavailable(exc)
-        return JSONResponse({"tenants": results, "findings": findings})
-
-    async def proof(self, request: Request, access: Access) -> Response:
-        """Inclusion proof of one event (SPEC 7), within the token's tenants."""
-        from receiver.integrity.proofs import ProofError, event_proof
-
-        try:
-            event_id = str(uuid.UUID(request.path_params["event_id"]))
-        except ValueError:
-            return error(400, "event id is not a UUID")
-        try:
-            doc = await asyncio.to_thread(event_proof, self.store, event_id, access.tenants)
-        except ProofError as exc:
-            return error(exc.status, str(exc))
-        from receiver.integrity.verify import tenant_of
-
-        # the proof carries the event's content (its canonical bytes): a read like /api/events/{id}
-        await self.record(
-            request,
-            access,
-            "read",
-            (tenant_of(doc["origin"]) or "",),
-            resource_id=event_id,
-            reason="fetched an audit event's inclusion proof",
-        )
-        return JSONResponse(doc)
-
-    async def checkpoints(self, request: Request, access: Access) -> Response:
-        tenant = request.query_params.get("tenant")
-        if not tenant:
-            return error(400, "tenant is required")
-        if access.tenants is not None and tenant not in access.tenants:
-            return error(403, "this token may not read that tenant")
-        rows = await asyncio.to_thread(self.store.checkpoint_rows, (tenant,))
-        return JSONResponse({"checkpoints": [r["note"] for r in rows]})
-
-    async def consistency(self, request: Request, access: Access) -> Response:
-        from receiver.integrity.proofs import ProofError, consistency
-        from receiver.integrity.verify import tenant_of
-
-        params = request.query_params
-        origin = params.get("origin", "")
-        tenant = tenant_of(origin)
-        if tenant is None:
-            return error(400, "origin must be otel-audit/<tenant>/<instance>")
-        if access.tenants is not None and tenant not in access.tenants:
-            return error(403, "this token may not read that tenant")
-        try:
-            first, second = int(params.get("from", "")), int(params.get("to", ""))
-        except ValueError:
-            return error(400, "from and to must be integers")
-        try:
-            doc = await asyncio.to_thread(consistency, self.store, origin, first, second)
-        except ProofError as exc:
-            return error(exc.status, str(exc))
-        return JSONResponse(doc)
-
     def routes(self) -> list[BaseRoute]:
         auth = self.authenticated
         return [
@@ -438,13 +347,9 @@ class AdminAPI:
             Route("/api/me", auth(self.me)),
             Route("/api/tenants", auth(self.tenants)),
             Route("/api/events", auth(self.events)),
-            Route("/api/events/{event_id}/proof", auth(self.proof)),
             Route("/api/events/{event_id}", auth(self.event)),
             Route("/api/stats", auth(self.stats)),
-            Route("/api/checkpoints", auth(self.checkpoints)),
-            Route("/api/consistency", auth(self.consistency)),
             Route("/api/compliance", auth(self.compliance)),
-            Route("/api/verify", self.admin_only(self.verify)),
         ]
 
 
@@ -463,6 +368,7 @@ def build_admin_app(
 ) -> Starlette:
     """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
+    from receiver.admin.integrity_api import IntegrityRoutes
     from receiver.admin.ui import SecurityHeaders, ui_routes
     from receiver.alerts.api import AlertRoutes
 
@@ -470,7 +376,13 @@ def build_admin_app(
     if metrics_access is not None:
         api.metrics_access = metrics_access
     api.sources = sources or Sources()
-    routes = api.routes() + ExportRoutes(api).routes() + AlertRoutes(api, alerts).routes() + ui_routes()
+    routes = (
+        api.routes()
+        + IntegrityRoutes(api).routes()
+        + ExportRoutes(api).routes()
+        + AlertRoutes(api, alerts).routes()
+        + ui_routes()
+    )
     from receiver.streams.api import StreamRoutes
 
     routes += StreamRoutes(api, streams).routes()
