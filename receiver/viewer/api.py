@@ -93,7 +93,7 @@ class ViewerRoutes:
                 "audit.viewer.expires_at": answer["expires_at"],
             },
         )
-        return JSONResponse(answer, status_code=201, headers={"cache-control": "no-store"})
+        return JSONResponse(answer, headers={"cache-control": "no-store"})
 
     async def page(self, request: Request) -> Response:
         return Response(
