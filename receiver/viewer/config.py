@@ -13,11 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DEFAULT_HIDDEN = ("service_name", "trace_id", "span_id", "received_at", "attributes.otel_audit.*")
 MAX_TTL_SECONDS = 86400
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-_ORIGIN = re.compile(r"^https?://(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*\.[A-Za-z0-9.-]+)(?::[0-9]{1,5})?$")
+_ORIGIN = re.compile(
+    r"^https?://(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*\.[A-Za-z0-9.-]+)(?::(?:[0-9]{1,5}|\*))?$"
+)
 _FIELD = re.compile(r"^(?:[a-z_]+|attributes\.[A-Za-z0-9_.-]+\*?)$")
 
 
 class Viewer(BaseModel):
+    """The tenant-facing viewer (SPEC section 9, docs/VIEWER.md)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     secrets: tuple[str, ...] = Field(
@@ -33,7 +37,7 @@ class Viewer(BaseModel):
     )
     frame_ancestors: tuple[str, ...] = Field(
         default=(),
-        description="Origins (https://app.example.com, http://127.0.0.1:8000, https://*.example.com) "
+        description="Origins (https://app.example.com, http://127.0.0.1:8000, https://*.example.com, http://127.0.0.1:*) "
         "allowed to frame GET /viewer: its CSP frame-ancestors. None: 'none' (no page may frame it).",
     )
     default_ttl_seconds: int = Field(

@@ -177,3 +177,49 @@ def test_default_config_forbids_every_framing(store, browser):
         finally:
             context.close()
             receiver.stop_listeners()
+
+
+def test_vendor_example_embeds_the_signed_in_customers_log(store, browser):
+    """examples/vendor_viewer: its FastAPI backend mints through POST /api/viewer-tokens, its page
+    mounts the viewer with embed.js; the customer (cookie tenant=globex) sees globex's events."""
+    import importlib.util
+    import time
+
+    import uvicorn
+    from conftest import REPO
+
+    receiver = start_receiver(
+        store,
+        admin_tokens=ADMIN_TOKENS,
+        viewer={"secrets": [SECRET], "frame_ancestors": ["http://127.0.0.1:*"]},
+    )
+    seed(f"127.0.0.1:{receiver.grpc_port}")
+    spec = importlib.util.spec_from_file_location("vendor_example", REPO / "examples/vendor_viewer/app.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.AUDIT_URL = f"http://127.0.0.1:{receiver.admin_port}"
+    example.ADMIN_TOKEN = next(t["token"] for t in ADMIN_TOKENS if t["role"] == "admin")
+    server = uvicorn.Server(uvicorn.Config(example.app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    context = browser.new_context()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        context.add_cookies([{"name": "tenant", "value": "globex", "url": f"http://127.0.0.1:{port}"}])
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        frame = page.frame_locator("#audit-log iframe")
+        frame.locator("#events-body tr").first.wait_for(timeout=30_000)
+        assert frame.locator("#who-name").inner_text() == "globex"
+        users = set(frame.locator("#events-body tr td:nth-child(3)").all_inner_texts())
+        assert users == {"gina", "alice"}
+        assert frame.locator("#export-csv").is_visible()
+    finally:
+        context.close()
+        server.should_exit = True
+        thread.join(10)
+        receiver.stop_listeners()
