@@ -33,7 +33,7 @@ from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater
-from receiver.viewer.access import force_actor, shown
+from receiver.viewer.access import force_actor, shown, shown_stats
 
 if TYPE_CHECKING:
     from receiver.alerts.evaluator import Evaluator
@@ -287,7 +287,7 @@ class AdminAPI:
             reason=f"viewed audit event statistics: {report['total']} matching",
             attributes=query_attributes(params, {"audit.result.count": str(report["total"])}),
         )
-        return JSONResponse(report)
+        return JSONResponse(shown_stats(report, access))
 
     async def event(self, request: Request, access: Access) -> Response:
         try:

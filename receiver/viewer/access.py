@@ -85,3 +85,11 @@ def redact(row: Mapping[str, Any], hidden: tuple[str, ...]) -> dict[str, Any]:
 def shown(row: dict[str, Any], access: Access) -> dict[str, Any]:
     """The row as this access may see it (a viewer token's hidden fields left out)."""
     return redact(row, access.hidden_fields) if access.hidden_fields else row
+
+
+def shown_stats(report: dict[str, Any], access: Access) -> dict[str, Any]:
+    """A statistics answer without the facets of hidden fields."""
+    if not access.hidden_fields or not isinstance(report.get("facets"), dict):
+        return report
+    facets = {k: v for k, v in report["facets"].items() if k not in access.hidden_fields}
+    return {**report, "facets": facets}

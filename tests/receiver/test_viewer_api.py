@@ -295,6 +295,31 @@ def test_mint_and_use_are_audited(env, store):
     for r in reads:
         assert r["attributes"]["audit.viewer.token_id"] == token_id
         assert r["attributes"]["audit.admin.role"] == "viewer"
+    # another token for the same user: its first search is recorded too (not folded into the first's)
+    second = mint(admin, tenant="acme", actor="alice")
+    with viewer(base, second) as v:
+        assert v.get("/api/events").status_code == 200
+    searches = store.search(EventFilter(tenant="acme", user="viewer:alice", resource_id="audit_events"), 10)
+    assert len({r["attributes"]["audit.viewer.token_id"] for r in searches}) == 2
+
+
+def test_configured_hidden_fields_leave_events_and_facets(store):
+    receiver = start_receiver(
+        store,
+        admin_tokens=ADMIN_TOKENS,
+        viewer={"secrets": [SECRET], "hidden_fields": ["ip_address", "user_agent"]},
+    )
+    try:
+        seed(f"127.0.0.1:{receiver.grpc_port}")
+        token, _ = ViewerTokens([SECRET]).mint("acme", 600)
+        with viewer(f"http://127.0.0.1:{receiver.admin_port}", token) as v:
+            rows = data_rows(v)
+            assert rows and all("ip_address" not in r and "user_agent" not in r for r in rows)
+            assert all("service_name" in r for r in rows)  # not in this config's list
+            facets = v.get("/api/stats").json()["facets"]
+            assert "ip_address" not in facets and "user_id" in facets
+    finally:
+        receiver.stop_listeners()
 
 
 def test_viewer_page_headers(env):

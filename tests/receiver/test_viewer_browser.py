@@ -5,7 +5,9 @@ in ``viewer.frame_ancestors`` cannot frame it: Chromium refuses, the app never l
 
 from __future__ import annotations
 
+import csv
 import http.server
+import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,7 +73,7 @@ def setup(store, browser, tmp_path):
             integrity={"checkpoint_dir": str(tmp_path / "checkpoints"), "checkpoint_interval": 0.5},
         )
         seeded = seed(f"127.0.0.1:{receiver.grpc_port}")
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -138,6 +140,10 @@ def test_export_button_only_with_the_flag(setup):
     assert frame.locator("#who-name").inner_text() == "acme · alice"
     users = set(frame.locator("#events-body tr td:nth-child(3)").all_inner_texts())
     assert users == {"alice"}
+    with page.expect_download(timeout=30_000) as download:
+        frame.locator("#export-csv").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows and {(r["tenant_id"], r["user_id"]) for r in rows} == {("acme", "alice")}
     assert errors == []
 
 
