@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_audit import attributes as attr
 from otel_audit.config import DEFAULT_REDACT, AuditSettings, resolve_settings
+from otel_audit.deferred import DEFERRED
 from otel_audit.diff import Redactor
 from otel_audit.exporter import build_exporter, build_processor
 
@@ -55,13 +56,16 @@ class AuditHandle:
     exporter: LogRecordExporter | None = None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Wait until queued events are exported (or the timeout passes)."""
+        """Wait until queued events are exported (or the timeout passes); deferred events (the ORM
+        integrations') are emitted first."""
+        DEFERRED.drain()
         flush = getattr(self.logger_provider, "force_flush", None)
         return bool(flush(timeout_millis)) if callable(flush) else True
 
     def shutdown(self) -> None:
         """Flush and stop export when the provider is ours; a reused provider is only flushed."""
         if self.owns_provider:
+            DEFERRED.drain()
             stop = getattr(self.logger_provider, "shutdown", None)
             if callable(stop):
                 stop()
@@ -162,7 +166,10 @@ def current_handle() -> AuditHandle | None:
 def force_flush(timeout_millis: int = 30_000) -> bool:
     """Flush the configured pipeline; ``True`` when nothing is configured."""
     handle = STATE.handle
-    return handle.force_flush(timeout_millis) if handle is not None else True
+    if handle is None:
+        DEFERRED.drain()
+        return True
+    return handle.force_flush(timeout_millis)
 
 
 def shutdown() -> None:

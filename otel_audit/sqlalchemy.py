@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
 from otel_audit.context import current_context
-from otel_audit.model_changes import Change, emit, merge
+from otel_audit.model_changes import Change, Rows, emit, merge
 from otel_audit.recorder import changes_json, note_error
 from otel_audit.sqla_changes import (
     ModelPlan,
@@ -144,7 +144,7 @@ class Tracker:
             if rows:
                 ids = returned_ids(rows, mapper)
         if ids is not None:
-            _add(state.session, [Change(action, plan.resource_type, i, new, context, bulk) for i in ids])
+            _add(state.session, [Rows(action, plan.resource_type, ids, new, context, bulk)])
         else:
             extra = {
                 **bulk,
@@ -195,7 +195,7 @@ def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: {"old": None, "new": v} for k, v in values.items()}
 
 
-def _add(session: Session, changes: list[Change]) -> None:
+def _add(session: Session, changes: list[Change] | list[Rows]) -> None:
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_PENDING, []).extend((transaction, c) for c in changes)
 

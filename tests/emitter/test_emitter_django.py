@@ -241,7 +241,12 @@ def test_django_behind_the_wsgi_middleware_on_a_real_server(shop, captured):
         server.shutdown()
         server.server_close()
         thread.join(10)
-    update, route = events(captured)
+    # the model change is emitted on the deferred worker, the route's event on the request thread:
+    # their export order is not their order, their timestamps are (the commit's, the request's end)
+    stamps = [r.timestamp for r in captured.records()]
+    update, route = [
+        e for _, e in sorted(zip(stamps, events(captured), strict=True), key=lambda pair: pair[0])
+    ]
     assert key(update) == ("update", "product", str(p.pk))
     assert update["changes"] == {"name": {"old": "Bench", "new": "Seat"}}
     # the WSGI middleware's user (the Django request is anonymous), the Django middleware's tenant
