@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ from typing import Any
 
 #: events waiting at most; beyond that the committing thread emits its own events
 MAX_PENDING_EVENTS = 65_536
-#: after a wake-up the worker waits this long for more work, so that one pass emits many commits'
-#: events (fewer thread switches on a busy machine)
-BATCH_DELAY_S = 0.002
+#: the worker emits every this often, or as soon as ``WAKE_AT_EVENTS`` are waiting: few passes of
+#: many events each (on a busy machine a wake-up per commit costs more CPU than the emission)
+INTERVAL_S = 0.5
+WAKE_AT_EVENTS = 512
 
 Job = tuple[Callable[[Any], None], Any, int]
 
@@ -69,7 +69,7 @@ class Deferred:
         self._queue.append((fn, payload, events))
         if self._thread is None:
             self._start()
-        if not self._wake.is_set():
+        if self._pending >= WAKE_AT_EVENTS and not self._wake.is_set():
             self._wake.set()
 
     def pending(self) -> int:
@@ -91,8 +91,7 @@ class Deferred:
 
     def _work(self) -> None:
         while True:
-            self._wake.wait()
-            time.sleep(BATCH_DELAY_S)
+            self._wake.wait(INTERVAL_S)
             self._wake.clear()
             with self._run_lock:
                 self._run_queued()
