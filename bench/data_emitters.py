@@ -267,7 +267,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"(×{bulk['per_row_ratio']:.2f}; target ≤ {TARGET_BULK_RATIO:.0f}: "
                 f"{verdict(bulk['per_row_ratio'], TARGET_BULK_RATIO, False)})",
             ),
-            ("  then emitting the queued events", f"{bulk['per_row_drain_ms']:.1f} ms (off the caller's path)"),
+            (
+                "  then emitting the queued events",
+                f"{bulk['per_row_drain_ms']:.1f} ms (off the caller's path)",
+            ),
             (
                 f"bulk update of {args.rows:,} rows, criteria",
                 f"untracked {bulk['plain_criteria_ms']:.1f} ms, audited (1 event) {bulk['audited_criteria_ms']:.1f} ms "
