@@ -54,6 +54,7 @@ class Deferred:
         self._run_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._local = threading.local()
 
     def submit(self, fn: Callable[[Any], None], payload: Any, events: int) -> None:
         """Queue ``fn(payload)`` (which must not raise), or run it now when the queue is full."""
@@ -71,6 +72,11 @@ class Deferred:
             self._start()
         if self._pending >= WAKE_AT_EVENTS and not self._wake.is_set():
             self._wake.set()
+
+    def may_wait(self) -> bool:
+        """True while running queued jobs (on the worker, or in ``drain()``, whose caller chose to
+        wait); false when a caller runs its own job because the queue was full."""
+        return bool(getattr(self._local, "running", False))
 
     def pending(self) -> int:
         return self._pending
@@ -97,6 +103,13 @@ class Deferred:
                 self._run_queued()
 
     def _run_queued(self) -> None:
+        self._local.running = True
+        try:
+            self._run_all()
+        finally:
+            self._local.running = False
+
+    def _run_all(self) -> None:
         queue = self._queue
         while queue:
             try:

@@ -78,6 +78,18 @@ def merge(changes: Iterable[Change | Rows]) -> list[Change | Rows]:
     return out
 
 
+#: a job this large (a bulk statement's rows) is handed to the SDK in parts, its queue flushed
+#: between them by the worker: the SDK's batch processor drops what overflows its queue (2048
+#: records by default), and the worker may wait where the application must not
+FLUSH_EVERY = 1024
+
+
+def _flush(pipeline: Any) -> None:
+    flush = getattr(pipeline.provider, "force_flush", None)
+    if callable(flush):
+        flush()
+
+
 def emit(changes: Iterable[Change | Rows]) -> None:
     """Queue the committed changes for the deferred worker. Never raises."""
     try:
@@ -95,6 +107,8 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any]) -> None:
     batch, pipeline, timestamp, trace_context = job
     context: AuditContext | None = None
     token = None
+    emitted = 0
+    may_wait = DEFERRED.may_wait()
     try:
         for change in batch:
             if change.context is not context:  # a bulk statement's rows share one: set it once
@@ -111,6 +125,9 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any]) -> None:
                 continue
             ids = change.resource_ids if isinstance(change, Rows) else (change.resource_id,)
             for resource_id in ids:
+                emitted += 1
+                if emitted % FLUSH_EVERY == 0 and may_wait:
+                    _flush(pipeline)
                 record_change(
                     change.action,
                     change.resource_type,

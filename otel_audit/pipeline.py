@@ -44,6 +44,9 @@ class Pipeline:
 
     logger: logs_api.Logger
     redactor: Redactor
+    #: the provider behind ``logger`` when ``configure()`` made or was given one: the deferred
+    #: worker flushes it between large batches so that they never overflow the SDK's queue
+    provider: logs_api.LoggerProvider | None = None
 
 
 @dataclass
@@ -146,7 +149,9 @@ def configure(
         provider.add_log_record_processor(build_processor(chosen))
         handle = AuditHandle(provider, owns_provider=True, settings=settings, exporter=chosen)
     pipeline = Pipeline(
-        handle.logger_provider.get_logger(LOGGER_NAME, _VERSION), Redactor.of(settings.redact)
+        handle.logger_provider.get_logger(LOGGER_NAME, _VERSION),
+        Redactor.of(settings.redact),
+        handle.logger_provider,
     )
     with _lock:
         previous, STATE.handle, STATE.pipeline = STATE.handle, handle, pipeline

@@ -15,7 +15,7 @@ from emitter_support import Captured, captured_fixture  # noqa: F401
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, insert, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 import otel_audit
@@ -200,3 +200,27 @@ def test_events_still_queued_at_interpreter_exit_are_exported(tmp_path):
         int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("EXPORTED")
     )
     assert exported == list(range(50))
+
+
+def test_a_bulk_statements_rows_do_not_overflow_the_sdk_queue(engine, monkeypatch):
+    monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
+    exporter = InMemoryLogRecordExporter()
+    otel_audit.configure(exporter=exporter, service_name="t")  # the SDK's queue: 2048 records
+    factory = sessionmaker(engine)
+    tracker = track(factory)
+    rows = 12_000
+    try:
+        with factory() as s:
+            s.execute(insert(Item), [{"id": i, "name": "n"} for i in range(rows)])
+            s.commit()
+        assert otel_audit.force_flush()
+        exporter.clear()
+        with factory() as s:
+            s.execute(update(Item).values(qty=7), execution_options={"synchronize_session": "fetch"})
+            s.commit()
+        assert otel_audit.force_flush()
+        got = [r.log_record.attributes["audit.resource.id"] for r in exporter.get_finished_logs()]
+        assert sorted(got, key=int) == [str(i) for i in range(rows)]
+    finally:
+        otel_audit.shutdown()
+        tracker.untrack()
