@@ -10,7 +10,7 @@ request context it was made in.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from time import time_ns
 from typing import Any
 
@@ -96,15 +96,28 @@ def emit(changes: Iterable[Change | Rows]) -> None:
         batch = list(changes)
         if batch:
             events = sum(len(c.resource_ids) if isinstance(c, Rows) else 1 for c in batch)
-            DEFERRED.submit(_emit_now, (batch, STATE.pipeline, time_ns(), get_current()), events)
+            job = (batch, STATE.pipeline, time_ns(), get_current(), _settled(batch))
+            DEFERRED.submit(_emit_now, job, events)
     except Exception as exc:  # never raise into the application's commit
         note_error(exc)
 
 
-def _emit_now(job: tuple[list[Change | Rows], Any, int, Any]) -> None:
+def _settled(batch: list[Change | Rows]) -> dict[int, AuditContext]:
+    """The contexts whose route is resolved lazily (the framework's route template), answered now,
+    while the request is still being handled: the worker runs after it."""
+    out: dict[int, AuditContext] = {}
+    for change in batch:
+        context = change.context
+        if context.route_resolver is not None and context.http_route is None and id(context) not in out:
+            route = context.route_resolver()
+            out[id(context)] = replace(context, route_resolver=lambda route=route: route)
+    return out
+
+
+def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditContext]]) -> None:
     """Record each change under the request context it was made in (on the deferred worker, or
     on the committing thread when the queue is full). Never raises."""
-    batch, pipeline, timestamp, trace_context = job
+    batch, pipeline, timestamp, trace_context, settled = job
     context: AuditContext | None = None
     token = None
     emitted = 0
@@ -115,7 +128,7 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any]) -> None:
                 if token is not None:
                     reset_context(token)
                 context = change.context
-                token = set_context(context)
+                token = set_context(settled.get(id(context), context))
             diff = change.changes
             try:
                 if diff is not None and not isinstance(diff, str):

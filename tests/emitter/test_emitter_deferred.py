@@ -8,6 +8,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine, insert, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 import otel_audit
+from otel_audit.context import AuditContext, reset_context, set_context
 from otel_audit.deferred import DEFERRED
 from otel_audit.sqlalchemy import track
 
@@ -40,6 +42,15 @@ def engine(tmp_path) -> Iterator[Any]:
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
+
+
+@contextmanager
+def audit_context_of(context: AuditContext) -> Iterator[None]:
+    token = set_context(context)
+    try:
+        yield
+    finally:
+        reset_context(token)
 
 
 class ThreadOfEmit(LogRecordProcessor):
@@ -224,3 +235,17 @@ def test_a_bulk_statements_rows_do_not_overflow_the_sdk_queue(engine, monkeypatc
     finally:
         otel_audit.shutdown()
         tracker.untrack()
+
+
+def test_a_lazily_resolved_route_is_answered_at_commit_not_on_the_worker(engine, captured: Captured):
+    factory = sessionmaker(engine)
+    track(factory)
+    routing = {"route": "/items/{id}"}  # what the framework knows while the request is handled
+    context = AuditContext(user_id="u", http_method="POST", route_resolver=lambda: routing["route"])
+    with audit_context_of(context), factory() as s:
+        s.add(Item(id=4, name="r"))
+        s.commit()
+    routing["route"] = None  # the request is over: the framework's answer is gone
+    (attributes,) = captured.attrs()
+    assert attributes["http.route"] == "/items/{id}"
+    assert attributes["enduser.id"] == "u"
