@@ -132,7 +132,10 @@ def test_core_executemany_update_is_one_event_with_the_total_count(factory, capt
     assert extra["audit.row_count"] == 2 and extra["audit.criteria"] == "accounts.id = :b_id"
 
 
-def test_unmapped_tables_text_and_rollbacks_emit_nothing(factory, captured):
+def test_unmapped_tables_text_connections_and_rollbacks_emit_nothing(factory, captured):
+    with factory() as s, s.get_bind().connect() as conn:  # outside a session: documented as not seen
+        conn.execute(insert(accounts).values(id=7, owner="direct"))
+        conn.commit()
     with factory() as s:
         s.execute(insert(unmapped).values(id=1, n=1))
         s.execute(text("UPDATE accounts SET balance = 1"))  # raw SQL: documented as not audited
