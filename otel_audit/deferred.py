@@ -83,6 +83,8 @@ class Deferred:
 
     def drain(self) -> None:
         """Run everything queued so far on this thread (after the job the worker may be running)."""
+        if self.may_wait():  # called from inside a job (an exporter flushing us): already draining
+            return
         with self._run_lock:
             self._run_queued()
 
