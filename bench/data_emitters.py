@@ -2,9 +2,13 @@
 bench.overhead measures the export to a live receiver): each against its baseline in the same run,
 interleaved in rounds so machine noise hits both alike.
 
-1. a tracked SQLAlchemy unit of work of 1 row (add + commit, SQLite in memory) vs the same untracked;
+1. a tracked SQLAlchemy unit of work of 1 row (add + commit, SQLite in memory) vs the same untracked,
+   with the events deferred to the worker (the default) and emitted on the committing thread
+   (``--sync``: the deferred queue set to 0, the code path before deferral); the CPU figure includes
+   draining the queue after each round;
 2. an ORM bulk ``update()`` of N rows audited (per row: ``synchronize_session="fetch"``; one event:
-   criteria + count) vs the same statement untracked;
+   criteria + count) vs the same statement untracked; the drain of the queued events is timed
+   apart (the commit's caller does not wait for it);
 3. ``otel_audit.wsgi.AuditMiddleware`` recording one event a request vs the bare WSGI app (p50).
 
     python -m bench.data_emitters [--flushes 5000] [--rows 10000] [--requests 20000]
@@ -24,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 import otel_audit
 from bench.common import pct, report, verdict
 from bench.overhead import Discard
+from otel_audit.deferred import DEFERRED
 from otel_audit.sqlalchemy import track
 from otel_audit.wsgi import AuditMiddleware, header_resolver
 
@@ -46,24 +51,37 @@ class Item(Base):
 
 #: CPU seconds (this process, every thread) spent in each variant by the last ``interleave``
 CPU: dict[str, float] = {}
+#: per-call CPU µs of the calling thread only, per variant, by the last ``interleave``: the
+#: caller's own work, not moved by the waits a loaded machine adds to wall time
+THREAD: dict[str, list[float]] = {}
 
 
 def interleave(
-    a: Callable[[int], None], b: Callable[[int], None], n: int, rnd: int = ROUND
+    a: Callable[[int], None],
+    b: Callable[[int], None],
+    n: int,
+    rnd: int = ROUND,
+    settle: Callable[[], None] = DEFERRED.drain,
 ) -> tuple[list[float], list[float]]:
     """Per-call µs of ``a`` and ``b``, ``n`` calls each, alternating in rounds of ``rnd``; the CPU
-    time of each variant goes to ``CPU`` (less moved by other processes than wall time)."""
+    time of each variant goes to ``CPU`` (less moved by other processes than wall time), with
+    ``settle()`` (the deferred queue's drain) inside each round's CPU window."""
     ta: list[float] = []
     tb: list[float] = []
     CPU.update(a=0.0, b=0.0)
+    THREAD.update(a=[], b=[])
     done = 0
     while done < n:
         for name, fn, out in (("a", a, ta), ("b", b, tb)):
             c0 = time.process_time()
+            own = THREAD[name]
             for i in range(done, min(done + rnd, n)):
                 t0 = time.perf_counter_ns()
+                u0 = time.thread_time_ns()
                 fn(i)
+                own.append((time.thread_time_ns() - u0) / 1000)
                 out.append((time.perf_counter_ns() - t0) / 1000)
+            settle()
             CPU[name] += time.process_time() - c0
         done += rnd
     return ta, tb
@@ -92,6 +110,7 @@ def bench_flush(n: int) -> dict[str, float]:
         "tracked_p50_us": pct(b, 0.5),
         "added_p50_us": pct(b, 0.5) - pct(a, 0.5),
         "added_cpu_us": (CPU["b"] - CPU["a"]) / n * 1e6,
+        "added_thread_cpu_p50_us": pct(THREAD["b"], 0.5) - pct(THREAD["a"], 0.5),
     }
 
 
@@ -104,12 +123,25 @@ def bench_bulk(rows: int, rounds: int) -> dict[str, float]:
     plain, tracked = sessionmaker(engine), sessionmaker(engine)
     track(tracked)
 
+    drains: list[float] = []
+
+    own: dict[str, list[float]] = {"plain": [], "per_row": [], "drain": []}
+
     def run(factory: Any, options: dict[str, Any]) -> float:
         t0 = time.perf_counter()
+        u0 = time.thread_time()
         with factory() as s:
             s.execute(update(Item).values(qty=Item.qty + 1), execution_options=options)
             s.commit()
-        return time.perf_counter() - t0
+        t1 = time.perf_counter()
+        u1 = time.thread_time()
+        DEFERRED.drain()  # the queued events' emission, apart from the caller's time
+        if options:
+            own["per_row" if factory is tracked else "plain"].append(u1 - u0)
+        if factory is tracked and options:
+            drains.append(time.perf_counter() - t1)
+            own["drain"].append(time.thread_time() - u1)
+        return t1 - t0
 
     fetch = {"synchronize_session": "fetch"}
     variants: dict[str, list[float]] = {"plain": [], "per_row": [], "plain_criteria": [], "criteria": []}
@@ -120,7 +152,13 @@ def bench_bulk(rows: int, rounds: int) -> dict[str, float]:
         variants["criteria"].append(run(tracked, {}))
     engine.dispose()
     ms = {k: pct(v, 0.5) * 1000 for k, v in variants.items()}
+    own_ms = {k: pct(v, 0.5) * 1000 for k, v in own.items()}
     return {
+        "per_row_drain_ms": pct(drains, 0.5) * 1000,
+        "plain_fetch_thread_cpu_ms": own_ms["plain"],
+        "per_row_thread_cpu_ms": own_ms["per_row"],
+        "per_row_thread_cpu_ratio": own_ms["per_row"] / own_ms["plain"],
+        "per_row_drain_cpu_ms": own_ms["drain"],
         "plain_fetch_ms": ms["plain"],
         "audited_per_row_ms": ms["per_row"],
         "per_row_ratio": ms["per_row"] / ms["plain"],
@@ -199,7 +237,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--requests", type=int, default=20_000)
+    p.add_argument("--sync", action="store_true", help="emit on the committing thread (no deferral)")
     args = p.parse_args(argv)
+    if args.sync:
+        DEFERRED.max_events = 0
     os.environ.setdefault(
         "OTEL_BLRP_MAX_QUEUE_SIZE", str(4 * (args.flushes + args.requests + args.rows * args.rounds))
     )
@@ -216,6 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "flushes": args.flushes,
         "rows": args.rows,
         "requests": args.requests,
+        "sync": args.sync,
         **{f"flush_{k}": v for k, v in flush.items()},
         **{f"bulk_{k}": v for k, v in bulk.items()},
         **{f"wsgi_{k}": v for k, v in wsgi.items()},
@@ -223,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "emit_errors": errors,
     }
     report(
-        "data emitters",
+        "data emitters" + (" (sync: no deferral)" if args.sync else " (deferred)"),
         [
             (
                 "1-row unit of work p50",
@@ -233,6 +275,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "  added",
                 f"{flush['added_p50_us']:.1f} µs  target ≤ {TARGET_FLUSH_US:.0f}: "
                 f"{verdict(flush['added_p50_us'], TARGET_FLUSH_US, False)}",
+            ),
+            (
+                "  added CPU of the caller's thread p50",
+                f"{flush['added_thread_cpu_p50_us']:.1f} µs (thread CPU time: immune to run-queue waits)",
             ),
             ("  added CPU per unit of work", f"{flush['added_cpu_us']:.1f} µs (process CPU, every thread)"),
             (
@@ -244,6 +290,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"untracked {bulk['plain_fetch_ms']:.1f} ms, audited per row {bulk['audited_per_row_ms']:.1f} ms "
                 f"(×{bulk['per_row_ratio']:.2f}; target ≤ {TARGET_BULK_RATIO:.0f}: "
                 f"{verdict(bulk['per_row_ratio'], TARGET_BULK_RATIO, False)})",
+            ),
+            (
+                "  caller's thread CPU",
+                f"untracked {bulk['plain_fetch_thread_cpu_ms']:.1f} ms, audited {bulk['per_row_thread_cpu_ms']:.1f} ms "
+                f"(×{bulk['per_row_thread_cpu_ratio']:.2f})",
+            ),
+            (
+                "  then emitting the queued events",
+                f"{bulk['per_row_drain_ms']:.1f} ms, {bulk['per_row_drain_cpu_ms']:.1f} ms CPU (off the caller's path)",
             ),
             (
                 f"bulk update of {args.rows:,} rows, criteria",

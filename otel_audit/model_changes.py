@@ -1,22 +1,31 @@
 """Row changes found by an ORM integration (SQLAlchemy, Django), held until the transaction commits.
 
-``Change`` is one event to emit; ``merge`` folds a row's later updates in the same transaction into
-its first event; ``emit`` records each under the request context it was made in.
+``Change`` is one event to emit, ``Rows`` one bulk statement's events that share their changes;
+``merge`` folds a row's later updates in the same transaction into its first event; ``emit``
+(called on commit) only queues them with the commit's time and trace context: the records are
+built and handed to the SDK on the deferred worker (``otel_audit.deferred``), each under the
+request context it was made in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from time import time_ns
 from typing import Any
 
+from opentelemetry.context import get_current
+
 from otel_audit.context import AuditContext, reset_context, set_context
+from otel_audit.deferred import DEFERRED
+from otel_audit.pipeline import STATE
 from otel_audit.recorder import changes_json, note_error, record_change
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
-    """One event to emit after commit."""
+    """One event to emit after commit (slotted, not frozen: built once per flushed row, and a frozen
+    dataclass costs 1.7–3.5 µs to build against 0.6 µs)."""
 
     action: str
     resource_type: str
@@ -28,12 +37,27 @@ class Change:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def merge(changes: Iterable[Change]) -> list[Change]:
+@dataclass(slots=True)
+class Rows:
+    """A bulk statement's rows: one event per id, all with the same changes (already wire JSON)."""
+
+    action: str
+    resource_type: str
+    resource_ids: list[str]
+    changes: str | None
+    context: AuditContext
+    extra: dict[str, Any]
+
+
+def merge(changes: Iterable[Change | Rows]) -> list[Change | Rows]:
     """One event per row and transaction: later flushes' updates of a created or updated row fold
     into its first event (the oldest ``old``, the newest ``new``)."""
-    out: list[Change] = []
+    out: list[Change | Rows] = []
     seen: dict[tuple[str, str], Change] = {}
     for change in changes:
+        if isinstance(change, Rows):
+            out.append(change)
+            continue
         key = (change.resource_type, change.resource_id)
         first = seen.get(key) if change.resource_id and not change.extra else None
         if (
@@ -55,25 +79,81 @@ def merge(changes: Iterable[Change]) -> list[Change]:
     return out
 
 
-def emit(changes: Iterable[Change]) -> None:
-    """Record each change under the request context it was made in. Never raises."""
+#: a job this large (a bulk statement's rows) is handed to the SDK in parts, its queue flushed
+#: between them by the worker: the SDK's batch processor drops what overflows its queue (2048
+#: records by default), and the worker may wait where the application must not
+FLUSH_EVERY = 1024
+
+
+def _flush(pipeline: Any) -> None:
+    flush = getattr(pipeline.provider, "force_flush", None)
+    if callable(flush):
+        flush()
+
+
+def emit(changes: Iterable[Change | Rows]) -> None:
+    """Queue the committed changes for the deferred worker. Never raises."""
+    try:
+        batch = list(changes)
+        if batch:
+            events = sum(len(c.resource_ids) if isinstance(c, Rows) else 1 for c in batch)
+            job = (batch, STATE.pipeline, time_ns(), get_current(), _settled(batch))
+            DEFERRED.submit(_emit_now, job, events)
+    except Exception as exc:  # never raise into the application's commit
+        note_error(exc)
+
+
+def _settled(batch: list[Change | Rows]) -> dict[int, AuditContext]:
+    """The contexts whose route is resolved lazily (the framework's route template), answered now,
+    while the request is still being handled: the worker runs after it."""
+    out: dict[int, AuditContext] = {}
+    for change in batch:
+        context = change.context
+        if context.route_resolver is not None and context.http_route is None and id(context) not in out:
+            route = context.route_resolver()
+            out[id(context)] = replace(context, route_resolver=lambda route=route: route)
+    return out
+
+
+def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditContext]]) -> None:
+    """Record each change under the request context it was made in (on the deferred worker, or
+    on the committing thread when the queue is full). Never raises."""
+    batch, pipeline, timestamp, trace_context, settled = job
     context: AuditContext | None = None
     token = None
+    emitted = 0
+    may_wait = DEFERRED.may_wait()
     try:
-        for change in changes:
+        for change in batch:
             if change.context is not context:  # a bulk statement's rows share one: set it once
                 if token is not None:
                     reset_context(token)
                 context = change.context
-                token = set_context(context)
+                token = set_context(settled.get(id(context), context))
             diff = change.changes
             try:
                 if diff is not None and not isinstance(diff, str):
-                    diff = changes_json(diff)
-            except Exception as exc:  # never raise into the application's commit
+                    diff = changes_json(diff, pipeline.redactor)
+            except Exception as exc:
                 note_error(exc)
                 continue
-            record_change(change.action, change.resource_type, change.resource_id, diff, change.extra)
+            ids = change.resource_ids if isinstance(change, Rows) else (change.resource_id,)
+            for resource_id in ids:
+                emitted += 1
+                if emitted % FLUSH_EVERY == 0 and may_wait:
+                    _flush(pipeline)
+                record_change(
+                    change.action,
+                    change.resource_type,
+                    resource_id,
+                    diff,
+                    change.extra,
+                    pipeline,
+                    timestamp,
+                    trace_context,
+                )
+    except Exception as exc:
+        note_error(exc)
     finally:
         if token is not None:
             reset_context(token)

@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_audit import attributes as attr
 from otel_audit.config import DEFAULT_REDACT, AuditSettings, resolve_settings
+from otel_audit.deferred import DEFERRED
 from otel_audit.diff import Redactor
 from otel_audit.exporter import build_exporter, build_processor
 
@@ -43,6 +44,9 @@ class Pipeline:
 
     logger: logs_api.Logger
     redactor: Redactor
+    #: the provider behind ``logger`` when ``configure()`` made or was given one: the deferred
+    #: worker flushes it between large batches so that they never overflow the SDK's queue
+    provider: logs_api.LoggerProvider | None = None
 
 
 @dataclass
@@ -55,13 +59,16 @@ class AuditHandle:
     exporter: LogRecordExporter | None = None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Wait until queued events are exported (or the timeout passes)."""
+        """Wait until queued events are exported (or the timeout passes); deferred events (the ORM
+        integrations') are emitted first."""
+        DEFERRED.drain()
         flush = getattr(self.logger_provider, "force_flush", None)
         return bool(flush(timeout_millis)) if callable(flush) else True
 
     def shutdown(self) -> None:
         """Flush and stop export when the provider is ours; a reused provider is only flushed."""
         if self.owns_provider:
+            DEFERRED.drain()
             stop = getattr(self.logger_provider, "shutdown", None)
             if callable(stop):
                 stop()
@@ -142,7 +149,9 @@ def configure(
         provider.add_log_record_processor(build_processor(chosen))
         handle = AuditHandle(provider, owns_provider=True, settings=settings, exporter=chosen)
     pipeline = Pipeline(
-        handle.logger_provider.get_logger(LOGGER_NAME, _VERSION), Redactor.of(settings.redact)
+        handle.logger_provider.get_logger(LOGGER_NAME, _VERSION),
+        Redactor.of(settings.redact),
+        handle.logger_provider,
     )
     with _lock:
         previous, STATE.handle, STATE.pipeline = STATE.handle, handle, pipeline
@@ -162,7 +171,10 @@ def current_handle() -> AuditHandle | None:
 def force_flush(timeout_millis: int = 30_000) -> bool:
     """Flush the configured pipeline; ``True`` when nothing is configured."""
     handle = STATE.handle
-    return handle.force_flush(timeout_millis) if handle is not None else True
+    if handle is None:
+        DEFERRED.drain()
+        return True
+    return handle.force_flush(timeout_millis)
 
 
 def shutdown() -> None:

@@ -17,6 +17,7 @@ from time import time_ns
 from typing import Any
 
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
 
 from otel_audit import attributes as attr
 from otel_audit.context import CONTEXT_FIELDS, FIELD_TO_ATTRIBUTE, _current, current_context
@@ -136,12 +137,21 @@ def _base_attributes(
 
 
 def _emit(
-    pipeline: Any, out: dict[str, Any], event_id: str, resource_type: str, action: str, reason: str | None
+    pipeline: Any,
+    out: dict[str, Any],
+    event_id: str,
+    resource_type: str,
+    action: str,
+    reason: str | None,
+    timestamp: int | None = None,
+    context: Context | None = None,
 ) -> str:
-    """Hand one event to the SDK (the batch processor only enqueues it) and count it."""
+    """Hand one event to the SDK (the batch processor only enqueues it) and count it. A deferred
+    event passes the ``timestamp`` and trace ``context`` of the moment it happened."""
     SOURCE.stamp(out)
     pipeline.logger.emit(
-        timestamp=time_ns(),
+        timestamp=time_ns() if timestamp is None else timestamp,
+        context=context,
         severity_number=_SEVERITY,
         severity_text=_SEVERITY_TEXT,
         body=reason,
@@ -209,10 +219,15 @@ def record_change(
     resource_id: str,
     changes_json: str | None,
     extra: Mapping[str, Any] | None = None,
+    pipeline: Any = None,
+    timestamp: int | None = None,
+    context: Context | None = None,
 ) -> str:
     """The ORM integrations' event (``otel_audit.sqlalchemy``, ``otel_audit.django``): like
     ``record(action, resource_type, resource_id, attributes=extra)`` with ``audit.changes`` already
-    redacted and serialised (see ``changes_json``), without the keyword packing. Never raises."""
+    redacted and serialised (see ``changes_json``), without the keyword packing. Emitted later on
+    the deferred worker (``otel_audit.model_changes``), it gets the ``pipeline``, ``timestamp`` and
+    trace ``context`` of the commit. Never raises."""
     try:
         event_id = new_event_id()
         out = _base_attributes(event_id, action, resource_type, resource_id, attr.DEFAULT_OUTCOME)
@@ -221,17 +236,21 @@ def record_change(
             out.update(extra)
         if changes_json:
             out[attr.CHANGES] = changes_json
-        return _emit(STATE.pipeline, out, event_id, resource_type, action, None)
+        return _emit(
+            pipeline or STATE.pipeline, out, event_id, resource_type, action, None, timestamp, context
+        )
     except Exception as exc:  # never raise into the application
         note_error(exc)
         return ""
 
 
-def changes_json(changes: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """``{"field": {"old": …, "new": …}}`` redacted by the active redaction list, as wire JSON."""
+def changes_json(changes: Mapping[str, Mapping[str, Any]], redactor: Redactor | None = None) -> str | None:
+    """``{"field": {"old": …, "new": …}}`` redacted (by default by the active redaction list), as
+    wire JSON."""
     if not changes:
         return None
-    redactor = STATE.pipeline.redactor
+    if redactor is None:
+        redactor = STATE.pipeline.redactor
     out: dict[str, dict[str, Any]] = {}
     for name, entry in changes.items():
         if redactor.is_sensitive(name):

@@ -187,19 +187,21 @@ def criteria_text(statement: Any) -> str:
 
 
 def returned_ids(rows: Iterable[Any], mapper: Mapper[Any]) -> list[str] | None:
-    """Primary keys read from RETURNING rows, or ``None`` when the rows lack a primary-key column."""
-    ids: list[str] = []
-    for row in rows:
-        mapping = row._mapping
-        try:
-            ids.append(join_id(mapping[c] for c in mapper.primary_key))
-        except KeyError:
-            try:
-                keys = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
-                ids.append(join_id(mapping[k] for k in keys))
-            except KeyError:
-                return None
-    return ids
+    """Primary keys read from RETURNING rows, or ``None`` when the rows lack a primary-key column
+    (keyed by the columns, else by the attribute keys; the key is found once, on the first row)."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return []
+    first = rows[0]._mapping
+    keys: list[Any] = list(mapper.primary_key)
+    if not all(k in first for k in keys):
+        keys = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
+        if not all(k in first for k in keys):
+            return None
+    if len(keys) == 1:  # the common case, 10 k rows at a time: no per-row generator and join
+        key = keys[0]
+        return ["" if v is None else str(v) for v in [r._mapping[key] for r in rows]]
+    return [join_id(r._mapping[k] for k in keys) for r in rows]
 
 
 def executemany_ids(parameters: Iterable[Mapping[str, Any]], plan: ModelPlan) -> list[tuple[str, dict]]:

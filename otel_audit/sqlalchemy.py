@@ -16,15 +16,16 @@ rollback (of the transaction or of the savepoint they were flushed in) discards 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.orm import Session, mapperlib, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
 from otel_audit.context import current_context
-from otel_audit.model_changes import Change, emit, merge
+from otel_audit.model_changes import Change, Rows, emit, merge
 from otel_audit.recorder import changes_json, note_error
 from otel_audit.sqla_changes import (
     ModelPlan,
@@ -98,17 +99,20 @@ class Tracker:
         if not (state.is_update or state.is_delete or state.is_insert):
             return None
         mapper = state.bind_mapper
+        core = mapper is None  # a Core statement on a Table: audited when a mapped class owns it
+        if core:
+            mapper = table_mapper(getattr(state.statement, "table", None))
         plan = self.plan(mapper) if mapper is not None else None
         if plan is None:
             return None
         result = state.invoke_statement()
         try:
-            return self._collect_bulk(state, mapper, plan, result)
+            return self._collect_bulk(state, mapper, plan, result, core)
         except Exception as exc:
             note_error(exc)
             return result
 
-    def _collect_bulk(self, state: Any, mapper: Any, plan: ModelPlan, result: Any) -> Any:
+    def _collect_bulk(self, state: Any, mapper: Any, plan: ModelPlan, result: Any, core: bool) -> Any:
         context = current_context()
         bulk = {"audit.bulk": True}
         if state.is_insert:
@@ -121,7 +125,7 @@ class Tracker:
             )
             return result
         action = "update" if state.is_update else "delete"
-        if state.is_executemany:  # ORM bulk UPDATE by primary key: the parameters name the rows
+        if state.is_executemany and not core:  # ORM bulk UPDATE by primary key: parameters name rows
             params = state.parameters if isinstance(state.parameters, list) else []
             _add(
                 state.session,
@@ -133,7 +137,9 @@ class Tracker:
             return result
         statement = state.statement
         # every row's event carries the same SET values: redacted and serialised once
-        new = changes_json(_news(set_values(statement, plan))) if action == "update" else None
+        # (a Core executemany's SET values are per parameter set: not one statement-wide value)
+        shared = action == "update" and not state.is_executemany
+        new = changes_json(_news(set_values(statement, plan))) if shared else None
         ids: list[str] | None = None
         if getattr(statement, "_returning", None):  # the application's RETURNING: read, then replay
             frozen = result.freeze()
@@ -144,7 +150,7 @@ class Tracker:
             if rows:
                 ids = returned_ids(rows, mapper)
         if ids is not None:
-            _add(state.session, [Change(action, plan.resource_type, i, new, context, bulk) for i in ids])
+            _add(state.session, [Rows(action, plan.resource_type, ids, new, context, bulk)])
         else:
             extra = {
                 **bulk,
@@ -167,6 +173,27 @@ class Tracker:
         pending = session.info.get(_PENDING)
         if pending:
             session.info[_PENDING] = [p for p in pending if not _within(p[0], previous)]
+
+
+def table_mapper(table: Any) -> Any:
+    """The mapper of the class mapped to ``table`` (the base one under inheritance), else ``None``."""
+    if table is None:
+        return None
+    try:
+        return _TABLE_MAPPERS[table]
+    except (KeyError, TypeError):
+        pass
+    found = None
+    for registry in mapperlib._all_registries():  # no public index of tables to mappers
+        for mapper in registry.mappers:
+            if mapper.local_table is table and (found is None or found.isa(mapper)):
+                found = mapper
+    if found is not None:  # a table mapped later is found then
+        _TABLE_MAPPERS[table] = found
+    return found
+
+
+_TABLE_MAPPERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def inserted(state: Any, plan: ModelPlan, result: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -195,7 +222,7 @@ def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: {"old": None, "new": v} for k, v in values.items()}
 
 
-def _add(session: Session, changes: list[Change]) -> None:
+def _add(session: Session, changes: list[Change] | list[Rows]) -> None:
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_PENDING, []).extend((transaction, c) for c in changes)
 

@@ -22,7 +22,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_init, post_s
 
 from otel_audit.context import current_context
 from otel_audit.django.options import DjangoOptions
-from otel_audit.model_changes import Change, emit
+from otel_audit.model_changes import Change, Rows, emit
 from otel_audit.recorder import changes_json, note_error, record
 
 _SNAPSHOT = "_otel_audit_snapshot"
@@ -68,7 +68,7 @@ def _values(instance: Any, plan: ModelPlan) -> dict[str, Any]:
     return {name: loaded[att] for name, att in plan.fields.items() if att in loaded}
 
 
-def _later(using: str | None, changes: list[Change]) -> None:
+def _later(using: str | None, changes: list[Change] | list[Rows]) -> None:
     if changes:
         transaction.on_commit(partial(emit, changes), using=using)
 
@@ -190,7 +190,8 @@ def _wrap_update(original: Any) -> Any:
             new = changes_json(
                 {k: {"old": None, "new": _set_value(v)} for k, v in kwargs.items() if k in plan.fields}
             )
-            _later(self.db, [_change("update", plan, pk, new, _BULK) for pk in pks])
+            ids = ["" if pk is None else str(pk) for pk in pks]
+            _later(self.db, [Rows("update", plan.resource_type, ids, new, current_context(), _BULK)])
         return count
 
     return update

@@ -23,6 +23,7 @@ class Captured:
         self.provider.add_log_record_processor(SimpleLogRecordProcessor(self.exporter))
 
     def records(self) -> list[Any]:
+        otel_audit.force_flush()  # the ORM integrations' events are emitted on a worker thread
         return [item.log_record for item in self.exporter.get_finished_logs()]
 
     def attrs(self) -> list[dict[str, Any]]:
@@ -34,6 +35,7 @@ class Captured:
         return records[0]
 
     def clear(self) -> None:
+        otel_audit.force_flush()
         self.exporter.clear()
 
 

@@ -241,7 +241,12 @@ def test_django_behind_the_wsgi_middleware_on_a_real_server(shop, captured):
         server.shutdown()
         server.server_close()
         thread.join(10)
-    update, route = events(captured)
+    # the model change is emitted on the deferred worker, the route's event on the request thread:
+    # their export order is not their order, their timestamps are (the commit's, the request's end)
+    stamps = [r.timestamp for r in captured.records()]
+    update, route = [
+        e for _, e in sorted(zip(stamps, events(captured), strict=True), key=lambda pair: pair[0])
+    ]
     assert key(update) == ("update", "product", str(p.pk))
     assert update["changes"] == {"name": {"old": "Bench", "new": "Seat"}}
     # the WSGI middleware's user (the Django request is anonymous), the Django middleware's tenant
@@ -279,3 +284,31 @@ def test_events_reach_a_real_receiver(django_project, store, receiver):
     assert rows[0]["changes"]["secret"] == {"old": "[REDACTED]", "new": "[REDACTED]"}
     assert rows[1]["changes"] == {"name": {"old": "Sofa", "new": "Couch"}}
     assert rows[1]["http_route"] == "/products/{pk}/rename" and rows[1]["service_name"] == "django-svc"
+
+
+def test_raw_sql_is_not_audited_and_the_documented_workaround_is(shop, captured):
+    from django.db import connection, transaction
+
+    from otel_audit.events import updated
+
+    p = shop.Product.objects.create(name="Chair", price=10)
+    captured.clear()
+    table = shop.Product._meta.db_table
+    with transaction.atomic():  # raw SQL: no event (README "What is not audited automatically")
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET price = %s WHERE id = %s", [11, p.pk])
+    assert events(captured) == []
+
+    def change_price(new: int) -> None:  # the workaround: record it yourself, on commit
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET price = %s WHERE id = %s", [new, p.pk])
+        transaction.on_commit(lambda: updated("product", p.pk, before={"price": 11}, after={"price": new}))
+
+    with transaction.atomic():
+        change_price(12)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        change_price(13)
+        raise RuntimeError("rolled back: on_commit never runs")
+    (got,) = events(captured)
+    assert key(got) == ("update", "product", str(p.pk))
+    assert got["changes"] == {"price": {"old": 11, "new": 12}}
