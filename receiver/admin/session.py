@@ -119,7 +119,9 @@ def clear_cookie(response: Response, secure: bool) -> None:
 class SessionCookies:
     """Pure ASGI middleware: a valid session cookie becomes the request's Authorization header."""
 
-    def __init__(self, app: ASGIApp, auth: AdminAuthenticator, keys: SessionKeys, secure: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, auth: AdminAuthenticator, keys: SessionKeys, secure: bool = False
+    ) -> None:
         self.app = app
         self.auth = auth
         self.keys = keys
@@ -147,7 +149,9 @@ class SessionCookies:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in SAFE_METHODS and headers.get(CSRF_HEADER) != CSRF_VALUE:
-            answer = error(403, f"a session request that changes state needs the header {CSRF_HEADER}: {CSRF_VALUE}")
+            answer = error(
+                403, f"a session request that changes state needs the header {CSRF_HEADER}: {CSRF_VALUE}"
+            )
             await answer(scope, receive, send)
             return
         raw = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
