@@ -74,6 +74,11 @@ def test_the_session_is_shared_by_tabs_and_hidden_from_scripts(browser, served):
         page.reload()
         page.wait_for_selector("#view-signin:not([hidden])")
         assert page.is_hidden("#nav")
+        # and signing in again in one tab brings the other back
+        second.fill("#signin-token", ACME_AUDITOR)
+        second.click("#signin-form button[type=submit]")
+        visible_rows(page)
+        assert page.is_hidden("#view-signin")
         assert errors == []
     finally:
         context.close()

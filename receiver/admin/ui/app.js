@@ -225,6 +225,7 @@ async function signIn(event) {
     return;
   }
   $("signin-token").value = "";
+  if (tabs) tabs.postMessage("signed-in");
   session.signedOut = "";
   $("signin-notice").textContent = "";
   route();
@@ -650,6 +651,7 @@ function init() {
   });
   if (tabs) {
     tabs.addEventListener("message", (event) => {
+      if (event.data === "signed-in" && !session.me) { session.signedOut = ""; route(); return; }
       if (event.data !== "signed-out" || !session.me) return;
       session.me = null;
       tenantsCache = null;
