@@ -37,7 +37,9 @@ def start(data: Path, rounds: int):
     receiver = Receiver(config)
     receiver.start()
     app = build_app(
-        endpoint=f"http://127.0.0.1:{receiver.grpc_port}", service_name="demo-docs", spool_dir=str(data / "spool")
+        endpoint=f"http://127.0.0.1:{receiver.grpc_port}",
+        service_name="demo-docs",
+        spool_dir=str(data / "spool"),
     )
     server, port = _serve_app(app)
     summary = run_traffic(f"http://127.0.0.1:{port}", n_rounds=rounds, seed=42)
