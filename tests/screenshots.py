@@ -87,7 +87,7 @@ def shoot(base: str, out: Path) -> list[Path]:
                     page.wait_for_selector(ready)
                     page.wait_for_timeout(300)
                     shot = out / f"{name}-{size}-{scheme}.png"
-                    page.screenshot(path=str(shot))
+                    page.screenshot(path=str(shot), full_page=size == "mobile")  # a phone scrolls
                     written.append(shot)
                 context.close()
         browser.close()
