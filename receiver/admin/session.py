@@ -15,11 +15,10 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -90,16 +89,8 @@ class SessionKeys:
 
 
 def _cookie_value(headers: Headers) -> str | None:
-    raw = headers.get("cookie")
-    if not raw:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except Exception:
-        return None
-    morsel = jar.get(COOKIE)
-    return morsel.value if morsel else None
+    # starlette's lenient parser: one malformed cookie of another app does not hide ours
+    return cookie_parser(headers.get("cookie", "")).get(COOKIE)
 
 
 def _secure(scope: Scope, always: bool) -> bool:

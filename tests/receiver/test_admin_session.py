@@ -43,6 +43,9 @@ def test_sign_in_sets_an_httponly_strict_cookie_that_acts_as_its_token(admin):
     assert not any(a.startswith(("max-age", "expires")) for a in attributes)  # ends with the browser
     value = answer.cookies[COOKIE]
     assert ACME_AUDITOR not in value and ACME_AUDITOR not in header
+    # another app's malformed cookie on the same host does not hide the session
+    with httpx.Client(base_url=base, headers={"cookie": f'other="x; {COOKIE}={value}; z=1'}, timeout=30) as c:
+        assert c.get("/api/me").json()["name"] == "ada.auditor"
     with with_cookie(base, value) as client:
         me = client.get("/api/me").json()
         assert (me["name"], me["tenants"]) == ("ada.auditor", ["acme"])
