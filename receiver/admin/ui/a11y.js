@@ -49,3 +49,25 @@ if (detailBody) {
     if (!detailBody.hidden && document.activeElement === view) headingOf(view).focus();
   }).observe(detailBody, { attributes: true, attributeFilter: ["hidden"] });
 }
+
+// a table that scrolls sideways (phones) and holds nothing focusable becomes a focusable, named
+// region, so it can be scrolled from the keyboard (WCAG 2.1.1)
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+function markScrollable(wrap) {
+  const scrolls = wrap.scrollWidth > wrap.clientWidth + 1 && !wrap.querySelector(FOCUSABLE);
+  if (scrolls && !wrap.hasAttribute("tabindex")) {
+    const heading = wrap.closest(".card")?.querySelector("h2");
+    wrap.setAttribute("tabindex", "0");
+    wrap.setAttribute("role", "region");
+    wrap.setAttribute("aria-label", heading ? heading.textContent : "Table");
+  } else if (!scrolls && wrap.getAttribute("role") === "region") {
+    for (const name of ["tabindex", "role", "aria-label"]) wrap.removeAttribute(name);
+  }
+}
+const sizes = new ResizeObserver((entries) => {
+  for (const entry of entries) markScrollable(entry.target.closest(".table-wrap"));
+});
+for (const wrap of document.querySelectorAll(".table-wrap")) {
+  sizes.observe(wrap);
+  for (const table of wrap.querySelectorAll("table")) sizes.observe(table);
+}
