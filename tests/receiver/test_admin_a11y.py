@@ -198,7 +198,7 @@ def test_keyboard_path_headings_and_announcements(browser, served):  # noqa: F81
         # opening it moves focus to the event's heading
         page.keyboard.press("Enter")
         page.wait_for_selector("#detail-body:not([hidden])")
-        page.wait_for_function("document.activeElement && document.activeElement.id === 'detail-title'")
+        page.wait_for_function("() => document.activeElement && document.activeElement.id === 'detail-title'")
         # a change of page moves focus to that page's <h1>
         page.click("#nav a[data-nav=compliance]")
         page.wait_for_selector("#compliance-body:not([hidden])")
@@ -210,7 +210,7 @@ def test_keyboard_path_headings_and_announcements(browser, served):  # noqa: F81
         page.wait_for_selector("#detail-body:not([hidden])")
         page.click("#detail-back")
         visible_rows(page)
-        page.wait_for_function("document.activeElement && document.activeElement.tagName === 'H1'")
+        page.wait_for_function("() => document.activeElement && document.activeElement.tagName === 'H1'")
         # a new search keeps focus in the form (the summary is announced instead)
         page.fill("#f-user", "alice")
         page.keyboard.press("Enter")
@@ -259,7 +259,8 @@ def test_axe_finds_no_wcag_aa_violations_on_any_page(browser, served, scheme):  
         page.goto(base + "/alerts")
         page.wait_for_selector("#view-alerts:not([hidden])")
         page.wait_for_function(
-            "document.querySelector('#alerts-body').children.length > 0 || !document.querySelector('#alerts-empty').hidden"
+            "() => document.querySelector('#alerts-body').children.length > 0"
+            " || !document.querySelector('#alerts-empty').hidden"
         )
         found["alerts"] = axe_violations(page)
         page.set_viewport_size({"width": 390, "height": 844})
@@ -268,7 +269,9 @@ def test_axe_finds_no_wcag_aa_violations_on_any_page(browser, served, scheme):  
         found["search at 390 px"] = axe_violations(page)
         page.goto(base + "/compliance?tenant=acme")
         page.wait_for_selector("#compliance-body:not([hidden])")
-        page.wait_for_function("document.querySelector('#categories').closest('.table-wrap').tabIndex === 0")
+        page.wait_for_function(
+            "() => document.querySelector('#categories').closest('.table-wrap').tabIndex === 0"
+        )
         found["compliance at 390 px"] = axe_violations(page)
         assert {name: v for name, v in found.items() if v} == {}
         # the check can fail: an image without alt text is reported
