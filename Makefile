@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench browser interop fault clean shell dist wheel-smoke config-reference
+.PHONY: demo test lint bench browser interop fault clean shell dist wheel-smoke config-reference screenshots
 
 # pip's own output is the progress report: the first install takes a minute or two (chDB, pyarrow)
 $(BIN)/.installed: pyproject.toml
@@ -57,6 +57,10 @@ wheel-smoke: $(BIN)/.installed
 # docs/CONFIGURATION.md from the config model (a test fails when it is stale)
 config-reference: $(BIN)/.installed
 	$(BIN)/python -m receiver.config_reference
+
+# docs/screenshots/: the UI's main views, desktop and 390 px, light and dark, over demo traffic
+screenshots: $(BIN)/.installed browser
+	$(BIN)/python tests/screenshots.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.all --quick

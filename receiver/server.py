@@ -221,6 +221,7 @@ class Receiver:
             metrics_access=self.config.metrics,
             sources=self.config.sources,
             streams=self.streams,
+            web=self.config.admin,
         )
         self._admin, self._admin_thread, self.admin_port = _serve_asgi(
             app, self.config.listen.admin, "the admin API", self._connection_limits()

@@ -54,6 +54,11 @@ class AdminAuthenticator:
         """False when no admin tokens are configured (open on a loopback address)."""
         return bool(self._tokens)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The configured tokens (session cookies are signed with keys derived from them)."""
+        return tuple(t.token for t in self._tokens)
+
     def authenticate(self, authorization: str | None) -> Access | None:
         """The caller's access, or None for a missing or unknown token."""
         token = bearer_token(authorization)

@@ -27,7 +27,7 @@ from receiver.admin.retention_api import RetentionAPI
 from receiver.admin.search_trail import SearchMemo
 from receiver.admin.trail import EVENTS_RESOURCE, AccessEvent, AccessTrail, query_attributes, tenants_read
 from receiver.admin.web_guard import HostPolicy, WebGuard
-from receiver.config import Integrity, MetricsAccess, Sources
+from receiver.config import AdminWeb, Integrity, MetricsAccess, Sources
 from receiver.filters import Cursor, EventFilter, FilterError, multi_params, parse_filters, parse_limit
 from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
@@ -372,6 +372,7 @@ def build_admin_app(
     sources: Sources | None = None,
     streams: Streams | None = None,
     viewer: Viewer | None = None,
+    web: AdminWeb | None = None,
 ) -> Starlette:
     """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
@@ -398,10 +399,16 @@ def build_admin_app(
     routes += ViewerRoutes(api, viewer or auth.viewer).routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
+    from receiver.admin.session import SessionCookies, SessionKeys, SessionRoutes
+
+    web = web or AdminWeb()
+    sessions = SessionKeys(auth.secrets, web.session_ttl_seconds)
+    routes += SessionRoutes(auth, sessions, web.secure_cookies).routes()
     app = Starlette(routes=routes)
     from receiver.viewer.gate import ViewerGate
 
-    app.add_middleware(ViewerGate, config=viewer or auth.viewer)
+    app.add_middleware(ViewerGate, config=viewer or auth.viewer)  # inside: sees a session's header too
+    app.add_middleware(SessionCookies, auth=auth, keys=sessions, secure=web.secure_cookies)
     app.add_middleware(WebGuard, hosts=hosts or HostPolicy.for_listen("127.0.0.1:0"))
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's refusals carry it too
     return app

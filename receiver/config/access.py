@@ -109,6 +109,22 @@ class AdminWeb(_Frozen):
             "Other hosts get 400."
         ),
     )
+    session_ttl_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 86400,
+        description=(
+            "How long a UI sign-in lasts: POST /api/session turns a token into an HttpOnly, "
+            "SameSite=Strict session cookie valid for this many seconds (docs/SESSIONS.md)"
+        ),
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description=(
+            "Mark the session cookie Secure on every answer (set this behind a TLS-terminating proxy); "
+            "it is Secure anyway on requests that arrive over https"
+        ),
+    )
 
 
 class MetricsAccess(_Frozen):

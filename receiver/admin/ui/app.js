@@ -1,7 +1,8 @@
 // otel-audit admin UI: search (totals, timeline, facets, saved views), event detail, compliance,
 // alerts. No framework, no build step.
 // Every value from the server is rendered with textContent (text(), el()); nothing from the
-// data ever reaches innerHTML or a URL scheme. The token lives in sessionStorage only.
+// data ever reaches innerHTML or a URL scheme. The token is never kept by the page: sign-in trades
+// it for an HttpOnly session cookie (receiver/admin/session.py), shared by this origin's tabs.
 // Bidirectional controls in a value are shown as visible ⟨U+202E⟩ marks, never obeyed, and each
 // non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
@@ -70,22 +71,26 @@ const clear = (node) => node.replaceChildren();
 const show = (node, visible) => { node.hidden = !visible; };
 
 // ---- session and API --------------------------------------------------------------------
+sessionStorage.removeItem(TOKEN_KEY);  // where an older version of this page kept the token
 const session = {
-  get token() { return VIEWER ? viewerToken.get() : sessionStorage.getItem(TOKEN_KEY); },
-  set token(value) {
-    if (VIEWER) viewerToken.set(value);  // viewer mode (viewer.js): memory only
-    else if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY);
-  },
+  // viewer mode (viewer.js) keeps its token in memory and sends it; the admin UI has its session cookie
+  get token() { return VIEWER ? viewerToken.get() : null; },
+  set token(value) { if (VIEWER) viewerToken.set(value); },
   me: null,
+  // why the user is on the sign-in page (a revoked token, an expired session, another tab's sign-out)
+  signedOut: "",
 };
+// tabs of this origin tell each other about a sign-out, so none keeps showing data
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel("otel-audit-session") : null;
 
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, body) { super(message); this.status = status; this.body = body; }
 }
 
 async function api(path, params, options = {}) {
   const url = params ? `${path}?${params}` : path;
-  const headers = { accept: "application/json", ...(options.headers || {}) };
+  // the custom header: the server refuses a cookie-authenticated state change without it (CSRF)
+  const headers = { accept: "application/json", "x-requested-with": "otel-audit", ...(options.headers || {}) };
   if (session.token) headers.authorization = `Bearer ${session.token}`;
   let response;
   try {
@@ -96,12 +101,11 @@ async function api(path, params, options = {}) {
   let body = null;
   try { body = await response.json(); } catch (err) { body = null; }
   if (response.status === 401 && !options.quiet) {
-    session.token = null;
-    session.me = null;
+    signedOut(body);
     route();
   }
   if (!response.ok) {
-    throw new ApiError(response.status, (body && body.error) || `The server answered ${response.status}.`);
+    throw new ApiError(response.status, (body && body.error) || `The server answered ${response.status}.`, body);
   }
   return body;
 }
@@ -180,6 +184,16 @@ function showView(name) {
   }
 }
 
+// a 401 after being signed in: remember why, to say it on the sign-in page
+function signedOut(body) {
+  const reason = body && body.signed_out ? body.error : "";
+  if (session.me || reason) {
+    session.signedOut = reason ? `Signed out: ${reason}.` : "Signed out: the server no longer accepts this session.";
+  }
+  session.me = null;
+  tenantsCache = null;
+}
+
 async function ensureSignedIn() {
   if (VIEWER) return viewerSignedIn(session);
   if (!session.me) {
@@ -187,13 +201,14 @@ async function ensureSignedIn() {
       session.me = await api("/api/me", null, { quiet: true });
     } catch (err) {
       if (err.status !== 401) throw err;
-      session.me = null;
+      signedOut(err.body);
     }
   }
   if (!session.me) {
     show($("nav"), false);
     show($("who"), false);
     showView("signin");
+    $("signin-notice").textContent = visibleText(session.signedOut);
     $("signin-token").focus();
     return false;
   }
@@ -209,15 +224,17 @@ async function signIn(event) {
   event.preventDefault();
   const token = $("signin-token").value.trim();
   $("signin-error").textContent = "";
-  session.token = token;
   try {
+    await api("/api/session", null, { method: "POST", quiet: true, headers: { authorization: `Bearer ${token}` } });
     session.me = await api("/api/me", null, { quiet: true });
   } catch (err) {
-    session.token = null;
     $("signin-error").textContent = err.status === 401 ? "This token is not known to the server." : visibleText(err.message);
     return;
   }
   $("signin-token").value = "";
+  if (tabs) tabs.postMessage("signed-in");
+  session.signedOut = "";
+  $("signin-notice").textContent = "";
   route();
 }
 
@@ -232,7 +249,10 @@ async function fillTenantSelect(select, selected, allowAll) {
   clear(select);
   if (allowAll) select.append(el("option", { value: "" }, "All tenants"));
   for (const tenant of list) select.append(el("option", { value: tenant }, tenant));
-  if (selected && !list.includes(selected)) select.append(el("option", { value: selected }, selected));
+  // a tenant named in the URL but not listed: offered only to a token for every tenant (whose list
+  // holds only tenants with events); a scoped token's out-of-scope tenant is never put in its list
+  const everyTenant = session.me && (session.me.tenants || []).includes("*");
+  if (selected && !list.includes(selected) && everyTenant) select.append(el("option", { value: selected }, selected));
   select.value = selected || (allowAll ? "" : list[0] || "");
 }
 
@@ -631,12 +651,23 @@ function interceptLinks(event) {
 function init() {
   if (!history.state) history.replaceState({ depth: 0 }, "", location.href);
   $("signin-form").addEventListener("submit", signIn);
-  $("sign-out").addEventListener("click", () => {
-    session.token = null;
+  $("sign-out").addEventListener("click", async () => {
+    try { await api("/api/session", null, { method: "DELETE", quiet: true }); } catch (err) { /* signed out here anyway */ }
     session.me = null;
     tenantsCache = null;
+    if (tabs) tabs.postMessage("signed-out");
     navigate("/", true);
   });
+  if (tabs) {
+    tabs.addEventListener("message", (event) => {
+      if (event.data === "signed-in" && !session.me) { session.signedOut = ""; route(); return; }
+      if (event.data !== "signed-out" || !session.me) return;
+      session.me = null;
+      tenantsCache = null;
+      session.signedOut = "Signed out in another tab.";
+      route();
+    });
+  }
   $("filters").addEventListener("submit", submitSearch);
   $("reset").addEventListener("click", () => navigate("/"));
   for (const button of document.querySelectorAll("[data-range]")) {
