@@ -6,6 +6,7 @@
 // non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
 import { renderAlerts } from "./alerts.js";
+import { initRetention, renderRetention } from "./retention.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 
@@ -169,7 +170,7 @@ function navigate(url, replace = false) {
 }
 
 // ---- views ------------------------------------------------------------------------------
-const VIEWS = ["signin", "search", "detail", "compliance", "alerts"];
+const VIEWS = ["signin", "search", "detail", "compliance", "alerts", "retention"];
 function showView(name) {
   for (const view of VIEWS) show($(`view-${view}`), view === name);
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -198,6 +199,8 @@ async function ensureSignedIn() {
   show($("sign-out"), !session.me.open);
   show($("nav"), true);
   show($("who"), true);
+  // the retention API is admin-only: its link is not offered to auditors
+  for (const link of document.querySelectorAll("[data-admin-only]")) show(link, session.me.role === "admin");
   return true;
 }
 
@@ -604,6 +607,7 @@ async function route() {
     if (detail) await renderDetail(decodeURIComponent(detail[1]));
     else if (path === "/compliance") await renderCompliance();
     else if (path === "/alerts") await renderAlerts();
+    else if (path === "/retention") await renderRetention();
     else await renderSearch();
   } catch (err) {
     const target = $("search-error");
@@ -654,6 +658,7 @@ function init() {
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
   $("export-jsonl").addEventListener("click", () => exportFormat("jsonl"));
   $("c-tenant").addEventListener("change", () => navigate(`/compliance?${new URLSearchParams({ tenant: $("c-tenant").value })}`));
+  initRetention();
   document.addEventListener("click", interceptLinks);
   window.addEventListener("popstate", route);
   route();
