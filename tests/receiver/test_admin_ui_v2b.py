@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import httpx
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, seed
 from conftest import start_receiver
@@ -14,6 +15,7 @@ from test_admin_browser import CHROMIUM, browser, visible_rows  # noqa: F401 - t
 from test_admin_ui_v2 import open_page, summary_total
 
 from receiver.filters import EventFilter
+from receiver.store.sql import Statement
 
 pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="no Debian chromium")
 UTC = dt.timezone.utc
@@ -129,3 +131,77 @@ def test_retention_page_policies_holds_and_job_history(browser, store, tmp_path)
             context.close()
     finally:
         receiver.stop_listeners()
+
+
+def sql(store, text: str) -> None:
+    store._command(Statement(text.replace("{db}", store.database)))
+
+
+def test_compliance_is_honest_links_counts_and_shows_proofs(browser, receiver_seeded, store):  # noqa: F811
+    receiver, seeded = receiver_seeded
+    receiver._checkpoints.seal_all()
+    base = f"http://127.0.0.1:{receiver.admin_port}"
+    # auditors get their own tenants' status, not others'; /api/verify stays admin-only
+    auditor = {"authorization": f"Bearer {ACME_AUDITOR}"}
+    assert (
+        httpx.get(f"{base}/api/integrity-status", params={"tenant": "globex"}, headers=auditor).status_code
+        == 403
+    )
+    assert httpx.get(f"{base}/api/verify", params={"tenant": "acme"}, headers=auditor).status_code == 403
+    assert httpx.get(f"{base}/api/integrity-status", params={"tenant": "acme"}).status_code == 401
+
+    context, page, base, errors = open_page(browser, receiver, ACME_AUDITOR)
+    try:
+        page.goto(base + "/compliance")
+        # a placeholder at once, then the verdict
+        page.wait_for_selector("#verify-panel:not([hidden]) #verify-status")
+        page.wait_for_selector("#verify-status .status-ok", timeout=60_000)
+        assert "Intact" in page.inner_text("#verify-status")
+
+        # every count links to its events: the link's search finds exactly that many
+        link = page.locator("#categories tr:has(th:text-is('Logins')) td a.count-link").first
+        shown = int(link.inner_text().replace(",", ""))
+        assert shown == 1
+        link.click()
+        page.wait_for_url(re.compile(r"action=login"))
+        q = page.url
+        assert "outcome=success" in q and "since=now-24h" in q and "tenant=acme" in q
+        assert summary_total(page) == shown
+        page.goto(base + "/compliance")
+        page.wait_for_selector("#categories tr:has(th:text-is('Access to audit logs')) a.count-link")
+        link = page.locator("#categories tr:has(th:text-is('Access to audit logs')) td a.count-link").nth(1)
+        shown = int(link.inner_text().replace(",", ""))
+        link.click()
+        page.wait_for_url(re.compile(r"event_name=audit.audit_log"))
+        assert summary_total(page) >= shown > 0  # this page's own reads may have joined them
+
+        # an event's proof: verified in the browser, with its leaf index and checkpoint
+        page.goto(f"{base}/events/{seeded.ids['login']}")
+        page.wait_for_selector("#detail-proof .status-ok", timeout=60_000)
+        proof = page.inner_text("#detail-proof")
+        assert "Verified" in proof and "Leaf index" in proof and "otel-audit/acme/" in proof
+        assert "tree size" in proof
+
+        # rows outside the log: the tenant is not green, and says how many
+        sql(
+            store,
+            "INSERT INTO {db}.audit_events SELECT * REPLACE (generateUUIDv4() AS id, '' AS chain_id, 0 AS seq)"
+            " FROM (SELECT * FROM {db}.audit_events WHERE tenant_id = 'acme' LIMIT 3)",
+        )
+        page.goto(base + "/compliance")
+        page.wait_for_selector("#verify-status .status-bad", timeout=60_000)
+        assert "Damaged" in page.inner_text("#verify-status")
+        assert "3 events are outside the tamper-evidence log" in page.inner_text("#verify-details")
+        assert "3 outside the tamper-evidence log" in page.inner_text("#compliance-summary")
+        unchained = store._query_arrow(
+            Statement(
+                f"SELECT toString(id) AS id FROM {store.database}.audit_events WHERE chain_id = '' LIMIT 1"
+            )
+        ).to_pylist()[0]["id"]
+        page.goto(f"{base}/events/{unchained}")
+        page.wait_for_selector("#detail-proof .status:not(.status-pending)", timeout=60_000)
+        assert "Not verified" in page.inner_text("#detail-proof")
+        assert "no verifiable log" in page.inner_text("#detail-proof")
+        assert errors == []
+    finally:
+        context.close()

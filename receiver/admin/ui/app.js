@@ -7,6 +7,7 @@
 
 import { renderAlerts } from "./alerts.js";
 import { initRetention, renderRetention } from "./retention.js";
+import { countCell, renderIntegrity, renderProof } from "./integrity.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 
@@ -491,6 +492,7 @@ async function renderDetail(eventId) {
   show($("detail-attributes"), attrs.length > 0);
   show($("detail-attributes-empty"), attrs.length === 0);
   show($("detail-body"), true);
+  renderProof(event.id);
 }
 
 // ---- compliance -------------------------------------------------------------------------
@@ -507,7 +509,7 @@ async function renderCompliance() {
     $("compliance-error").textContent = "No tenant has events yet.";
     return;
   }
-  renderVerify(tenant);
+  renderIntegrity(tenant);
   let report;
   try {
     report = await api("/api/compliance", new URLSearchParams({ tenant }));
@@ -517,7 +519,9 @@ async function renderCompliance() {
   }
   setText($("compliance-summary"),
     `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for `, report.tenant,
-    report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "");
+    report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "",
+    report.unchained_events ? el("span", { className: "status status-bad unchained-note" },
+      `${report.unchained_events.toLocaleString("en")} outside the tamper-evidence log`) : null);
   const body = $("categories").tBodies[0];
   clear(body);
   for (const cat of report.categories) {
@@ -526,8 +530,8 @@ async function renderCompliance() {
       el("th", { scope: "row" }, cat.label),
       el("td", { className: "nowrap" }, cat.requirement),
       el("td", { className: "muted" }, cat.definition),
-      el("td", { className: "num" }, cat.last_24h.toLocaleString("en")),
-      el("td", { className: "num" }, cat.last_30d.toLocaleString("en")),
+      countCell(cat.last_24h, report.tenant, cat.searches, "now-24h"),
+      countCell(cat.last_30d, report.tenant, cat.searches, "now-30d"),
       el("td", { className: "nowrap" }, cat.last_seen ? utcTime(cat.last_seen) : "—"),
       el("td", {}, el("span", { className: `status status-${status[1]}` }, status[0]))));
   }
@@ -537,7 +541,7 @@ async function renderCompliance() {
     fieldsBody.append(el("tr", {},
       el("th", { scope: "row" }, field.label),
       el("td", { className: "muted" }, field.definition),
-      el("td", { className: "num" }, field.missing.toLocaleString("en")),
+      countCell(field.missing, report.tenant, field.missing ? field.searches : []),
       el("td", {}, el("span", { className: `status status-${field.complete ? "ok" : "warn"}` },
         field.complete ? "Every event" : "Incomplete"))));
   }
@@ -570,32 +574,6 @@ function renderFindings(findings) {
     const label = f.kind === "source-gap" ? "Events never arrived" : "Journal damage";
     list.append(el("li", {}, el("span", { className: "status status-bad" }, label), ` ${f.detail}`));
   }
-}
-
-// Tamper-evidence status comes from GET /api/verify when the server has it; when the route
-// does not answer, the panel stays hidden: no status is ever shown that was not computed.
-async function renderVerify(tenant) {
-  let result;
-  try {
-    result = await api("/api/verify", new URLSearchParams({ tenant }), { quiet: true });
-  } catch (err) {
-    return;
-  }
-  if (!result || typeof result !== "object") return;
-  const entry = Array.isArray(result.tenants) ? result.tenants.find((t) => t.tenant === tenant) || result : result;
-  const verdict = [entry.ok, entry.intact, entry.valid].find((v) => typeof v === "boolean");
-  const statusWord = typeof entry.status === "string" ? entry.status.toLowerCase() : "";
-  const intact = verdict !== undefined ? verdict : ["ok", "intact", "valid"].includes(statusWord) ? true
-    : ["damaged", "broken", "tampered", "failed", "invalid"].includes(statusWord) ? false : undefined;
-  if (intact === undefined) return;
-  const status = $("verify-status");
-  clear(status);
-  const detail = entry.summary || entry.message || entry.detail || "";
-  const broken = entry.first_bad_seq ?? entry.first_bad_sequence ?? entry.sequence;
-  status.append(el("span", { className: `status status-${intact ? "ok" : "bad"}` }, intact ? "Chain intact" : "Chain broken"),
-    detail ? ` ${detail}` : "",
-    !intact && broken !== undefined && broken !== null ? ` · first bad sequence ${broken}` : "");
-  show($("verify-panel"), true);
 }
 
 // ---- router -----------------------------------------------------------------------------
