@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import httpx
@@ -202,6 +203,89 @@ def test_compliance_is_honest_links_counts_and_shows_proofs(browser, receiver_se
         page.wait_for_selector("#detail-proof .status:not(.status-pending)", timeout=60_000)
         assert "Not verified" in page.inner_text("#detail-proof")
         assert "no verifiable log" in page.inner_text("#detail-proof")
+        assert errors == []
+    finally:
+        context.close()
+
+
+LONG_ID = "res-" + "0123456789abcdef" * 18 + "0123456789ab"  # 300 characters, no space to wrap at
+LONG_NOTE = "x" * 10_000
+LONG_BODY = " ".join(f"word{i}" for i in range(900))
+
+
+def test_long_values_are_cut_with_show_all_copy_raw_json_and_word_diffs(browser, receiver_seeded):  # noqa: F811
+    receiver, seeded = receiver_seeded
+    event_id = "7d1f2e3a-0000-4000-8000-00000000abcd"
+    changes = {
+        "title": {"old": "Quarterly report draft", "new": "Quarterly summary draft"},
+        "owner": {"old": "alice", "new": "alicia"},
+        "body": {"old": LONG_BODY, "new": LONG_BODY.replace("word450 ", "changed450 ")},
+    }
+    record = log_record(
+        audit_attrs(
+            audit__event__id=event_id,
+            audit__action="update",
+            audit__resource__type="longdoc",
+            audit__resource__id=LONG_ID,
+            audit__changes=json.dumps(changes),
+            app__note=LONG_NOTE,
+        ),
+        event_name="audit.longdoc.update",
+    )
+    assert (
+        export(f"127.0.0.1:{receiver.grpc_port}", request([record])).partial_success.rejected_log_records == 0
+    )
+    context, page, base, errors = open_page(browser, receiver, ACME_AUDITOR)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        # a list row stays one line high, its resource id cut
+        page.goto(base + "/?resource_type=longdoc")
+        assert summary_total(page) == 1
+        row = page.locator("#events-body tr").first
+        assert row.bounding_box()["height"] < 60
+        assert "…" in row.inner_text() and LONG_ID not in row.inner_text()
+
+        page.goto(f"{base}/events/{event_id}")
+        page.wait_for_selector("#detail-body:not([hidden])")
+        size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        assert size[0] <= 1440 and size[1] < 3000, size
+        resource = page.locator("#detail-fields dd:has(.value-long)").first
+        assert LONG_ID not in resource.inner_text()
+        resource.locator(".value-toggle").click()
+        assert LONG_ID in resource.inner_text()
+        resource.locator(".value-copy").click()
+        page.wait_for_selector("#detail-fields .value-copy[data-copied=yes]")
+        assert page.evaluate("navigator.clipboard.readText()") == LONG_ID
+        note = page.locator("#detail-attributes tr:has(th:has-text('app.note')) td")
+        assert "Show all 10,000 characters" in note.inner_text() and len(note.inner_text()) < 500
+
+        # the diff marks what changed inside each value
+        title = page.locator("#detail-changes tr:has(th:has-text('title'))")
+        assert title.locator("del").all_inner_texts() == ["report"]
+        assert title.locator("ins").all_inner_texts() == ["summary"]
+        owner = page.locator("#detail-changes tr:has(th:has-text('owner'))")
+        assert owner.locator("del").all_inner_texts() == ["e"]
+        assert owner.locator("ins").all_inner_texts() == ["ia"]
+        body = page.locator("#detail-changes tr:has(th:has-text('body'))")
+        assert body.locator("del").all_inner_texts() == ["word450"]
+        assert body.locator("ins").all_inner_texts() == ["changed450"]
+        # a long value: the change with its context, the rest cut until "Show all"
+        assert body.locator(".diff-gap").count() == 4 and len(body.inner_text()) < 600
+        body.locator(".diff-new .value-toggle").click()
+        assert "word899" in body.locator(".diff-new").inner_text()
+        assert body.locator("ins").all_inner_texts() == ["changed450"]
+
+        # the raw JSON of the event
+        page.click("#detail-raw summary")
+        raw = json.loads(page.inner_text("#detail-raw .raw-json"))
+        assert raw["id"] == event_id and raw["resource_id"] == LONG_ID
+
+        # a hostile value in a diff stays text
+        page.goto(f"{base}/events/{seeded.ids['xss']}")
+        page.wait_for_selector("#detail-changes tr:has(th:has-text('title')) ins")
+        title = page.inner_text("#detail-changes tr:has(th:has-text('title'))")
+        assert "<script>window.__xss=1</script>" in title and '=HYPERLINK("http://evil.example","x")' in title
+        assert page.evaluate("window.__xss") is None
         assert errors == []
     finally:
         context.close()

@@ -8,6 +8,7 @@
 import { renderAlerts } from "./alerts.js";
 import { initRetention, renderRetention } from "./retention.js";
 import { countCell, renderIntegrity, renderProof } from "./integrity.js";
+import { diffCells, longValue, renderRaw } from "./values.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 
@@ -343,13 +344,13 @@ function eventRow(event) {
   const link = el("a", { href: `/events/${encodeURIComponent(event.id)}`, "data-internal": "" },
     shortTime(event.created_at));
   link.title = visibleText(event.created_at);
-  const resource = el("span", {}, event.resource_type,
-    event.resource_id ? el("span", { className: "muted" }, ` / ${event.resource_id}`) : null);
+  const resource = el("span", {}, longValue(event.resource_type, 24, true),
+    event.resource_id ? el("span", { className: "muted" }, " / ", longValue(event.resource_id, 20, true)) : null);
   return el("tr", {},
     el("td", { className: "nowrap" }, link),
     el("td", {}, event.tenant_id),
-    el("td", {}, event.user_id || el("span", { className: "muted" }, "anonymous")),
-    el("td", {}, el("code", {}, event.action)),
+    el("td", {}, event.user_id ? longValue(event.user_id, 32, true) : el("span", { className: "muted" }, "anonymous")),
+    el("td", {}, el("code", {}, longValue(event.action, 32, true))),
     el("td", {}, outcomeBadge(event.outcome)),
     el("td", {}, resource),
     el("td", { className: "muted nowrap" }, event.event_name),
@@ -449,7 +450,7 @@ async function renderDetail(eventId) {
   // each value isolated: a control in one (say the resource id) cannot reverse the rest
   setText($("detail-subtitle"),
     event.user_id || "anonymous", " · ", event.action, " · ", event.resource_type,
-    ...(event.resource_id ? [" ", event.resource_id] : []),
+    ...(event.resource_id ? [" ", event.resource_id.length > 80 ? `${event.resource_id.slice(0, 80)}…` : event.resource_id] : []),
     " · ", `${shortTime(event.created_at)} ${zoneName()}`, " · tenant ", event.tenant_id);
   const flags = String((event.attributes || {})["otel_audit.flags"] || "").split(",");
   show($("detail-bidi"), flags.includes("bidi_control"));
@@ -466,7 +467,7 @@ async function renderDetail(eventId) {
   clear(fields);
   for (const [key, label] of DETAIL_FIELDS) {
     const value = event[key];
-    const dd = el("dd", {}, key === "trace_id" || key === "span_id" || key === "id" ? el("code", {}, display(value)) : display(value));
+    const dd = el("dd", {}, key === "trace_id" || key === "span_id" || key === "id" ? el("code", {}, display(value)) : longValue(display(value), 160));
     fields.append(el("dt", {}, label), dd);
   }
 
@@ -478,9 +479,8 @@ async function renderDetail(eventId) {
     const before = isPair ? change.old : undefined;
     const after = isPair ? change.new : change;
     diffBody.append(el("tr", {},
-      el("th", { scope: "row" }, field),
-      el("td", { className: "diff-old" }, display(before)),
-      el("td", { className: "diff-new" }, display(after))));
+      el("th", { scope: "row" }, longValue(field, 80)),
+      ...diffCells(before, after, display)));
   }
   show($("detail-changes"), changes.length > 0);
   show($("detail-changes-empty"), changes.length === 0);
@@ -488,9 +488,10 @@ async function renderDetail(eventId) {
   const attrs = Object.entries(event.attributes || {});
   const attrBody = $("detail-attributes").tBodies[0];
   clear(attrBody);
-  for (const [key, value] of attrs) attrBody.append(el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, display(value))));
+  for (const [key, value] of attrs) attrBody.append(el("tr", {}, el("th", { scope: "row" }, longValue(key, 80)), el("td", {}, longValue(display(value), 300))));
   show($("detail-attributes"), attrs.length > 0);
   show($("detail-attributes-empty"), attrs.length === 0);
+  renderRaw($("detail-raw-body"), event);
   show($("detail-body"), true);
   renderProof(event.id);
 }
