@@ -289,3 +289,74 @@ def test_long_values_are_cut_with_show_all_copy_raw_json_and_word_diffs(browser,
         assert errors == []
     finally:
         context.close()
+
+
+def test_export_shows_progress_can_be_cancelled_and_is_newest_first(browser, receiver_seeded, tmp_path):  # noqa: F811
+    receiver, seeded = receiver_seeded
+    now = dt.datetime.now(UTC)
+    bulk = 12_000
+    for start in range(0, bulk, 3_000):
+        records = [
+            log_record(
+                audit_attrs(
+                    audit__tenant__id="bulk", audit__action="read", enduser__id=f"u{i % 7}", note="n" * 200
+                ),
+                event_name="audit.doc.read",
+                time_ns=int((now - dt.timedelta(seconds=i)).timestamp() * 1_000_000) * 1000,
+            )
+            for i in range(start, min(bulk, start + 3_000))
+        ]
+        answer = export(f"127.0.0.1:{receiver.grpc_port}", request(records, service_name="bulk"))
+        assert answer.partial_success.rejected_log_records == 0
+    context, page, base, errors = open_page(browser, receiver, ADMIN)
+    try:
+        page.on("dialog", lambda dialog: dialog.accept())
+        downloads: list = []
+        page.on("download", lambda d: downloads.append(d))
+        page.goto(base + "/?tenant=bulk")
+        assert summary_total(page) == bulk
+
+        # a slow link (Chromium's own throttling): rows and bytes so far, then Cancel
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": 150_000, "uploadThroughput": 1_000_000},
+        )
+        page.click("#export-csv")
+        deadline = dt.datetime.now(UTC) + dt.timedelta(seconds=60)
+        while not re.match(r"[1-9][\d,]* of 12,000 rows · ", page.inner_text("#export-status")):
+            assert dt.datetime.now(UTC) < deadline, page.inner_text("#export-status")
+            page.wait_for_timeout(50)
+        assert page.is_visible("#export-progress") and page.is_enabled("#export-cancel")
+        page.click("#export-cancel")
+        page.wait_for_selector("#export-status:has-text('Cancelled after')")
+        cancelled = int(
+            re.search(r"after ([\d,]+) rows", page.inner_text("#export-status")).group(1).replace(",", "")
+        )
+        assert 0 < cancelled < bulk
+        page.wait_for_timeout(500)
+        assert downloads == []
+
+        # full speed: done with every row, saved under the server's name, newest first as on screen
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        with page.expect_download(timeout=60_000) as info:
+            page.click("#export-jsonl")
+        download = info.value
+        assert re.fullmatch(r"audit-events-bulk-\d{8}T\d{6}Z\.jsonl", download.suggested_filename)
+        page.wait_for_selector("#export-status:has-text('Done')")
+        assert "12,000 rows" in page.inner_text("#export-status")
+        path = tmp_path / "bulk.jsonl"
+        download.save_as(path)
+        times = [json.loads(line)["created_at"] for line in path.read_text().splitlines()]
+        assert len(times) == bulk and times == sorted(times, reverse=True)
+        shown = page.eval_on_selector_all(
+            "#events-body tr td:first-child a", "links => links.map(a => a.title)"
+        )
+        assert times[: len(shown)] == shown
+        assert errors == []
+    finally:
+        context.close()

@@ -9,6 +9,7 @@ import { renderAlerts } from "./alerts.js";
 import { initRetention, renderRetention } from "./retention.js";
 import { countCell, renderIntegrity, renderProof } from "./integrity.js";
 import { diffCells, longValue, renderRaw } from "./values.js";
+import { cancelExport, streamExport } from "./exports.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 
@@ -408,17 +409,8 @@ async function exportFormat(format) {
   const params = apiParams(currentQuery());
   if (lastTotal !== null && lastTotal > EXPORT_CONFIRM &&
       !window.confirm(`Export ${lastTotal.toLocaleString("en")} events as ${format === "csv" ? "CSV" : "JSON lines"}? Large exports take a while; narrow the filters for a smaller file.`)) return;
-  try {
-    const { ticket } = await api("/api/export-tickets", null, { method: "POST" });
-    params.set("ticket", ticket);
-  } catch (err) {
-    $("search-error").textContent = visibleText(err.message);
-    return;
-  }
-  const link = el("a", { href: `/api/export.${format}?${params}`, download: "" });
-  document.body.append(link);
-  link.click();
-  link.remove();
+  // streamed with progress and Cancel (exports.js)
+  await streamExport(format, params, session.token);
 }
 
 // ---- detail -----------------------------------------------------------------------------
@@ -636,6 +628,7 @@ function init() {
   $("page-newer").addEventListener("click", newerPage);
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
   $("export-jsonl").addEventListener("click", () => exportFormat("jsonl"));
+  $("export-cancel").addEventListener("click", cancelExport);
   $("c-tenant").addEventListener("change", () => navigate(`/compliance?${new URLSearchParams({ tenant: $("c-tenant").value })}`));
   initRetention();
   document.addEventListener("click", interceptLinks);
