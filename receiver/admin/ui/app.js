@@ -534,7 +534,7 @@ async function renderCompliance() {
     fieldsBody.append(el("tr", {},
       el("th", { scope: "row" }, field.label),
       el("td", { className: "muted" }, field.definition),
-      countCell(field.missing, report.tenant, field.missing ? field.searches : []),
+      countCell(field.missing, report.tenant, field.searches),
       el("td", {}, el("span", { className: `status status-${field.complete ? "ok" : "warn"}` },
         field.complete ? "Every event" : "Incomplete"))));
   }

@@ -13,7 +13,9 @@ export function countCell(count, tenant, searches, since) {
   const cell = el("td", { className: "num" });
   const url = (filters) => searchUrl({ tenant, ...(since ? { since } : {}), ...filters,
     ...(Object.values(filters).flat().some((v) => String(v).startsWith("audit.audit_log")) ? { trail: "1" } : {}) });
-  if (!searches || !searches.length) {
+  if (!Number(count)) {
+    cell.append(text);
+  } else if (!searches || !searches.length) {
     cell.append(el("span", { title: "no search filter selects exactly these events" }, text));
   } else if (searches.length === 1) {
     cell.append(el("a", { href: url(searches[0]), "data-internal": "", className: "count-link" }, text));
