@@ -176,6 +176,14 @@ def test_compliance_is_honest_links_counts_and_shows_proofs(browser, receiver_se
         page.wait_for_url(re.compile(r"event_name=audit.audit_log"))
         assert summary_total(page) >= shown > 0  # this page's own reads may have joined them
 
+        # the tenant's total links to all its events, the audit trail's included
+        page.goto(base + "/compliance")
+        total = page.locator("#compliance-summary a.count-link")
+        stored = int(total.inner_text().split()[0].replace(",", ""))
+        total.click()
+        page.wait_for_url(re.compile(r"trail=1"))
+        assert summary_total(page) >= stored > seeded.acme_count
+
         # an event's proof: verified in the browser, with its leaf index and checkpoint
         page.goto(f"{base}/events/{seeded.ids['login']}")
         page.wait_for_selector("#detail-proof .status-ok", timeout=60_000)

@@ -511,7 +511,8 @@ async function renderCompliance() {
     return;
   }
   setText($("compliance-summary"),
-    `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for `, report.tenant,
+    el("a", { href: searchUrl({ tenant: report.tenant, trail: "1" }), "data-internal": "", className: "count-link" },
+      `${report.total_events.toLocaleString("en")} stored event${report.total_events === 1 ? "" : "s"}`), " for ", report.tenant,
     report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "",
     report.unchained_events ? el("span", { className: "status status-bad unchained-note" },
       `${report.unchained_events.toLocaleString("en")} outside the tamper-evidence log`) : null);
