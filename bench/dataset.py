@@ -45,6 +45,13 @@ def search_filters(samples: dict[str, str]) -> dict[str, dict[str, str]]:
     }
 
 
+def ui_filters() -> dict[str, dict[str, str]]:
+    """What the admin UI asks for when an investigator opens a tenant's last 30 days (issue 15's
+    targets): the first page of results, and the total, histogram and facets."""
+    since = (SPEC_END - dt.timedelta(days=30)).isoformat()
+    return {"first results": {"tenant": TENANT, "since": since}, "stats": {"tenant": TENANT, "since": since}}
+
+
 def to_filter(params: dict[str, str]) -> EventFilter:
     from receiver.filters import parse_filters
 
@@ -129,6 +136,22 @@ def main(argv: list[str] | None = None) -> int:
             times.append((time.perf_counter() - t) * 1000)
         direct[name] = {"p50_ms": median(times), "hits": hits}
     out["direct"] = direct
+    from receiver.store.stats import DEFAULT_BUCKETS
+
+    ui_direct: dict[str, Any] = {}
+    for name, params in ui_filters().items():
+        flt = to_filter(params)
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            if name == "stats":
+                store.stats(flt, DEFAULT_BUCKETS)
+            else:
+                store.search(flt, 50)
+                store.count(flt)
+            times.append((time.perf_counter() - t) * 1000)
+        ui_direct[name] = {"p50_ms": median(times)}
+    out["ui_direct"] = ui_direct
     floor = []
     for _ in range(args.repeat):
         t = time.perf_counter()

@@ -27,12 +27,14 @@ from typing import Any
 import httpx
 
 from bench.common import Serve, median, report, run_python, verdict
-from bench.dataset import SPEC_END, search_filters
+from bench.dataset import SPEC_END, search_filters, ui_filters
 
 SEARCH_TARGET_MS = 20.0
 EXPORT_TARGET_ROWS_S = 500_000
 EXPORT_TARGET_RSS_MB = 200.0
 INDEXED = ("tenant+user+30d", "tenant+resource_id", "tenant+ip")
+#: issue 15: an investigator's first screen of a tenant's 30 days, p50
+UI_TARGETS_MS = {"first results": 300.0, "stats": 150.0}
 
 
 def api_search(serve: Serve, samples: dict[str, str], repeat: int) -> dict[str, Any]:
@@ -48,6 +50,23 @@ def api_search(serve: Serve, samples: dict[str, str], repeat: int) -> dict[str, 
                 r.raise_for_status()
                 hits = len(r.json()["events"])
             out[name] = {"p50_ms": median(times), "hits": hits}
+    return out
+
+
+def api_ui(serve: Serve, repeat: int) -> dict[str, Any]:
+    """The UI's first screen: /api/events (50 rows and the total) and /api/stats (total,
+    histogram, facets)."""
+    out: dict[str, Any] = {}
+    with httpx.Client(base_url=serve.admin_url, timeout=60) as client:
+        for name, params in ui_filters().items():
+            path, extra = ("/api/stats", {}) if name == "stats" else ("/api/events", {"limit": 50})
+            times: list[float] = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                r = client.get(path, params={**params, **extra})
+                times.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+            out[name] = {"p50_ms": median(times), "total": r.json().get("total")}
     return out
 
 
@@ -106,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 by_ack[ack] = api_search(serve, ds["samples"], args.repeat)
         with Serve(data_dir=data, config={"ingest": {"ack": modes[0]}}) as serve:
             searches = api_search(serve, ds["samples"], args.repeat)
+            ui = api_ui(serve, args.repeat)
             # warm up: the server's first export loads code paths and engine caches once
             warm = api_export(serve, (SPEC_END - dt.timedelta(days=1)).isoformat())
             exports = {size: api_export(serve, entry["since"]) for size, entry in ds["exports"].items()}
@@ -147,6 +167,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **{f"api_p50_ms_ack_{ack}": found[name]["p50_ms"] for ack, found in by_ack.items()},
             "direct_p50_ms": direct["p50_ms"],
             "hits": api["hits"],
+        }
+    result["ui"] = {}
+    for name, api in ui.items():
+        direct = ds["ui_direct"][name]
+        target = UI_TARGETS_MS[name]
+        rows.append(
+            (
+                f"UI {name}, tenant 30 d p50",
+                f"{api['p50_ms']:.1f} ms via API (total {api['total']:,}); store direct {direct['p50_ms']:.1f} ms "
+                f"(ratio {api['p50_ms'] / direct['p50_ms']:.2f}); target ≤ {target:.0f} ms: "
+                f"{verdict(api['p50_ms'], target, False)}",
+            )
+        )
+        result["ui"][name] = {
+            "api_p50_ms": api["p50_ms"],
+            "direct_p50_ms": direct["p50_ms"],
+            "total": api["total"],
         }
     if warm is not None:
         rows.append(

@@ -211,7 +211,7 @@ class Receiver:
         )
         app = build_admin_app(
             self.store,
-            AdminAuthenticator(self.config.admin_tokens),
+            AdminAuthenticator(self.config.admin_tokens, self.config.viewer),
             self.metrics,
             trail,
             integrity=self.config.integrity,

@@ -9,9 +9,14 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from receiver.config import AdminToken
 from receiver.pipeline.auth import bearer_token
+from receiver.viewer.tokens import is_viewer_token
+
+if TYPE_CHECKING:
+    from receiver.viewer.config import Viewer as ViewerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,18 +25,29 @@ class Access:
     role: str
     #: None: every tenant
     tenants: tuple[str, ...] | None
+    #: a viewer token's limits (receiver/viewer/): only this user's events, export or not,
+    #: fields left out of answers, the token's id for the audit trail
+    actor: str | None = None
+    can_export: bool = True
+    hidden_fields: tuple[str, ...] = ()
+    token_id: str = ""
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_viewer(self) -> bool:
+        return self.role == "viewer"
 
 
 OPEN_ACCESS = Access(name="local-admin", role="admin", tenants=None)
 
 
 class AdminAuthenticator:
-    def __init__(self, tokens: Iterable[AdminToken]) -> None:
+    def __init__(self, tokens: Iterable[AdminToken], viewer: ViewerConfig | None = None) -> None:
         self._tokens = list(tokens)
+        self.viewer = viewer
 
     @property
     def required(self) -> bool:
@@ -40,9 +56,13 @@ class AdminAuthenticator:
 
     def authenticate(self, authorization: str | None) -> Access | None:
         """The caller's access, or None for a missing or unknown token."""
+        token = bearer_token(authorization)
+        if is_viewer_token(token):  # before the open mode: a viewer token never becomes an admin
+            from receiver.viewer.access import viewer_access
+
+            return viewer_access(token or "", self.viewer)
         if not self._tokens:
             return OPEN_ACCESS
-        token = bearer_token(authorization)
         if token is None:
             return None
         given = token.encode()

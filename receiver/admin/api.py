@@ -33,10 +33,12 @@ from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater
+from receiver.viewer.access import force_actor, shown, shown_stats
 
 if TYPE_CHECKING:
     from receiver.alerts.evaluator import Evaluator
     from receiver.streams.service import Streams
+    from receiver.viewer.config import Viewer
 
 UTC = dt.timezone.utc
 #: the resource id of a search or export in its audit event (a detail view names the event)
@@ -182,7 +184,8 @@ class AdminAPI:
         params: Mapping[str, str | list[str]], access: Access, *, extra: tuple[str, ...] = ()
     ) -> EventFilter:
         values = {k: v for k, v in params.items() if k not in extra}
-        return parse_filters(values).scoped(access.tenants)
+        # a viewer token bound to one user gets that user forced (receiver/viewer/)
+        return force_actor(parse_filters(values).scoped(access.tenants), access)
 
     async def refuse_other_tenant(
         self, request: Request, access: Access, flt: EventFilter, action: str
@@ -265,6 +268,7 @@ class AdminAPI:
             reason=f"searched audit events: {len(rows)} returned",
             attributes=query_attributes(params, {"audit.result.count": str(len(rows))}),
         )
+        rows = [shown(r, access) for r in rows]  # a viewer token's hidden fields left out
         return JSONResponse({"events": rows, "next_cursor": next_cursor, "total": total})
 
     async def stats(self, request: Request, access: Access) -> Response:
@@ -283,7 +287,7 @@ class AdminAPI:
             reason=f"viewed audit event statistics: {report['total']} matching",
             attributes=query_attributes(params, {"audit.result.count": str(report["total"])}),
         )
-        return JSONResponse(report)
+        return JSONResponse(shown_stats(report, access))
 
     async def event(self, request: Request, access: Access) -> Response:
         try:
@@ -291,6 +295,8 @@ class AdminAPI:
         except ValueError:
             return error(400, "event id is not a UUID")
         row: dict[str, Any] | None = await asyncio.to_thread(self.store.get_event, event_id, access.tenants)
+        if row is not None and access.actor is not None and row.get("user_id") != access.actor:
+            row = None  # a viewer token bound to one user sees only that user's events
         if row is None:
             await self.record(
                 request,
@@ -311,7 +317,7 @@ class AdminAPI:
             resource_id=event_id,
             reason="viewed an audit event",
         )
-        return JSONResponse(row)
+        return JSONResponse(shown(row, access))
 
     async def compliance(self, request: Request, access: Access) -> Response:
         params = dict(request.query_params)
@@ -368,6 +374,7 @@ def build_admin_app(
     metrics_access: MetricsAccess | None = None,
     sources: Sources | None = None,
     streams: Streams | None = None,
+    viewer: Viewer | None = None,
 ) -> Starlette:
     """``hosts``: the Host names served (default: loopback only; see ``web_guard.py``)."""
     from receiver.admin.exports import ExportRoutes
@@ -389,9 +396,15 @@ def build_admin_app(
     from receiver.streams.api import StreamRoutes
 
     routes += StreamRoutes(api, streams).routes()
+    from receiver.viewer.api import ViewerRoutes
+
+    routes += ViewerRoutes(api, viewer or auth.viewer).routes()
     if retention is not None:
         routes += RetentionAPI(retention, api.access).routes()
     app = Starlette(routes=routes)
+    from receiver.viewer.gate import ViewerGate
+
+    app.add_middleware(ViewerGate, config=viewer or auth.viewer)
     app.add_middleware(WebGuard, hosts=hosts or HostPolicy.for_listen("127.0.0.1:0"))
     app.add_middleware(SecurityHeaders)  # added last: outermost, so the guard's refusals carry it too
     return app

@@ -126,6 +126,8 @@ class ExportRoutes:
         self, request: Request, access: Access, fmt: ExportFormat, params: dict[str, list[str]]
     ) -> Response:
         api = self.api
+        if not access.can_export:  # a viewer token minted without can_export (receiver/viewer/)
+            return error(403, "this token may not export")
         flt = api.parse_scoped(params, access)
         if flt.visible_nothing():
             return await api.refuse_other_tenant(request, access, flt, "export")

@@ -113,6 +113,10 @@ class IntegrityRoutes:
             event_id = str(uuid.UUID(request.path_params["event_id"]))
         except ValueError:
             return error(400, "event id is not a UUID")
+        if access.actor is not None:  # a viewer token bound to one user: only that user's events
+            row = await asyncio.to_thread(self.api.store.get_event, event_id, access.tenants)
+            if row is None or row.get("user_id") != access.actor:
+                return error(404, "no such event")
         try:
             doc = await asyncio.to_thread(event_proof, self.api.store, event_id, access.tenants)
         except ProofError as exc:

@@ -37,7 +37,8 @@ class SearchMemo:
                 if name not in NOT_THE_SEARCH
             )
         )
-        return (access.name, access.role, access.tenants, search)
+        # a viewer token's id too: each token's first search is recorded (receiver/viewer/)
+        return (access.name, access.role, access.tenants, access.token_id, search)
 
     def claim(self, key: Key, tenants: Iterable[str]) -> tuple[str, ...]:
         """The tenants still to record for this search (marked recorded now; :meth:`release`

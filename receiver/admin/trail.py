@@ -93,6 +93,9 @@ def to_request(event: AccessEvent, now_ns: int | None = None) -> ExportLogsServi
             A.HTTP_STATUS: event.http_status,
             "audit.admin.role": event.access.role,
         }
+        if event.access.token_id:  # a viewer token (receiver/viewer/): which one, for whom
+            attrs["audit.viewer.token_id"] = event.access.token_id
+            attrs["audit.viewer.actor"] = event.access.actor or ""
         attrs.update(event.attributes)
         records.append(
             LogRecord(

@@ -62,6 +62,9 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
+                if b"content-security-policy" in present:
+                    # a page with its own policy (the embeddable viewer) says who may frame it there
+                    present.add(b"x-frame-options")
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 message = {**message, "headers": headers}
             await send(message)

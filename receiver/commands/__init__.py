@@ -21,4 +21,5 @@ COMMANDS: tuple[str, ...] = (
     "quarantine",
     "journal_ack",
     "streams",
+    "viewer_token",
 )

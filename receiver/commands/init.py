@@ -65,6 +65,12 @@ integrity:
     - dir: ./{checkpoints}
     # - url: https://audit-witness.example.com/checkpoints
     #   headers: {{authorization: "Bearer ..."}}
+
+# The tenant-facing viewer your app embeds for its customers (docs/VIEWER.md): off until it has
+# a secret (32+ random characters: `python -c "import secrets; print(secrets.token_urlsafe(32))"`).
+# viewer:
+#   secrets: ["<32+ random characters; the first signs, all verify>"]
+#   frame_ancestors: ["https://app.example.com"]
 """
 
 

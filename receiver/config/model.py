@@ -16,6 +16,7 @@ from receiver.config.integrity import Integrity
 from receiver.config.retention import Archive, Retention
 from receiver.store import DEFAULT_STORE_URL
 from receiver.streams.config import Stream, unique_names
+from receiver.viewer.config import Viewer
 
 
 class Config(_Frozen):
@@ -76,6 +77,10 @@ class Config(_Frozen):
     )
     metrics: MetricsAccess = Field(default=MetricsAccess(), description="who may read /metrics")
     sources: Sources = Field(default=Sources(), description="source-side gap detection")
+    viewer: Viewer = Field(
+        default=Viewer(),
+        description="the tenant-facing viewer: token secrets, framing, theming (docs/VIEWER.md)",
+    )
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without credentials (SPEC section 4)."""

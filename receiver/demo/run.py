@@ -9,6 +9,8 @@ query it. It serves on (admin API/UI) until Ctrl-C unless ``--exit`` is given.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import secrets
 import signal
 import threading
 import time
@@ -32,6 +34,8 @@ def _start_receiver(data: Path, grpc_listen: str, admin_listen: str) -> Receiver
             grpc_listen=grpc_addr,
             http_listen="127.0.0.1:0",
             admin_listen=admin_addr,
+            # the vendor example (examples/vendor_viewer) frames the tenant-facing viewer
+            viewer={"secrets": [secrets.token_urlsafe(32)], "frame_ancestors": ["http://127.0.0.1:*"]},
         )
         receiver = Receiver(config)
         try:
@@ -68,7 +72,7 @@ def run_demo(args: argparse.Namespace) -> int:
     receiver = _start_receiver(data, args.grpc_listen, args.admin_listen)
     assert receiver.store is not None
     before = receiver.store.count(EventFilter())
-    app_server = None
+    app_server = vendor_server = None
     try:
         app = build_app(
             endpoint=f"http://127.0.0.1:{receiver.grpc_port}",
@@ -89,6 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
             otel_audit.force_flush()
             stored = receiver.store.count(EventFilter()) - before
         _print_summary(receiver, stored, expected)
+        vendor_server = _start_vendor_example(f"http://127.0.0.1:{receiver.admin_port}")
         if args.exit:
             return 0 if stored >= expected else 1
         stop = threading.Event()
@@ -99,11 +104,29 @@ def run_demo(args: argparse.Namespace) -> int:
             pass
         return 0
     finally:
-        if app_server is not None:
-            app_server.should_exit = True  # type: ignore[attr-defined]
+        for server in (app_server, vendor_server):
+            if server is not None:
+                server.should_exit = True  # type: ignore[attr-defined]
         otel_audit.shutdown()
         receiver.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _start_vendor_example(admin: str) -> object | None:
+    """examples/vendor_viewer (a source checkout only): a customer's settings page embedding the viewer."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "vendor_viewer" / "app.py"
+    spec = importlib.util.spec_from_file_location("vendor_viewer_example", path)
+    if not path.exists() or spec is None or spec.loader is None:
+        return None
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError:  # fastapi is a dev dependency
+        return None
+    module.AUDIT_URL, module.ADMIN_TOKEN = admin, None  # the demo's admin API is open on loopback
+    server, port = _serve_app(module.app)
+    print(f"Vendor example (acme's audit log, embedded): http://127.0.0.1:{port}/", flush=True)
+    return server
 
 
 def _interrupt(signum: int, frame: object) -> None:

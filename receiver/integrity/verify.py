@@ -17,6 +17,7 @@ append their own Damage to ``report.damages``.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,13 @@ def _verify_log(
             local = seqs - lo
             in_tree = seqs < size
             ok = in_tree & have_tree[local] & np.all(tree[local] == mine, axis=1)
+            if not in_tree.all():
+                # A commit writes its events, then their tiles: events past this verify's
+                # snapshot of the tree are either that instant or damage. The tree growing over
+                # them tells which; those are the next verify's to check.
+                grown = _grown_size(store, origin, int(seqs[~in_tree].max()))
+                if grown > int(seqs[~in_tree].max()):
+                    ok |= ~in_tree
             for i in np.flatnonzero(~ok)[:1].tolist():
                 leaf = int(seqs[i])
                 if leaf >= size:
@@ -290,6 +298,20 @@ def _verify_log(
     for d in found:
         add(d)
     return lg
+
+
+#: how long verify waits for the tree to catch up with events committed past its snapshot
+TREE_CATCH_UP_SECONDS = 5.0
+
+
+def _grown_size(store: Any, origin: str, leaf: int) -> int:
+    """The tree's size once it covers ``leaf``, or after :data:`TREE_CATCH_UP_SECONDS`."""
+    deadline = time.monotonic() + TREE_CATCH_UP_SECONDS
+    while True:
+        size = TreeEdge.from_last_tiles(origin, store.last_tiles(origin=origin)).size
+        if size > leaf or time.monotonic() >= deadline:
+            return size
+        time.sleep(0.2)
 
 
 def _leaf_batches(store: Any, origin: str, lo: int, hi: int) -> Iterable[pa.Table]:

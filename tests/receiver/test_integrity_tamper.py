@@ -431,3 +431,47 @@ def test_verify_while_a_commit_lands(sealed):
 
     report = verify(CommitLanded(), verifier, published)
     assert report.status == "intact", report.summary()
+
+
+def test_events_committed_before_their_tiles_are_not_damage(store, tmp_path: Path):
+    """A commit writes its events, then their tiles: a verify that snapshots the tree between the
+    two sees events past the tree. They are the next verify's, not "beyond-tree" damage, once
+    the tree grows over them; an event the tree never reaches still is."""
+    private, _ = generate_key(tmp_path / "keys")
+    receiver = start_receiver(store, integrity={"key": str(private), "instance_id": "receiver-a"})
+    endpoint = f"127.0.0.1:{receiver.grpc_port}"
+    origin = "otel-audit/acme/receiver-a"
+    export(endpoint, request([log_record(audit_attrs()) for _ in range(10)]))
+    receiver._checkpoints.seal_all()  # verify reads checkpoints before its snapshot of the tree
+    before = store.last_tiles(origin=origin)
+    export(endpoint, request([log_record(audit_attrs()) for _ in range(10)]))
+    verifier = Signer.from_file(private).verifier
+
+    class TilesLate:
+        """The tree as it was before the second commit's tiles, at the first look only."""
+
+        calls = 0
+
+        def __getattr__(self, name: str):
+            return getattr(store, name)
+
+        def last_tiles(self, **kwargs):
+            TilesLate.calls += 1
+            return before if TilesLate.calls == 1 else store.last_tiles(**kwargs)
+
+    reports = verify_store(TilesLate(), tenants=("acme",), verifiers=[verifier])
+    assert reports[0].status == "intact", reports[0].summary()
+    assert TilesLate.calls >= 2
+
+    sql(
+        store,
+        "ALTER TABLE {db}.audit_events UPDATE seq = 500 WHERE seq = 19 AND tenant_id = 'acme' SETTINGS mutations_sync = 1",
+    )
+    import receiver.integrity.verify as verify_module
+
+    verify_module.TREE_CATCH_UP_SECONDS = 0.3
+    try:
+        damaged = verify_store(store, tenants=("acme",), verifiers=[verifier])[0]
+    finally:
+        verify_module.TREE_CATCH_UP_SECONDS = 5.0
+    assert any(d.kind == "beyond-tree" for d in damaged.damages), damaged.summary()

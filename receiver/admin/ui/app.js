@@ -12,6 +12,7 @@ import { diffCells, longValue, renderRaw } from "./values.js";
 import { cancelExport, streamExport } from "./exports.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
+import { VIEWER, adminPath, proofBadge, viewerSignedIn, viewerToken, viewerUrl } from "./viewer.js";
 
 const TOKEN_KEY = "otel-audit-token";
 const FILTERS = ["q", "tenant", "since", "until", "user", "action", "outcome",
@@ -74,9 +75,10 @@ const show = (node, visible) => { node.hidden = !visible; };
 
 // ---- session and API --------------------------------------------------------------------
 const session = {
-  get token() { return sessionStorage.getItem(TOKEN_KEY); },
+  get token() { return VIEWER ? viewerToken.get() : sessionStorage.getItem(TOKEN_KEY); },
   set token(value) {
-    if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY);
+    if (VIEWER) viewerToken.set(value);  // viewer mode (viewer.js): memory only
+    else if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY);
   },
   me: null,
 };
@@ -167,6 +169,7 @@ function searchUrl(values) {
 }
 
 function navigate(url, replace = false) {
+  if (VIEWER) url = viewerUrl(url);
   if (replace) history.replaceState({ depth: (history.state && history.state.depth) || 0 }, "", url);
   else history.pushState({ depth: ((history.state && history.state.depth) || 0) + 1 }, "", url);
   route();
@@ -182,6 +185,7 @@ function showView(name) {
 }
 
 async function ensureSignedIn() {
+  if (VIEWER) return viewerSignedIn(session);
   if (!session.me) {
     try {
       session.me = await api("/api/me", null, { quiet: true });
@@ -225,7 +229,7 @@ async function signIn(event) {
 
 let tenantsCache = null;
 async function tenants() {
-  if (!tenantsCache) tenantsCache = (await api("/api/tenants")).tenants;
+  if (!tenantsCache) tenantsCache = VIEWER ? session.me.tenants : (await api("/api/tenants")).tenants;
   return tenantsCache;
 }
 
@@ -458,6 +462,7 @@ async function renderDetail(eventId) {
   const fields = $("detail-fields");
   clear(fields);
   for (const [key, label] of DETAIL_FIELDS) {
+    if (VIEWER && !(key in event)) continue;  // a field the viewer's config hides
     const value = event[key];
     const dd = el("dd", {}, key === "trace_id" || key === "span_id" || key === "id" ? el("code", {}, display(value)) : longValue(display(value), 160));
     fields.append(el("dt", {}, label), dd);
@@ -485,7 +490,10 @@ async function renderDetail(eventId) {
   show($("detail-attributes-empty"), attrs.length === 0);
   renderRaw($("detail-raw-body"), event);
   show($("detail-body"), true);
-  renderProof(event.id);
+  // the viewer's badge (viewer.js) there, the proof card (integrity.js) here
+  show($("detail-proof").closest(".card"), !VIEWER);
+  if (VIEWER) proofBadge(event.id);
+  else renderProof(event.id);
 }
 
 // ---- compliance -------------------------------------------------------------------------
@@ -574,7 +582,7 @@ function renderFindings(findings) {
 async function route() {
   try {
     if (!(await ensureSignedIn())) return;
-    const path = location.pathname;
+    const path = VIEWER ? adminPath(location.pathname) : location.pathname;
     const detail = path.match(/^\/events\/([^/]+)$/);
     if (detail) await renderDetail(decodeURIComponent(detail[1]));
     else if (path === "/compliance") await renderCompliance();
