@@ -350,11 +350,11 @@ function eventRow(event) {
     shortTime(event.created_at));
   link.title = visibleText(event.created_at);
   const resource = el("span", {}, longValue(event.resource_type, 24, true),
-    event.resource_id ? el("span", { className: "muted" }, " / ", longValue(event.resource_id, 20, true)) : null);
+    event.resource_id ? el("span", { className: "muted" }, " / ", longValue(event.resource_id, 40, true)) : null);
   return el("tr", {},
     el("td", { className: "nowrap" }, link),
     el("td", {}, event.tenant_id),
-    el("td", {}, event.user_id ? longValue(event.user_id, 32, true) : el("span", { className: "muted" }, "anonymous")),
+    el("td", {}, event.user_id ? longValue(event.user_id, 48, true) : el("span", { className: "muted" }, "anonymous")),
     el("td", {}, el("code", {}, longValue(event.action, 32, true))),
     el("td", {}, outcomeBadge(event.outcome)),
     el("td", {}, resource),
