@@ -58,19 +58,25 @@ export async function streamExport(format, params, token) {
     const total = given === null ? NaN : Number(given);
     const count = rowCounter(format === "csv");
     let header = format === "csv";  // the CSV header line is not a row
-    const chunks = [];
+    // every ~4 MB the chunks become a Blob: the browser's blob store (which may spill to disk)
+    // holds a large export, not the page's heap
+    const parts = [];
+    let chunks = [];
+    let pending = 0;
     const reader = response.body.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       chunks.push(value);
+      pending += value.length;
+      if (pending >= 4 * 1024 * 1024) { parts.push(new Blob(chunks)); chunks = []; pending = 0; }
       bytes += value.length;
       rows += count(value);
       if (header && rows > 0) { rows -= 1; header = false; }
       if (total > 0) { bar.max = total; bar.value = Math.min(rows, total); }
       status(`${rows.toLocaleString("en")}${Number.isFinite(total) ? ` of ${total.toLocaleString("en")}` : ""} rows · ${megabytes(bytes)}`);
     }
-    const blob = new Blob(chunks, { type: response.headers.get("content-type") || "application/octet-stream" });
+    const blob = new Blob([...parts, ...chunks], { type: response.headers.get("content-type") || "application/octet-stream" });
     const url = URL.createObjectURL(blob);
     const link = document.createElement("a");
     link.href = url;
