@@ -335,6 +335,9 @@ class AdminAPI:
         report = await asyncio.to_thread(self.store.compliance, tenant, dt.datetime.now(UTC))
         report["schemas"] = self.metrics.schema_counts()  # event schemas, all tenants, since start
         report["findings"] = await asyncio.to_thread(self.findings, (tenant,))
+        # events in no tamper-evidence log: damage, shown beside the verify status (issue 15 item 6)
+        summaries = await asyncio.to_thread(self.store.log_summaries, (tenant,))
+        report["unchained_events"] = sum(s.rows for s in summaries if s.origin == "")
         await self.record(
             request,
             access,

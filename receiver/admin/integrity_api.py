@@ -25,11 +25,27 @@ class IntegrityRoutes:
     def __init__(self, api: AdminAPI) -> None:
         self.api = api
 
-    async def verify(self, request: Request, access: Access) -> Response:
-        """Chain verification per tenant (admin tokens; only the token's own tenants)."""
+    def _reports(
+        self, tenants: tuple[str, ...] | None, since: Any = None, until: Any = None, tenant: str | None = None
+    ) -> list[Any]:
         from receiver.integrity.setup import default_published_dirs, default_verifiers
         from receiver.integrity.verify import TenantReport, verify_store
 
+        verifiers = default_verifiers(self.api.integrity, self.api.store)
+        reports = verify_store(
+            self.api.store,
+            tenants=tenants,
+            since=since,
+            until=until,
+            checkpoint_dirs=default_published_dirs(self.api.integrity, self.api.store),
+            verifiers=verifiers,
+        )
+        if tenant is not None and not reports:
+            reports = [TenantReport(tenant, signatures_checked=bool(verifiers))]
+        return reports
+
+    async def verify(self, request: Request, access: Access) -> Response:
+        """Chain verification per tenant (admin tokens; only the token's own tenants)."""
         params = dict(request.query_params)
         tenant = params.pop("tenant", None)
         try:
@@ -41,18 +57,7 @@ class IntegrityRoutes:
         tenants = (tenant,) if tenant is not None else access.tenants
 
         def run() -> list[dict[str, Any]]:
-            verifiers = default_verifiers(self.api.integrity, self.api.store)
-            reports = verify_store(
-                self.api.store,
-                tenants=tenants,
-                since=when.since,
-                until=when.until,
-                checkpoint_dirs=default_published_dirs(self.api.integrity, self.api.store),
-                verifiers=verifiers,
-            )
-            if tenant is not None and not reports:
-                reports = [TenantReport(tenant, signatures_checked=bool(verifiers))]
-            return [r.to_json() for r in reports]
+            return [r.to_json() for r in self._reports(tenants, when.since, when.until, tenant)]
 
         try:
             results = await asyncio.to_thread(run)
@@ -60,6 +65,45 @@ class IntegrityRoutes:
         except StoreUnavailable as exc:
             return store_unavailable(exc)
         return JSONResponse({"tenants": results, "findings": findings})
+
+    async def status(self, request: Request, access: Access) -> Response:
+        """One tenant's tamper-evidence status for any role within its tenants (auditors too:
+        ``/api/verify`` stays admin-only, SPEC section 4). Events in no log and findings
+        (source gaps, journal damage) make it ``damaged``: never green with rows outside the log."""
+        params = dict(request.query_params)
+        unknown = sorted(set(params) - {"tenant"})
+        if unknown:
+            return error(400, f"unknown parameter(s): {', '.join(unknown)}")
+        tenant = params.get("tenant") or (
+            access.tenants[0] if access.tenants and len(access.tenants) == 1 else ""
+        )
+        if not tenant:
+            return error(400, "tenant: required (which tenant's tamper-evidence status)")
+        if access.tenants is not None and tenant not in access.tenants:
+            return error(403, "this token may not read that tenant")
+        try:
+            (report,) = await asyncio.to_thread(self._reports, (tenant,), None, None, tenant)
+            findings = await asyncio.to_thread(self.api.findings, (tenant,))
+        except StoreUnavailable as exc:
+            return store_unavailable(exc)
+        unchained = sum(
+            s.rows for s in await asyncio.to_thread(self.api.store.log_summaries, (tenant,)) if s.origin == ""
+        )
+        damaged = bool(report.damages or findings)
+        return JSONResponse(
+            {
+                "tenant": tenant,
+                "status": "damaged" if damaged else "intact",
+                "events": report.events,
+                "checkpoints": report.checkpoints,
+                "unchained": unchained,
+                "damages": [{"kind": d.kind, "detail": d.detail} for d in report.damages],
+                "findings": findings,
+                "signatures_checked": report.signatures_checked,
+                "external_copy": report.external_copy,
+                "summary": report.summary(),
+            }
+        )
 
     async def proof(self, request: Request, access: Access) -> Response:
         """Inclusion proof of one event (SPEC 7), within the token's tenants."""
@@ -127,4 +171,5 @@ class IntegrityRoutes:
             Route("/api/checkpoints", auth(self.checkpoints)),
             Route("/api/consistency", auth(self.consistency)),
             Route("/api/verify", self.api.admin_only(self.verify)),
+            Route("/api/integrity-status", auth(self.status)),
         ]

@@ -158,7 +158,7 @@ class SqlStore(IntegrityQueries, abc.ABC):
         return int(self._query_arrow(sql.count(self.database, flt)).column("n")[0].as_py())
 
     def iter_batches(self, flt: EventFilter) -> Iterator[pa.RecordBatch]:
-        """Every matching event in export order (tenant, created_at, id); ``id`` as text."""
+        """Every matching event in export order (tenant, created_at, id, all descending); ``id`` as text."""
         if flt.visible_nothing():
             return iter(())
         return self._stream_arrow(sql.export_rows(self.database, flt))

@@ -145,11 +145,13 @@ def search(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -
     return Statement(sql, params)
 
 
-#: Exports run in the table's sort order, so the engine reads parts in order and merges them as
-#: it streams: constant memory and a first row at once. Newest first would sort the whole answer
+#: Exports run in the table's sort order reversed (every key DESC), so the engine reads parts in
+#: reverse order and merges them as it streams: constant memory and a first row at once, newest
+#: first as on screen (issue 15 item 9; one tenant's export is exactly the screen's order, an
+#: all-tenant one goes tenant by tenant). ``created_at DESC`` alone would sort the whole answer
 #: before the first row (measured: 1 M rows, ~900 MB in the engine). The table is aliased so that
 #: ``e.id`` means the UUID column, not an output column of the same name.
-_EXPORT_ORDER = "ORDER BY e.tenant_id, e.created_at, e.id"
+_EXPORT_ORDER = "ORDER BY e.tenant_id DESC, e.created_at DESC, e.id DESC"
 #: SPEC section 5: a cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first, also
 #: after leading blanks or invisible characters, and their full-width forms) gets a leading quote:
 #: one regular-expression replacement per cell (measured 0.57 -> 0.46 CPU-s per million exported

@@ -302,7 +302,7 @@ def test_csv_export_is_the_spec_csv_of_the_known_data(admin):
     )
     # the engine-made CSV is byte for byte what formats.csv_lines makes of the API's rows
     rows = data_events(c["acme"])
-    rows.sort(key=lambda e: (e["tenant_id"], e["created_at"], e["id"]))
+    rows.sort(key=lambda e: (e["tenant_id"], e["created_at"], e["id"]), reverse=True)  # newest first
     ids = ",".join(e["id"] for e in rows)
     exported = c["acme"].get(
         "/api/export.csv",
@@ -320,7 +320,7 @@ def test_jsonl_and_parquet_exports_hold_the_api_events(admin):
     lines = [json.loads(line) for line in answer.text.splitlines()]
     assert {e["id"]: e for e in lines} == api_events
     assert [(e["tenant_id"], e["created_at"]) for e in lines] == sorted(
-        (e["tenant_id"], e["created_at"]) for e in lines
+        ((e["tenant_id"], e["created_at"]) for e in lines), reverse=True
     )
     xss = next(e for e in lines if e["id"] == s.ids["xss"])
     assert xss["changes"] == {"title": {"old": XSS_REASON, "new": FORMULA}} and xss["attributes"] == {

@@ -155,6 +155,7 @@ def test_engine_round_trip_filters_scope_and_paging(engine_store: SqlStore):
     denied = sorted(
         engine_store.search(EventFilter(outcome="denied"), 100),
         key=lambda r: (r["tenant_id"], r["created_at"], r["id"]),
+        reverse=True,  # export order: newest first, as on screen
     )
     csv_body = b"".join(engine_store.iter_csv(EventFilter(outcome="denied"))).decode()
     assert csv_body == "".join(csv_lines(denied, header=False))

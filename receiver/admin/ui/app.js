@@ -7,6 +7,10 @@
 // non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
 import { renderAlerts } from "./alerts.js";
+import { initRetention, renderRetention } from "./retention.js";
+import { countCell, renderIntegrity, renderProof } from "./integrity.js";
+import { diffCells, longValue, renderRaw } from "./values.js";
+import { cancelExport, streamExport } from "./exports.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 import { VIEWER, adminPath, proofBadge, viewerSignedIn, viewerToken, viewerUrl } from "./viewer.js";
@@ -176,7 +180,7 @@ function navigate(url, replace = false) {
 }
 
 // ---- views ------------------------------------------------------------------------------
-const VIEWS = ["signin", "search", "detail", "compliance", "alerts"];
+const VIEWS = ["signin", "search", "detail", "compliance", "alerts", "retention"];
 function showView(name) {
   for (const view of VIEWS) show($(`view-${view}`), view === name);
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -217,6 +221,8 @@ async function ensureSignedIn() {
   show($("sign-out"), !session.me.open);
   show($("nav"), true);
   show($("who"), true);
+  // the retention API is admin-only: its link is not offered to auditors
+  for (const link of document.querySelectorAll("[data-admin-only]")) show(link, session.me.role === "admin");
   return true;
 }
 
@@ -363,13 +369,13 @@ function eventRow(event) {
   const link = el("a", { href: `/events/${encodeURIComponent(event.id)}`, "data-internal": "" },
     shortTime(event.created_at));
   link.title = visibleText(event.created_at);
-  const resource = el("span", {}, event.resource_type,
-    event.resource_id ? el("span", { className: "muted" }, ` / ${event.resource_id}`) : null);
+  const resource = el("span", {}, longValue(event.resource_type, 24, true),
+    event.resource_id ? el("span", { className: "muted" }, " / ", longValue(event.resource_id, 40, true)) : null);
   return el("tr", {},
     el("td", { className: "nowrap" }, link),
     el("td", {}, event.tenant_id),
-    el("td", {}, event.user_id || el("span", { className: "muted" }, "anonymous")),
-    el("td", {}, el("code", {}, event.action)),
+    el("td", {}, event.user_id ? longValue(event.user_id, 48, true) : el("span", { className: "muted" }, "anonymous")),
+    el("td", {}, el("code", {}, longValue(event.action, 32, true))),
     el("td", {}, outcomeBadge(event.outcome)),
     el("td", {}, resource),
     el("td", { className: "muted nowrap" }, event.event_name),
@@ -427,17 +433,8 @@ async function exportFormat(format) {
   const params = apiParams(currentQuery());
   if (lastTotal !== null && lastTotal > EXPORT_CONFIRM &&
       !window.confirm(`Export ${lastTotal.toLocaleString("en")} events as ${format === "csv" ? "CSV" : "JSON lines"}? Large exports take a while; narrow the filters for a smaller file.`)) return;
-  try {
-    const { ticket } = await api("/api/export-tickets", null, { method: "POST" });
-    params.set("ticket", ticket);
-  } catch (err) {
-    $("search-error").textContent = visibleText(err.message);
-    return;
-  }
-  const link = el("a", { href: `/api/export.${format}?${params}`, download: "" });
-  document.body.append(link);
-  link.click();
-  link.remove();
+  // streamed with progress and Cancel (exports.js)
+  await streamExport(format, params, session.token);
 }
 
 // ---- detail -----------------------------------------------------------------------------
@@ -469,7 +466,7 @@ async function renderDetail(eventId) {
   // each value isolated: a control in one (say the resource id) cannot reverse the rest
   setText($("detail-subtitle"),
     event.user_id || "anonymous", " · ", event.action, " · ", event.resource_type,
-    ...(event.resource_id ? [" ", event.resource_id] : []),
+    ...(event.resource_id ? [" ", event.resource_id.length > 80 ? `${event.resource_id.slice(0, 80)}…` : event.resource_id] : []),
     " · ", `${shortTime(event.created_at)} ${zoneName()}`, " · tenant ", event.tenant_id);
   const flags = String((event.attributes || {})["otel_audit.flags"] || "").split(",");
   show($("detail-bidi"), flags.includes("bidi_control"));
@@ -487,7 +484,7 @@ async function renderDetail(eventId) {
   for (const [key, label] of DETAIL_FIELDS) {
     if (VIEWER && !(key in event)) continue;  // a field the viewer's config hides
     const value = event[key];
-    const dd = el("dd", {}, key === "trace_id" || key === "span_id" || key === "id" ? el("code", {}, display(value)) : display(value));
+    const dd = el("dd", {}, key === "trace_id" || key === "span_id" || key === "id" ? el("code", {}, display(value)) : longValue(display(value), 160));
     fields.append(el("dt", {}, label), dd);
   }
 
@@ -499,9 +496,8 @@ async function renderDetail(eventId) {
     const before = isPair ? change.old : undefined;
     const after = isPair ? change.new : change;
     diffBody.append(el("tr", {},
-      el("th", { scope: "row" }, field),
-      el("td", { className: "diff-old" }, display(before)),
-      el("td", { className: "diff-new" }, display(after))));
+      el("th", { scope: "row" }, longValue(field, 80)),
+      ...diffCells(before, after, display)));
   }
   show($("detail-changes"), changes.length > 0);
   show($("detail-changes-empty"), changes.length === 0);
@@ -509,11 +505,15 @@ async function renderDetail(eventId) {
   const attrs = Object.entries(event.attributes || {});
   const attrBody = $("detail-attributes").tBodies[0];
   clear(attrBody);
-  for (const [key, value] of attrs) attrBody.append(el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, display(value))));
+  for (const [key, value] of attrs) attrBody.append(el("tr", {}, el("th", { scope: "row" }, longValue(key, 80)), el("td", {}, longValue(display(value), 300))));
   show($("detail-attributes"), attrs.length > 0);
   show($("detail-attributes-empty"), attrs.length === 0);
+  renderRaw($("detail-raw-body"), event);
   show($("detail-body"), true);
+  // the viewer's badge (viewer.js) there, the proof card (integrity.js) here
+  show($("detail-proof").closest(".card"), !VIEWER);
   if (VIEWER) proofBadge(event.id);
+  else renderProof(event.id);
 }
 
 // ---- compliance -------------------------------------------------------------------------
@@ -530,7 +530,7 @@ async function renderCompliance() {
     $("compliance-error").textContent = "No tenant has events yet.";
     return;
   }
-  renderVerify(tenant);
+  renderIntegrity(tenant);
   let report;
   try {
     report = await api("/api/compliance", new URLSearchParams({ tenant }));
@@ -539,8 +539,11 @@ async function renderCompliance() {
     return;
   }
   setText($("compliance-summary"),
-    `${report.total_events} stored event${report.total_events === 1 ? "" : "s"} for `, report.tenant,
-    report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "");
+    el("a", { href: searchUrl({ tenant: report.tenant, trail: "1" }), "data-internal": "", className: "count-link" },
+      `${report.total_events.toLocaleString("en")} stored event${report.total_events === 1 ? "" : "s"}`), " for ", report.tenant,
+    report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "",
+    report.unchained_events ? el("span", { className: "status status-bad unchained-note" },
+      `${report.unchained_events.toLocaleString("en")} outside the tamper-evidence log`) : null);
   const body = $("categories").tBodies[0];
   clear(body);
   for (const cat of report.categories) {
@@ -549,8 +552,8 @@ async function renderCompliance() {
       el("th", { scope: "row" }, cat.label),
       el("td", { className: "nowrap" }, cat.requirement),
       el("td", { className: "muted" }, cat.definition),
-      el("td", { className: "num" }, cat.last_24h.toLocaleString("en")),
-      el("td", { className: "num" }, cat.last_30d.toLocaleString("en")),
+      countCell(cat.last_24h, report.tenant, cat.searches, "now-24h"),
+      countCell(cat.last_30d, report.tenant, cat.searches, "now-30d"),
       el("td", { className: "nowrap" }, cat.last_seen ? utcTime(cat.last_seen) : "—"),
       el("td", {}, el("span", { className: `status status-${status[1]}` }, status[0]))));
   }
@@ -560,7 +563,7 @@ async function renderCompliance() {
     fieldsBody.append(el("tr", {},
       el("th", { scope: "row" }, field.label),
       el("td", { className: "muted" }, field.definition),
-      el("td", { className: "num" }, field.missing.toLocaleString("en")),
+      countCell(field.missing, report.tenant, field.searches),
       el("td", {}, el("span", { className: `status status-${field.complete ? "ok" : "warn"}` },
         field.complete ? "Every event" : "Incomplete"))));
   }
@@ -595,32 +598,6 @@ function renderFindings(findings) {
   }
 }
 
-// Tamper-evidence status comes from GET /api/verify when the server has it; when the route
-// does not answer, the panel stays hidden: no status is ever shown that was not computed.
-async function renderVerify(tenant) {
-  let result;
-  try {
-    result = await api("/api/verify", new URLSearchParams({ tenant }), { quiet: true });
-  } catch (err) {
-    return;
-  }
-  if (!result || typeof result !== "object") return;
-  const entry = Array.isArray(result.tenants) ? result.tenants.find((t) => t.tenant === tenant) || result : result;
-  const verdict = [entry.ok, entry.intact, entry.valid].find((v) => typeof v === "boolean");
-  const statusWord = typeof entry.status === "string" ? entry.status.toLowerCase() : "";
-  const intact = verdict !== undefined ? verdict : ["ok", "intact", "valid"].includes(statusWord) ? true
-    : ["damaged", "broken", "tampered", "failed", "invalid"].includes(statusWord) ? false : undefined;
-  if (intact === undefined) return;
-  const status = $("verify-status");
-  clear(status);
-  const detail = entry.summary || entry.message || entry.detail || "";
-  const broken = entry.first_bad_seq ?? entry.first_bad_sequence ?? entry.sequence;
-  status.append(el("span", { className: `status status-${intact ? "ok" : "bad"}` }, intact ? "Chain intact" : "Chain broken"),
-    detail ? ` ${detail}` : "",
-    !intact && broken !== undefined && broken !== null ? ` · first bad sequence ${broken}` : "");
-  show($("verify-panel"), true);
-}
-
 // ---- router -----------------------------------------------------------------------------
 async function route() {
   try {
@@ -630,6 +607,7 @@ async function route() {
     if (detail) await renderDetail(decodeURIComponent(detail[1]));
     else if (path === "/compliance") await renderCompliance();
     else if (path === "/alerts") await renderAlerts();
+    else if (path === "/retention") await renderRetention();
     else await renderSearch();
   } catch (err) {
     const target = $("search-error");
@@ -690,7 +668,9 @@ function init() {
   $("page-newer").addEventListener("click", newerPage);
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
   $("export-jsonl").addEventListener("click", () => exportFormat("jsonl"));
+  $("export-cancel").addEventListener("click", cancelExport);
   $("c-tenant").addEventListener("change", () => navigate(`/compliance?${new URLSearchParams({ tenant: $("c-tenant").value })}`));
+  initRetention();
   document.addEventListener("click", interceptLinks);
   window.addEventListener("popstate", route);
   route();

@@ -24,7 +24,7 @@ export function renderStats(stats, query) {
   $("stats").setAttribute("aria-busy", "false");
   if (!stats || !Array.isArray(stats.histogram)) { show($("stats"), false); return; }
   show($("stats"), true);
-  renderHistogram(stats.histogram, query);
+  renderHistogram(stats.histogram, query, stats.bucket_seconds);
   const facets = $("facets");
   clear(facets);
   for (const [key, name, heading] of FACETS) {
@@ -52,15 +52,24 @@ export function renderStats(stats, query) {
   }
 }
 
-function renderHistogram(buckets, query) {
+// "now", "now-15m" … (SPEC section 8) → epoch ms, against this browser's clock
+const UNIT_MS = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 };
+export function timeMs(value) {
+  const relative = String(value || "").trim().toLowerCase().match(/^now(?:\s*-\s*(\d{1,9})\s*([smhdw]))?$/);
+  if (relative) return Date.now() - (relative[1] ? Number(relative[1]) * UNIT_MS[relative[2]] : 0);
+  return Date.parse(fromTimeInput(value || ""));
+}
+
+function renderHistogram(buckets, query, bucketSeconds) {
   const box = $("histogram");
   clear(box);
   $("histogram-from").textContent = buckets.length ? shortTime(buckets[0].start) : "";
   $("histogram-to").textContent = "";
   if (!buckets.length) return;
   const starts = buckets.map((b) => Date.parse(b.start));
-  const width = starts.length > 1 ? starts[1] - starts[0] : 0;
-  const until = Date.parse(fromTimeInput(query.get("until") || "")) || Date.now();
+  // the server says how wide a bucket is; a relative until ("now-1h") is not the present
+  const width = bucketSeconds > 0 ? bucketSeconds * 1000 : starts.length > 1 ? starts[1] - starts[0] : 0;
+  const until = timeMs(query.get("until")) || Date.now();
   const endOf = (i) => (i + 1 < starts.length ? starts[i + 1] : width ? starts[i] + width : until);
   $("histogram-to").textContent = shortTime(new Date(endOf(buckets.length - 1)).toISOString());
   const max = Math.max(1, ...buckets.map((b) => b.count));
