@@ -29,6 +29,8 @@ from receiver.streams.sinks import Sink, build_sink
 log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
 LAG_EVERY_SECONDS = 5.0
+#: how often an idle or busy runner looks for a replay made by another receiver
+MARKER_EVERY_SECONDS = 1.0
 
 
 @dataclass
@@ -67,14 +69,20 @@ class Runner:
         self.clock = clock
         self.sink = sink if sink is not None else build_sink(stream)
         self.cond = q.condition(stream.filter, stream.tenants)
+        #: the sink writes the stored columns (Parquet), not only the engine's JSON lines
+        self.columns = bool(getattr(self.sink, "wants_columns", False))
         self.progress = Progress()
         self.positions: dict[str, int] = {}
         self.leading = False
         self._claimed_term = -1
         self._reset_seen: tuple[Any, int] = (None, 0)
         self._lag_at = 0.0
+        self._lead_until = 0.0
+        self._marker_at = 0.0
+        #: the log the last full batch ended in (read next through its index window)
+        self._current: str | None = None
         self._waiting_since: float | None = None
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -83,12 +91,18 @@ class Runner:
         self.store.insert_into(q.STATE_TABLE, q.state_table(self.stream.name, kind, items, self.clock()))
 
     def _lead(self) -> bool:
+        # asked at most every tenth of a term: a claim query per batch would cost more than
+        # the batch's delivery at full rate, and a hand-over waits for a new term anyway
+        if time.monotonic() < self._lead_until:
+            return self.leading
         term = int(self.clock().timestamp() // self.stream.lease_seconds)
         if term != self._claimed_term:
             self._state("lease", [(str(term), self.holder)])
             self._claimed_term = term
         rows = self.store.query_table(q.lease_claims(self.store.database, self.stream.name, term)).to_pylist()
-        return bool(rows) and rows[0]["holder"] == self.holder
+        leads = bool(rows) and rows[0]["holder"] == self.holder
+        self._lead_until = time.monotonic() + min(1.0, self.stream.lease_seconds / 10) if leads else 0.0
+        return leads
 
     def load_positions(self) -> dict[str, int]:
         rows = self.store.query_table(q.positions(self.store.database, self.stream.name)).to_pylist()
@@ -109,27 +123,50 @@ class Runner:
         if not self._lead():
             self.leading = False
             return 0
-        marker = self._reset_marker()
-        if not self.leading or marker != self._reset_seen:
-            with self.lock:
-                self.positions = self.load_positions()
-            self._reset_seen = marker
+        if not self.leading:
+            self._reload()
             self.leading = True
-        rows = self.store.query_table(
-            q.next_batch(self.store.database, self.cond, self.positions, self.stream.batch_size)
-        ).to_pylist()
+        elif time.monotonic() - self._marker_at > MARKER_EVERY_SECONDS:
+            self._marker_at = time.monotonic()
+            if self._reset_marker() != self._reset_seen:
+                self._reload()
+        table = self._read()
         self._update_lag(force=False)
-        if not rows:
+        if not table.num_rows:
             self._waiting_since = None
             return 0
-        if len(rows) < self.stream.batch_size and self.stream.batch_seconds > 0:
+        if table.num_rows < self.stream.batch_size and self.stream.batch_seconds > 0:
             started = self._waiting_since = self._waiting_since or time.monotonic()
             if time.monotonic() - started < self.stream.batch_seconds:
                 return 0
         self._waiting_since = None
-        batch = Batch.from_rows(self.stream.name, rows)
+        batch = Batch.from_table(self.stream.name, table)
         self._deliver(batch)
-        return len(batch.events)
+        return len(batch)
+
+    def _reload(self) -> None:
+        """The positions as stored (taking over a stream, or after a replay)."""
+        with self.lock:
+            self._reset_seen = self._reset_marker()
+            self._marker_at = time.monotonic()
+            self.positions = self.load_positions()
+            self._current = None
+
+    def _read(self) -> Any:
+        """The next batch's rows. While catching up on one log (the last batch was full), its
+        next ``batch_size`` indexes first: a read the seq index keeps to a few granules. When that
+        window does not fill a batch, the general read (every log's undelivered events, which
+        scans the logs' index columns) decides."""
+        db, size = self.store.database, self.stream.batch_size
+        if self._current is not None:
+            log_name = self._current
+            start = self.positions.get(log_name, 0)
+            table = self.store.query_table(
+                q.next_batch(db, self.cond, {log_name: start}, size, self.columns, window=(log_name, size))
+            )
+            if table.num_rows >= size:
+                return table
+        return self.store.query_table(q.next_batch(db, self.cond, self.positions, size, self.columns))
 
     def _deliver(self, batch: Batch) -> None:
         attempts = 0
@@ -138,7 +175,8 @@ class Runner:
             try:
                 with self.lock:
                     if self._reset_marker() != self._reset_seen:
-                        return  # a replay moved the positions: read again from there
+                        self._reload()  # a replay moved the positions: read again from there
+                        return
                     self.sink.send(batch)
                     self._save(batch)
             except DeliveryError as exc:
@@ -158,12 +196,18 @@ class Runner:
                     return
                 continue
             p = self.progress
-            p.delivered_events += len(batch.events)
+            p.delivered_events += len(batch)
             p.delivered_batches += 1
             p.last_delivery_at = self.clock()
             self.metrics.batches.labels(name, "accepted").inc()
-            self.metrics.delivered.labels(name).inc(len(batch.events))
-            self._update_lag(force=True)
+            self.metrics.delivered.labels(name).inc(len(batch))
+            # the lag is a count over every undelivered event: while full batches flow (catching
+            # up) it is estimated between reads (every LAG_EVERY_SECONDS), not counted per batch
+            full = len(batch) >= self.stream.batch_size
+            self._current = batch.table.column("log")[-1].as_py() if full else None
+            if full:
+                p.lag_events = max(0, p.lag_events - len(batch))
+            self._update_lag(force=not full)
             return
 
     def lag(self, positions: dict[str, int]) -> tuple[int, float]:
