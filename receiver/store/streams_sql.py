@@ -92,6 +92,18 @@ def lag(database: str, cond: Statement, positions: dict[str, int]) -> Statement:
     return Statement(sql, dict(params, **cond.params))
 
 
+def lag_by_tenant(database: str, cond: Statement, positions: dict[str, int], limit: int) -> Statement:
+    """The undelivered events per tenant and the oldest one's storage time (a backlog alert):
+    the ``limit`` tenants with the most."""
+    after, params = _after(positions)
+    sql = (
+        "SELECT toString(tenant_id) AS tenant, count() AS events, min(received_at) AS oldest"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {after} AND {cond.sql}"
+        " GROUP BY tenant ORDER BY events DESC, tenant LIMIT {t_limit:UInt32}"
+    )
+    return Statement(sql, dict(params, t_limit=limit, **cond.params))
+
+
 def replay_positions(database: str, cond: Statement, since: dt.datetime) -> Statement:
     """Per log of the stream's events, the first index whose event is at or after ``since``, and its tenant."""
     sql = (

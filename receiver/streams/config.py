@@ -64,7 +64,16 @@ class Stream(BaseModel):
     backlog_limit: int = Field(
         default=1_000_000,
         ge=1,
-        description="undelivered events above which the stream warns and sets otel_audit_stream_backlog_exceeded",
+        description="undelivered events above which the stream warns, sets otel_audit_stream_backlog_exceeded "
+        "and raises a stream-backlog alert (with alerts enabled)",
+    )
+    backlog_destinations: tuple[str, ...] = Field(
+        default=(),
+        description="where the stream-backlog alert goes (names from alerts.destinations); it is recorded "
+        "as an audit.alert.fired event of each tenant whose events wait either way",
+    )
+    backlog_severity: Literal["info", "low", "medium", "high", "critical"] = Field(
+        default="high", description="the stream-backlog alert's severity"
     )
     # webhook / splunk_hec
     url: str = Field(default="", pattern=r"^(https?://.*)?$", description="webhook or HEC event endpoint URL")

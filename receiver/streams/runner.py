@@ -44,6 +44,8 @@ class Progress:
     lag_events: int = 0
     lag_seconds: float = 0.0
     backlog_exceeded: bool = False
+    #: the stream-backlog alert of this episode was raised
+    backlog_alerted: bool = False
 
 
 def backoff(stream: Stream, attempts: int) -> float:
@@ -61,8 +63,11 @@ class Runner:
         holder: str,
         sink: Sink | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
+        on_backlog: Callable[[Runner], object] | None = None,
     ) -> None:
         self.store = store
+        #: called (on the stream's thread) when the undelivered events go over backlog_limit
+        self.on_backlog = on_backlog
         self.stream = stream
         self.metrics = metrics
         self.holder = holder
@@ -227,6 +232,14 @@ class Runner:
         self.metrics.lag_events.labels(name).set(events)
         self.metrics.lag_seconds.labels(name).set(seconds)
         exceeded = events > self.stream.backlog_limit
+        if exceeded and not p.backlog_alerted and self.on_backlog is not None:
+            try:
+                self.on_backlog(self)
+                p.backlog_alerted = True
+            except Exception:  # noqa: BLE001 - the alert is raised again at the next lag update
+                log.exception("stream %s: the backlog alert could not be raised", name)
+        if not exceeded:
+            p.backlog_alerted = False
         if exceeded and not p.backlog_exceeded:
             log.warning(
                 "stream %s: %d undelivered events exceed its backlog_limit %d (ingest goes on; the oldest "

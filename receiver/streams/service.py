@@ -26,6 +26,10 @@ from receiver.streams.runner import Runner
 
 UTC = dt.timezone.utc
 REPLAYED_EVENT = "audit.stream.replayed"
+#: the rule name of the built-in alert raised when a stream's backlog exceeds its limit
+BACKLOG_RULE = "stream-backlog"
+#: a backlog alert goes to at most this many tenants (those with the most waiting events)
+BACKLOG_TENANTS = 100
 Record = Callable[[Any], object]
 
 
@@ -74,7 +78,44 @@ class Streams:
         self.metrics = StreamMetrics(registry)
         holder = f"{instance_id}/{os.getpid()}-{secrets.token_hex(4)}"
         self.configs = {s.name: s for s in streams}
-        self.runners = {s.name: Runner(store, s, self.metrics, holder) for s in streams if s.enabled}
+        self.runners = {
+            s.name: Runner(store, s, self.metrics, holder, on_backlog=self._backlog_alert)
+            for s in streams
+            if s.enabled
+        }
+        #: the receiver's alert evaluator (None: alerts disabled; the warning and metric remain)
+        self.alerts: Any = None
+
+    def _backlog_alert(self, runner: Runner) -> None:
+        """A ``stream-backlog`` alert per tenant whose events wait. Its identity is the stream
+        and the oldest waiting event's storage time, which stays put while the destination is
+        away: the same backlog raised again (a restart, another receiver) is the same alert."""
+        if self.alerts is None:
+            return
+        stream = runner.stream
+        rows = self.store.query_table(
+            q.lag_by_tenant(self.store.database, runner.cond, dict(runner.positions), BACKLOG_TENANTS)
+        ).to_pylist()
+        total = runner.progress.lag_events
+        now = dt.datetime.now(UTC)
+        for row in rows:
+            oldest = row["oldest"]
+            summary = (
+                f"stream {stream.name}: {total} undelivered events exceed its backlog_limit "
+                f"{stream.backlog_limit} ({row['events']} of tenant {row['tenant']}; the oldest stored "
+                f"{iso_utc(oldest)}); ingest goes on, the stream catches up when its destination accepts"
+            )
+            self.alerts.raise_alert(
+                BACKLOG_RULE,
+                row["tenant"],
+                {"stream": stream.name},
+                iso_utc(oldest) or "",
+                (oldest, now),
+                int(row["events"]),
+                stream.backlog_severity,
+                stream.backlog_destinations,
+                summary,
+            )
 
     def start(self) -> None:
         for runner in self.runners.values():
