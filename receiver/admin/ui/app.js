@@ -6,6 +6,7 @@
 // non-ASCII value is isolated (<bdi>), so no value can reorder the text around it.
 
 import { renderAlerts } from "./alerts.js";
+import { renderStreams } from "./streams.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 
@@ -169,7 +170,7 @@ function navigate(url, replace = false) {
 }
 
 // ---- views ------------------------------------------------------------------------------
-const VIEWS = ["signin", "search", "detail", "compliance", "alerts"];
+const VIEWS = ["signin", "search", "detail", "compliance", "alerts", "streams"];
 function showView(name) {
   for (const view of VIEWS) show($(`view-${view}`), view === name);
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -197,6 +198,7 @@ async function ensureSignedIn() {
   setText($("who-role"), session.me.role);
   show($("sign-out"), !session.me.open);
   show($("nav"), true);
+  show($("nav-streams"), session.me.role === "admin");
   show($("who"), true);
   return true;
 }
@@ -604,6 +606,7 @@ async function route() {
     if (detail) await renderDetail(decodeURIComponent(detail[1]));
     else if (path === "/compliance") await renderCompliance();
     else if (path === "/alerts") await renderAlerts();
+    else if (path === "/streams") await renderStreams();
     else await renderSearch();
   } catch (err) {
     const target = $("search-error");
@@ -653,6 +656,7 @@ function init() {
   $("page-newer").addEventListener("click", newerPage);
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
   $("export-jsonl").addEventListener("click", () => exportFormat("jsonl"));
+  $("streams-refresh").addEventListener("click", () => renderStreams());
   $("c-tenant").addEventListener("change", () => navigate(`/compliance?${new URLSearchParams({ tenant: $("c-tenant").value })}`));
   document.addEventListener("click", interceptLinks);
   window.addEventListener("popstate", route);
