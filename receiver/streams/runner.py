@@ -212,7 +212,9 @@ class Runner:
             self._current = batch.table.column("log")[-1].as_py() if full else None
             if full:
                 p.lag_events = max(0, p.lag_events - len(batch))
-            self._update_lag(force=not full)
+                self._update_lag(force=False)
+            else:  # the read took every undelivered event: caught up (newer ones counted at the next lag update)
+                self._caught_up()
             return
 
     def lag(self, positions: dict[str, int]) -> tuple[int, float]:
@@ -221,6 +223,14 @@ class Runner:
         if not events or row["oldest"] is None:
             return events, 0.0
         return events, max(0.0, (self.clock() - row["oldest"]).total_seconds())
+
+    def _caught_up(self) -> None:
+        p, name = self.progress, self.stream.name
+        p.lag_events, p.lag_seconds = 0, 0.0
+        self.metrics.lag_events.labels(name).set(0)
+        self.metrics.lag_seconds.labels(name).set(0)
+        if p.backlog_exceeded:
+            self._update_lag(force=True)  # clear the backlog state from a real count
 
     def _update_lag(self, force: bool) -> None:
         if not force and time.monotonic() - self._lag_at < LAG_EVERY_SECONDS:
@@ -267,7 +277,13 @@ class Runner:
                 log.exception("stream %s: delivery pass failed", self.stream.name)
                 delivered = 0
             if delivered < self.stream.batch_size:
-                self._stop.wait(self.stream.poll_seconds)
+                # a partial batch waiting for batch_seconds is read again when that time is up,
+                # not at every poll (each read costs a query)
+                wait = self.stream.poll_seconds
+                if self._waiting_since is not None:
+                    due = self._waiting_since + self.stream.batch_seconds - time.monotonic()
+                    wait = max(wait, due)
+                self._stop.wait(wait)
 
     def stop(self) -> None:
         self._stop.set()
