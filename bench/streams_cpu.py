@@ -48,6 +48,7 @@ def _phase(rate: float, seconds: float, streams: list[dict[str, Any]], lines: li
         requests_per_s = rate / RECORDS_PER_REQUEST
         args = ["--duration", str(seconds), "--rate", str(requests_per_s), "--concurrency", "4"]
         before = lines[0]
+        threads0 = serve.thread_cpu()
         load, cpu, wall = run_load(serve, args)
         events = load["events_acked"]
         # the streams catch up (their CPU after the feed counts too: it is work ingest caused)
@@ -56,12 +57,17 @@ def _phase(rate: float, seconds: float, streams: list[dict[str, Any]], lines: li
         while streams and lines[0] - before < 2 * events and time.monotonic() < deadline:
             time.sleep(0.2)
         cpu += serve.cpu_seconds() - cpu0 if streams else 0.0
+        threads1 = serve.thread_cpu()
+        by_thread = {k: round(v - threads0.get(k, 0.0), 2) for k, v in threads1.items()}
         return {
             "events": events,
             "wall_s": round(wall, 2),
             "cpu_s": round(cpu, 2),
             "events_per_s": round(events / wall),
             "delivered": lines[0] - before,
+            "cpu_s_by_thread": {
+                k: v for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1]) if v >= 0.05
+            },
         }
 
 
@@ -93,6 +99,8 @@ def main() -> None:
                 f"{with_streams['events']:,} events, {with_streams['cpu_s']} CPU-s, "
                 f"{with_streams['delivered']:,} delivered",
             ),
+            ("CPU-s by thread, without", str(base["cpu_s_by_thread"])),
+            ("CPU-s by thread, with", str(with_streams["cpu_s_by_thread"])),
             (
                 "CPU added per event",
                 f"{added:+.1%} (target ≤ {TARGET_ADDED:.0%}: {verdict(added, TARGET_ADDED, False)})",

@@ -57,29 +57,36 @@ def next_batch(
     limit: int,
     columns: bool = False,
     window: tuple[str, int] | None = None,
+    probe: bool = False,
 ) -> Statement:
     """Up to ``limit`` undelivered events, each log's in index order (a prefix of every log):
     ``line`` (the event as /api/events shows it, JSON made by the engine, with its newline),
     ``log``, ``idx`` and, with ``columns``, the stored API columns (Parquet objects). The
     sort and limit run first, on the bare rows; the JSON is made only for the rows kept.
-    ``window`` (log, size) reads only that log's indexes from its position to position + size."""
+    ``window`` (log, size) reads only that log's indexes from its position to position + size;
+    ``probe`` selects only ``log`` and ``idx`` (is a full batch waiting?)."""
     after, params = _after(positions)
     if window is not None:  # one log's indexes [next, next + size): the seq minmax index prunes
         log_name, size = window
         start = positions.get(log_name, 0)
         after = f"{LOG} = {{w_log:String}} AND {INDEX} >= {{w_from:UInt64}} AND {INDEX} < {{w_to:UInt64}}"
         params = {"w_log": log_name, "w_from": start, "w_to": start + size}
+    inner = (
+        f"SELECT *, toString({LOG}) AS log, {INDEX} AS idx"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
+        f" WHERE {after} AND {cond.sql} ORDER BY log, idx LIMIT {{s_limit:UInt32}}"
+    )
+    bound = dict(params, s_limit=limit, **cond.params)
+    if probe:
+        return Statement(f"SELECT log, idx FROM ({inner})", bound)
     members = ", ',', ".join(_json_member(c) for c in sorted(API_COLUMNS))
     extra = "".join(f", {'toString(e.id) AS id' if c == 'id' else f'e.{c} AS {c}'}" for c in API_COLUMNS)
     sql = (
         f"SELECT concat('{{', {members}, '}}\\n') AS line, e.log AS log, e.idx AS idx"
         + (extra if columns else "")
-        + f" FROM (SELECT *, toString({LOG}) AS log, {INDEX} AS idx"
-        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
-        f" WHERE {after} AND {cond.sql} ORDER BY log, idx LIMIT {{s_limit:UInt32}}) AS e"
-        " ORDER BY log, idx"
+        + f" FROM ({inner}) AS e ORDER BY log, idx"
     )
-    return Statement(sql, dict(params, s_limit=limit, **cond.params))
+    return Statement(sql, bound)
 
 
 def lag(database: str, cond: Statement, positions: dict[str, int]) -> Statement:

@@ -135,15 +135,24 @@ class Runner:
             self._marker_at = time.monotonic()
             if self._reset_marker() != self._reset_seen:
                 self._reload()
+        size, linger = self.stream.batch_size, self.stream.batch_seconds
+        due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
+        if linger > 0 and not due:
+            # is a batch ready? asked without the events' JSON, made only for a batch that goes
+            found = self._read(probe=True).num_rows
+            self._update_lag(force=False)
+            if not found:
+                self._waiting_since = None
+                return 0
+            if found < size:
+                started = self._waiting_since = self._waiting_since or time.monotonic()
+                if time.monotonic() - started < linger:
+                    return 0
         table = self._read()
         self._update_lag(force=False)
         if not table.num_rows:
             self._waiting_since = None
             return 0
-        if table.num_rows < self.stream.batch_size and self.stream.batch_seconds > 0:
-            started = self._waiting_since = self._waiting_since or time.monotonic()
-            if time.monotonic() - started < self.stream.batch_seconds:
-                return 0
         self._waiting_since = None
         batch = Batch.from_table(self.stream.name, table)
         self._deliver(batch)
@@ -157,21 +166,25 @@ class Runner:
             self.positions = self.load_positions()
             self._current = None
 
-    def _read(self) -> Any:
+    def _read(self, probe: bool = False) -> Any:
         """The next batch's rows. While catching up on one log (the last batch was full), its
         next ``batch_size`` indexes first: a read the seq index keeps to a few granules. When that
         window does not fill a batch, the general read (every log's undelivered events, which
-        scans the logs' index columns) decides."""
+        scans the logs' index columns) decides. ``probe``: only each row's log and index."""
         db, size = self.store.database, self.stream.batch_size
         if self._current is not None:
             log_name = self._current
             start = self.positions.get(log_name, 0)
             table = self.store.query_table(
-                q.next_batch(db, self.cond, {log_name: start}, size, self.columns, window=(log_name, size))
+                q.next_batch(
+                    db, self.cond, {log_name: start}, size, self.columns, window=(log_name, size), probe=probe
+                )
             )
             if table.num_rows >= size:
                 return table
-        return self.store.query_table(q.next_batch(db, self.cond, self.positions, size, self.columns))
+        return self.store.query_table(
+            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe)
+        )
 
     def _deliver(self, batch: Batch) -> None:
         attempts = 0
