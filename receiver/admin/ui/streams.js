@@ -59,7 +59,8 @@ function streamRow(stream) {
     : `${stream.delivered_events.toLocaleString()} in ${stream.delivered_batches.toLocaleString()} batch${stream.delivered_batches === 1 ? "" : "es"}`;
   return el("tr", { "data-stream": stream.name },
     el("td", {}, el("strong", {}, stream.name),
-      el("div", { className: "muted" }, stream.delivering_here ? "delivered by this receiver" : "delivered elsewhere or idle")),
+      el("div", { className: "muted" }, !stream.enabled ? "disabled: not delivered"
+        : stream.delivering_here ? "delivered by this receiver" : "delivered by another receiver, or starting")),
     el("td", {}, el("code", {}, stream.kind), el("div", { className: "muted stream-destination" }, destination(stream))),
     el("td", {}, (stream.tenants || []).join(", ")),
     el("td", { className: "stream-positions" }, positions(stream)),
