@@ -30,7 +30,7 @@ log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
 LAG_EVERY_SECONDS = 5.0
 #: how often an idle or busy runner looks for a replay made by another receiver
-MARKER_EVERY_SECONDS = 1.0
+MARKER_EVERY_SECONDS = 2.0
 
 
 @dataclass
@@ -86,6 +86,8 @@ class Runner:
         self._marker_at = 0.0
         #: the log the last full batch ended in (read next through its index window)
         self._current: str | None = None
+        #: set (under ``lock``) by a replay through this receiver: reload the positions
+        self.replayed = False
         self._waiting_since: float | None = None
         self.lock = threading.RLock()
         self._stop = threading.Event()
@@ -96,8 +98,8 @@ class Runner:
         self.store.insert_into(q.STATE_TABLE, q.state_table(self.stream.name, kind, items, self.clock()))
 
     def _lead(self) -> bool:
-        # asked at most every tenth of a term: a claim query per batch would cost more than
-        # the batch's delivery at full rate, and a hand-over waits for a new term anyway
+        # a claim query per batch would cost more than the batch's delivery at full rate, and a
+        # hand-over waits for a new term anyway
         if time.monotonic() < self._lead_until:
             return self.leading
         term = int(self.clock().timestamp() // self.stream.lease_seconds)
@@ -106,7 +108,13 @@ class Runner:
             self._claimed_term = term
         rows = self.store.query_table(q.lease_claims(self.store.database, self.stream.name, term)).to_pylist()
         leads = bool(rows) and rows[0]["holder"] == self.holder
-        self._lead_until = time.monotonic() + min(1.0, self.stream.lease_seconds / 10) if leads else 0.0
+        if leads:  # asked again within a tenth of a term (5 s at most), and as the term ends
+            term_left = (term + 1) * self.stream.lease_seconds - self.clock().timestamp()
+            self._lead_until = time.monotonic() + min(
+                5.0, self.stream.lease_seconds / 10, max(0.0, term_left)
+            )
+        else:
+            self._lead_until = 0.0
         return leads
 
     def load_positions(self) -> dict[str, int]:
@@ -131,10 +139,8 @@ class Runner:
         if not self.leading:
             self._reload()
             self.leading = True
-        elif time.monotonic() - self._marker_at > MARKER_EVERY_SECONDS:
-            self._marker_at = time.monotonic()
-            if self._reset_marker() != self._reset_seen:
-                self._reload()
+        elif self._marker_changed():
+            self._reload()
         size, linger = self.stream.batch_size, self.stream.batch_seconds
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
@@ -158,6 +164,14 @@ class Runner:
         self._deliver(batch)
         return len(batch)
 
+    def _marker_changed(self) -> bool:
+        """Did another receiver replay the stream? Asked at most every MARKER_EVERY_SECONDS (a
+        replay through this receiver sets ``replayed`` under the lock instead)."""
+        if time.monotonic() - self._marker_at < MARKER_EVERY_SECONDS:
+            return False
+        self._marker_at = time.monotonic()
+        return self._reset_marker() != self._reset_seen
+
     def _reload(self) -> None:
         """The positions as stored (taking over a stream, or after a replay)."""
         with self.lock:
@@ -165,6 +179,7 @@ class Runner:
             self._marker_at = time.monotonic()
             self.positions = self.load_positions()
             self._current = None
+            self.replayed = False
 
     def _read(self, probe: bool = False) -> Any:
         """The next batch's rows. While catching up on one log (the last batch was full), its
@@ -192,7 +207,7 @@ class Runner:
         while not self._stop.is_set():
             try:
                 with self.lock:
-                    if self._reset_marker() != self._reset_seen:
+                    if self.replayed or self._marker_changed():
                         self._reload()  # a replay moved the positions: read again from there
                         return
                     self.sink.send(batch)

@@ -158,6 +158,8 @@ class Streams:
             self.store.insert_into(
                 q.STATE_TABLE, q.state_table(name, "reset", [("", iso_utc(since) or "")], now)
             )
+            if runner is not None:
+                runner.replayed = True
         finally:
             if lock is not None:
                 lock.release()
