@@ -95,7 +95,10 @@ def main() -> None:
     }
     report(
         "streams",
-        [("delivery rate, one webhook stream", f"{rate:,.0f} events/s ({verdict(rate, TARGET)})")],
+        [
+            ("delivery rate, one webhook stream", f"{rate:,.0f} events/s ({verdict(rate, TARGET)})"),
+            ("wall / CPU seconds (receiver and hook)", f"{seconds:.2f} / {cpu_seconds:.2f}"),
+        ],
         result,
     )
 

@@ -209,6 +209,8 @@ class Receiver:
         self.streams = build_streams(
             self.store, self.config.streams, trail.ingest, self.metrics.registry, integrity.instance_id
         )
+        if self.streams is not None:  # a stream's backlog over its limit raises an alert
+            self.streams.alerts = self.alerts
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens, self.config.viewer),

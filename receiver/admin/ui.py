@@ -1,8 +1,9 @@
 """The admin UI: static files checked in under ``receiver/admin/ui/`` (no build step, no CDN),
 served by the admin app, and the security headers every admin answer carries.
 
-The page is one HTML shell; ``/``, ``/events/{id}``, ``/compliance``, ``/alerts`` and ``/retention`` all answer it and the
-script renders the view the URL names. The Content-Security-Policy allows only this origin's
+The page is one HTML shell; ``/``, ``/events/{id}``, ``/compliance``, ``/alerts``, ``/retention``
+and ``/streams`` all answer it and the script renders the view the URL names. The
+Content-Security-Policy allows only this origin's
 own script and style: no inline script, no eval, no framing, so even a value that slipped past
 the script's text-only rendering could not run.
 """
@@ -43,6 +44,7 @@ def ui_routes() -> list[BaseRoute]:
         Route("/compliance", shell),
         Route("/alerts", shell),
         Route("/retention", shell),
+        Route("/streams", shell),
         Mount("/ui", app=StaticFiles(directory=UI_DIR), name="ui"),
     ]
 

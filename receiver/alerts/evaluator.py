@@ -80,6 +80,7 @@ class Evaluator:
         self._fired: dict[str, Alert] = {}
         #: silence rules: (rule, tenant, group key) -> the newest matching event seen
         self._last_seen: dict[tuple[str, str, str], tuple[dt.datetime, dict[str, str]]] = {}
+        self._raise_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -92,8 +93,7 @@ class Evaluator:
         claims = self.store.query_table(q.lease_claims(self.store.database, term)).to_pylist()
         return bool(claims) and claims[0]["holder"] == self.holder
 
-    def _take_over(self, now: dt.datetime) -> None:
-        """Load what the previous leader (or this receiver before a restart) left in the store."""
+    def _load_secret(self, now: dt.datetime) -> None:
         secret_rows = self.store.query_table(q.state(self.store.database, "secret")).to_pylist()
         if not secret_rows:
             self.store.insert_into(
@@ -101,6 +101,10 @@ class Evaluator:
             )
             secret_rows = self.store.query_table(q.state(self.store.database, "secret")).to_pylist()
         self._secret = bytes.fromhex(secret_rows[0]["value"])
+
+    def _take_over(self, now: dt.datetime) -> None:
+        """Load what the previous leader (or this receiver before a restart) left in the store."""
+        self._load_secret(now)
         marks: dict[str, int] = {}
         for row in self.store.query_table(q.state(self.store.database, "position")).to_pylist():
             marks[row["key"]] = max(marks.get(row["key"], 0), int(row["value"]))
@@ -331,6 +335,50 @@ class Evaluator:
                 self._alert(rule, tenant, group, bucket, start, now, count, [], now, f"{rule.name}: {count}")
             )
         return out
+
+    # -- alerts raised by other parts of the receiver (log streams' backlog) -------------
+    def raise_alert(
+        self,
+        rule: str,
+        tenant: str,
+        group: dict[str, str],
+        key: str,
+        window: tuple[dt.datetime, dt.datetime],
+        count: int,
+        severity: str,
+        destinations: tuple[str, ...],
+        summary: str,
+    ) -> Alert | None:
+        """Record and deliver one alert that no rule evaluates (a built-in condition), on
+        whichever receiver detects it. Its id derives from (rule, tenant, group, key) like a
+        rule's, so the same condition raised again (a restart, another receiver) is the same
+        alert: fired once here, stored once. Returns None when it fired already."""
+        now = self.clock()
+        with self._raise_lock:
+            if not self._secret:
+                self._load_secret(now)
+            alert = Alert(
+                id=alert_id(self._secret, "|".join((rule, tenant, _group_key(group), key))),
+                rule=rule,
+                tenant=tenant,
+                severity=severity,
+                window_start=window[0],
+                window_end=window[1],
+                count=count,
+                group=group,
+                sample_event_ids=(),
+                fired_at=now,
+                destinations=destinations,
+                summary=summary,
+            )
+            if alert.id in self._fired:
+                return None
+            self._record(fired_request([alert]))
+            self._fired[alert.id] = alert
+        self.metrics.fired.labels(rule).inc()
+        self.deliverer.enqueue(alert)
+        log.warning("alert %s fired for tenant %s: %s", rule, tenant, summary)
+        return alert
 
     # -- the thread ----------------------------------------------------------------------
     def start(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from receiver.alerts.config import Alerts
 from receiver.config.access import AdminToken, AdminWeb, IngestToken, Listen, MetricsAccess, SqlEndpoint
@@ -58,6 +58,17 @@ class Config(_Frozen):
     @classmethod
     def _stream_names(cls, value: tuple[Stream, ...]) -> tuple[Stream, ...]:
         return unique_names(value)
+
+    @model_validator(mode="after")
+    def _stream_alert_destinations(self) -> Config:
+        known = {d.name for d in self.alerts.destinations}
+        for stream in self.streams:
+            missing = sorted(set(stream.backlog_destinations) - known)
+            if missing:
+                raise ValueError(
+                    f"stream {stream.name}: backlog_destinations: unknown alert destination(s) {', '.join(missing)}"
+                )
+        return self
 
     @field_validator("schemas", mode="before")
     @classmethod

@@ -12,7 +12,14 @@ import pyarrow as pa
 
 from receiver.filters import Match, parse_filters
 from receiver.model import API_COLUMNS
-from receiver.store.sql import EVENTS_TABLE, Statement, check_identifier, match_conditions, where_clause
+from receiver.store.sql import (
+    EVENTS_TABLE,
+    Statement,
+    _json_member,
+    check_identifier,
+    match_conditions,
+    where_clause,
+)
 
 STATE_TABLE = "stream_state"
 LOG = "chain_id"
@@ -43,16 +50,43 @@ def _after(positions: dict[str, int]) -> tuple[str, dict[str, Any]]:
     return sql, {"s_logs": logs, "s_next": [positions[k] for k in logs]}
 
 
-def next_batch(database: str, cond: Statement, positions: dict[str, int], limit: int) -> Statement:
-    """Up to ``limit`` undelivered events, each log's in index order (a prefix of every log)."""
+def next_batch(
+    database: str,
+    cond: Statement,
+    positions: dict[str, int],
+    limit: int,
+    columns: bool = False,
+    window: tuple[str, int] | None = None,
+    probe: bool = False,
+) -> Statement:
+    """Up to ``limit`` undelivered events, each log's in index order (a prefix of every log):
+    ``line`` (the event as /api/events shows it, JSON made by the engine, with its newline),
+    ``log``, ``idx`` and, with ``columns``, the stored API columns (Parquet objects). The
+    sort and limit run first, on the bare rows; the JSON is made only for the rows kept.
+    ``window`` (log, size) reads only that log's indexes from its position to position + size;
+    ``probe`` selects only ``log`` and ``idx`` (is a full batch waiting?)."""
     after, params = _after(positions)
-    columns = ", ".join(API_COLUMNS)
-    sql = (
-        f"SELECT {columns}, toString({LOG}) AS log, {INDEX} AS idx"
+    if window is not None:  # one log's indexes [next, next + size): the seq minmax index prunes
+        log_name, size = window
+        start = positions.get(log_name, 0)
+        after = f"{LOG} = {{w_log:String}} AND {INDEX} >= {{w_from:UInt64}} AND {INDEX} < {{w_to:UInt64}}"
+        params = {"w_log": log_name, "w_from": start, "w_to": start + size}
+    inner = (
+        f"SELECT *, toString({LOG}) AS log, {INDEX} AS idx"
         f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
         f" WHERE {after} AND {cond.sql} ORDER BY log, idx LIMIT {{s_limit:UInt32}}"
     )
-    return Statement(sql, dict(params, s_limit=limit, **cond.params))
+    bound = dict(params, s_limit=limit, **cond.params)
+    if probe:
+        return Statement(f"SELECT log, idx FROM ({inner})", bound)
+    members = ", ',', ".join(_json_member(c) for c in sorted(API_COLUMNS))
+    extra = "".join(f", {'toString(e.id) AS id' if c == 'id' else f'e.{c} AS {c}'}" for c in API_COLUMNS)
+    sql = (
+        f"SELECT concat('{{', {members}, '}}\\n') AS line, e.log AS log, e.idx AS idx"
+        + (extra if columns else "")
+        + f" FROM ({inner}) AS e ORDER BY log, idx"
+    )
+    return Statement(sql, bound)
 
 
 def lag(database: str, cond: Statement, positions: dict[str, int]) -> Statement:
@@ -63,6 +97,18 @@ def lag(database: str, cond: Statement, positions: dict[str, int]) -> Statement:
         f" FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {after} AND {cond.sql}"
     )
     return Statement(sql, dict(params, **cond.params))
+
+
+def lag_by_tenant(database: str, cond: Statement, positions: dict[str, int], limit: int) -> Statement:
+    """The undelivered events per tenant and the oldest one's storage time (a backlog alert):
+    the ``limit`` tenants with the most."""
+    after, params = _after(positions)
+    sql = (
+        "SELECT toString(tenant_id) AS tenant, count() AS events, min(received_at) AS oldest"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE} WHERE {after} AND {cond.sql}"
+        " GROUP BY tenant ORDER BY events DESC, tenant LIMIT {t_limit:UInt32}"
+    )
+    return Statement(sql, dict(params, t_limit=limit, **cond.params))
 
 
 def replay_positions(database: str, cond: Statement, since: dt.datetime) -> Statement:
@@ -82,6 +128,15 @@ def positions(database: str, stream: str) -> Statement:
         "SELECT key AS log, argMax(value, at) AS next"
         f" FROM {check_identifier(database)}.{STATE_TABLE}"
         " WHERE stream = {p_stream:String} AND kind = 'position' GROUP BY key ORDER BY key"
+    )
+    return Statement(sql, {"p_stream": stream})
+
+
+def last_saved(database: str, stream: str) -> Statement:
+    """When a position of the stream was last stored (a delivery or a replay), and how many."""
+    sql = (
+        f"SELECT max(at) AS at, count() AS n FROM {check_identifier(database)}.{STATE_TABLE}"
+        " WHERE stream = {p_stream:String} AND kind = 'position'"
     )
     return Statement(sql, {"p_stream": stream})
 

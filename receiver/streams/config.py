@@ -31,7 +31,7 @@ class Stream(BaseModel):
     kind: Literal["webhook", "splunk_hec", "otlp_http", "otlp_grpc", "syslog", "s3"] = Field(
         description="webhook: signed gzip NDJSON POST; splunk_hec: Splunk HTTP Event Collector; "
         "otlp_http: OTLP/HTTP protobuf log records; otlp_grpc: the same over OTLP/gRPC; syslog: RFC 5424 over TCP (octet-counted, optional TLS); "
-        "s3: time-partitioned NDJSON.gz objects with a manifest per batch"
+        "s3: time-partitioned NDJSON.gz or Parquet objects with a manifest per batch"
     )
     enabled: bool = Field(default=True, description="deliver at all (a disabled stream keeps its positions)")
     tenants: tuple[str, ...] = Field(
@@ -64,7 +64,16 @@ class Stream(BaseModel):
     backlog_limit: int = Field(
         default=1_000_000,
         ge=1,
-        description="undelivered events above which the stream warns and sets otel_audit_stream_backlog_exceeded",
+        description="undelivered events above which the stream warns, sets otel_audit_stream_backlog_exceeded "
+        "and raises a stream-backlog alert (with alerts enabled)",
+    )
+    backlog_destinations: tuple[str, ...] = Field(
+        default=(),
+        description="where the stream-backlog alert goes (names from alerts.destinations); it is recorded "
+        "as an audit.alert.fired event of each tenant whose events wait either way",
+    )
+    backlog_severity: Literal["info", "low", "medium", "high", "critical"] = Field(
+        default="high", description="the stream-backlog alert's severity"
     )
     # webhook / splunk_hec
     url: str = Field(default="", pattern=r"^(https?://.*)?$", description="webhook or HEC event endpoint URL")
@@ -91,8 +100,10 @@ class Stream(BaseModel):
         default="",
         description="syslog and otlp_grpc: CA bundle that verifies the collector (empty: system CAs)",
     )
-    format: Literal["json", "cef"] = Field(
-        default="json", description="syslog: the message, an event as JSON or CEF"
+    format: Literal["json", "cef", "parquet"] = Field(
+        default="json",
+        description="syslog: the message, an event as JSON or CEF; s3: the objects, NDJSON.gz (json) "
+        "or Parquet (parquet, zstd, the stored columns as the admin's Parquet export writes them)",
     )
     facility: int = Field(default=13, ge=0, le=23, description="syslog: the facility (13: log audit)")
     # s3
@@ -110,6 +121,9 @@ class Stream(BaseModel):
         missing = [f for f in _REQUIRED[self.kind] if not getattr(self, f)]
         if missing:
             raise ValueError(f"stream {self.name}: a {self.kind} stream needs {', '.join(missing)}")
+        allowed = {"syslog": ("json", "cef"), "s3": ("json", "parquet")}.get(self.kind, ("json",))
+        if self.format not in allowed:
+            raise ValueError(f"stream {self.name}: format {self.format} is not for a {self.kind} stream")
         try:
             check_match(self.filter)
         except FilterError as exc:

@@ -29,6 +29,8 @@ from receiver.streams.sinks import Sink, build_sink
 log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
 LAG_EVERY_SECONDS = 5.0
+#: how often an idle or busy runner looks for a replay made by another receiver
+MARKER_EVERY_SECONDS = 2.0
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Progress:
     lag_events: int = 0
     lag_seconds: float = 0.0
     backlog_exceeded: bool = False
+    #: the stream-backlog alert of this episode was raised
+    backlog_alerted: bool = False
 
 
 def backoff(stream: Stream, attempts: int) -> float:
@@ -59,22 +63,33 @@ class Runner:
         holder: str,
         sink: Sink | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
+        on_backlog: Callable[[Runner], object] | None = None,
     ) -> None:
         self.store = store
+        #: called (on the stream's thread) when the undelivered events go over backlog_limit
+        self.on_backlog = on_backlog
         self.stream = stream
         self.metrics = metrics
         self.holder = holder
         self.clock = clock
         self.sink = sink if sink is not None else build_sink(stream)
         self.cond = q.condition(stream.filter, stream.tenants)
+        #: the sink writes the stored columns (Parquet), not only the engine's JSON lines
+        self.columns = bool(getattr(self.sink, "wants_columns", False))
         self.progress = Progress()
         self.positions: dict[str, int] = {}
         self.leading = False
         self._claimed_term = -1
         self._reset_seen: tuple[Any, int] = (None, 0)
         self._lag_at = 0.0
+        self._lead_until = 0.0
+        self._marker_at = 0.0
+        #: the log the last full batch ended in (read next through its index window)
+        self._current: str | None = None
+        #: set (under ``lock``) by a replay through this receiver: reload the positions
+        self.replayed = False
         self._waiting_since: float | None = None
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -83,12 +98,24 @@ class Runner:
         self.store.insert_into(q.STATE_TABLE, q.state_table(self.stream.name, kind, items, self.clock()))
 
     def _lead(self) -> bool:
+        # a claim query per batch would cost more than the batch's delivery at full rate, and a
+        # hand-over waits for a new term anyway
+        if time.monotonic() < self._lead_until:
+            return self.leading
         term = int(self.clock().timestamp() // self.stream.lease_seconds)
         if term != self._claimed_term:
             self._state("lease", [(str(term), self.holder)])
             self._claimed_term = term
         rows = self.store.query_table(q.lease_claims(self.store.database, self.stream.name, term)).to_pylist()
-        return bool(rows) and rows[0]["holder"] == self.holder
+        leads = bool(rows) and rows[0]["holder"] == self.holder
+        if leads:  # asked again within a tenth of a term (5 s at most), and as the term ends
+            term_left = (term + 1) * self.stream.lease_seconds - self.clock().timestamp()
+            self._lead_until = time.monotonic() + min(
+                5.0, self.stream.lease_seconds / 10, max(0.0, term_left)
+            )
+        else:
+            self._lead_until = 0.0
+        return leads
 
     def load_positions(self) -> dict[str, int]:
         rows = self.store.query_table(q.positions(self.store.database, self.stream.name)).to_pylist()
@@ -109,27 +136,70 @@ class Runner:
         if not self._lead():
             self.leading = False
             return 0
-        marker = self._reset_marker()
-        if not self.leading or marker != self._reset_seen:
-            with self.lock:
-                self.positions = self.load_positions()
-            self._reset_seen = marker
+        if not self.leading:
+            self._reload()
             self.leading = True
-        rows = self.store.query_table(
-            q.next_batch(self.store.database, self.cond, self.positions, self.stream.batch_size)
-        ).to_pylist()
+        elif self._marker_changed():
+            self._reload()
+        size, linger = self.stream.batch_size, self.stream.batch_seconds
+        due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
+        if linger > 0 and not due:
+            # is a batch ready? asked without the events' JSON, made only for a batch that goes
+            found = self._read(probe=True).num_rows
+            self._update_lag(force=False)
+            if not found:
+                self._waiting_since = None
+                return 0
+            if found < size:
+                started = self._waiting_since = self._waiting_since or time.monotonic()
+                if time.monotonic() - started < linger:
+                    return 0
+        table = self._read()
         self._update_lag(force=False)
-        if not rows:
+        if not table.num_rows:
             self._waiting_since = None
             return 0
-        if len(rows) < self.stream.batch_size and self.stream.batch_seconds > 0:
-            started = self._waiting_since = self._waiting_since or time.monotonic()
-            if time.monotonic() - started < self.stream.batch_seconds:
-                return 0
         self._waiting_since = None
-        batch = Batch.from_rows(self.stream.name, rows)
+        batch = Batch.from_table(self.stream.name, table)
         self._deliver(batch)
-        return len(batch.events)
+        return len(batch)
+
+    def _marker_changed(self) -> bool:
+        """Did another receiver replay the stream? Asked at most every MARKER_EVERY_SECONDS (a
+        replay through this receiver sets ``replayed`` under the lock instead)."""
+        if time.monotonic() - self._marker_at < MARKER_EVERY_SECONDS:
+            return False
+        self._marker_at = time.monotonic()
+        return self._reset_marker() != self._reset_seen
+
+    def _reload(self) -> None:
+        """The positions as stored (taking over a stream, or after a replay)."""
+        with self.lock:
+            self._reset_seen = self._reset_marker()
+            self._marker_at = time.monotonic()
+            self.positions = self.load_positions()
+            self._current = None
+            self.replayed = False
+
+    def _read(self, probe: bool = False) -> Any:
+        """The next batch's rows. While catching up on one log (the last batch was full), its
+        next ``batch_size`` indexes first: a read the seq index keeps to a few granules. When that
+        window does not fill a batch, the general read (every log's undelivered events, which
+        scans the logs' index columns) decides. ``probe``: only each row's log and index."""
+        db, size = self.store.database, self.stream.batch_size
+        if self._current is not None:
+            log_name = self._current
+            start = self.positions.get(log_name, 0)
+            table = self.store.query_table(
+                q.next_batch(
+                    db, self.cond, {log_name: start}, size, self.columns, window=(log_name, size), probe=probe
+                )
+            )
+            if table.num_rows >= size:
+                return table
+        return self.store.query_table(
+            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe)
+        )
 
     def _deliver(self, batch: Batch) -> None:
         attempts = 0
@@ -137,8 +207,9 @@ class Runner:
         while not self._stop.is_set():
             try:
                 with self.lock:
-                    if self._reset_marker() != self._reset_seen:
-                        return  # a replay moved the positions: read again from there
+                    if self.replayed or self._marker_changed():
+                        self._reload()  # a replay moved the positions: read again from there
+                        return
                     self.sink.send(batch)
                     self._save(batch)
             except DeliveryError as exc:
@@ -158,12 +229,20 @@ class Runner:
                     return
                 continue
             p = self.progress
-            p.delivered_events += len(batch.events)
+            p.delivered_events += len(batch)
             p.delivered_batches += 1
             p.last_delivery_at = self.clock()
             self.metrics.batches.labels(name, "accepted").inc()
-            self.metrics.delivered.labels(name).inc(len(batch.events))
-            self._update_lag(force=True)
+            self.metrics.delivered.labels(name).inc(len(batch))
+            # the lag is a count over every undelivered event: while full batches flow (catching
+            # up) it is estimated between reads (every LAG_EVERY_SECONDS), not counted per batch
+            full = len(batch) >= self.stream.batch_size
+            self._current = batch.table.column("log")[-1].as_py() if full else None
+            if full:
+                p.lag_events = max(0, p.lag_events - len(batch))
+                self._update_lag(force=False)
+            else:  # the read took every undelivered event: caught up (newer ones counted at the next lag update)
+                self._caught_up()
             return
 
     def lag(self, positions: dict[str, int]) -> tuple[int, float]:
@@ -172,6 +251,14 @@ class Runner:
         if not events or row["oldest"] is None:
             return events, 0.0
         return events, max(0.0, (self.clock() - row["oldest"]).total_seconds())
+
+    def _caught_up(self) -> None:
+        p, name = self.progress, self.stream.name
+        p.lag_events, p.lag_seconds = 0, 0.0
+        self.metrics.lag_events.labels(name).set(0)
+        self.metrics.lag_seconds.labels(name).set(0)
+        if p.backlog_exceeded:
+            self._update_lag(force=True)  # clear the backlog state from a real count
 
     def _update_lag(self, force: bool) -> None:
         if not force and time.monotonic() - self._lag_at < LAG_EVERY_SECONDS:
@@ -183,6 +270,14 @@ class Runner:
         self.metrics.lag_events.labels(name).set(events)
         self.metrics.lag_seconds.labels(name).set(seconds)
         exceeded = events > self.stream.backlog_limit
+        if exceeded and not p.backlog_alerted and self.on_backlog is not None:
+            try:
+                self.on_backlog(self)
+                p.backlog_alerted = True
+            except Exception:  # noqa: BLE001 - the alert is raised again at the next lag update
+                log.exception("stream %s: the backlog alert could not be raised", name)
+        if not exceeded:
+            p.backlog_alerted = False
         if exceeded and not p.backlog_exceeded:
             log.warning(
                 "stream %s: %d undelivered events exceed its backlog_limit %d (ingest goes on; the oldest "
@@ -210,7 +305,13 @@ class Runner:
                 log.exception("stream %s: delivery pass failed", self.stream.name)
                 delivered = 0
             if delivered < self.stream.batch_size:
-                self._stop.wait(self.stream.poll_seconds)
+                # a partial batch waiting for batch_seconds is read again when that time is up,
+                # not at every poll (each read costs a query)
+                wait = self.stream.poll_seconds
+                if self._waiting_since is not None:
+                    due = self._waiting_since + self.stream.batch_seconds - time.monotonic()
+                    wait = max(wait, due)
+                self._stop.wait(wait)
 
     def stop(self) -> None:
         self._stop.set()

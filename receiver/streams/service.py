@@ -26,6 +26,10 @@ from receiver.streams.runner import Runner
 
 UTC = dt.timezone.utc
 REPLAYED_EVENT = "audit.stream.replayed"
+#: the rule name of the built-in alert raised when a stream's backlog exceeds its limit
+BACKLOG_RULE = "stream-backlog"
+#: a backlog alert goes to at most this many tenants (those with the most waiting events)
+BACKLOG_TENANTS = 100
 Record = Callable[[Any], object]
 
 
@@ -74,7 +78,44 @@ class Streams:
         self.metrics = StreamMetrics(registry)
         holder = f"{instance_id}/{os.getpid()}-{secrets.token_hex(4)}"
         self.configs = {s.name: s for s in streams}
-        self.runners = {s.name: Runner(store, s, self.metrics, holder) for s in streams if s.enabled}
+        self.runners = {
+            s.name: Runner(store, s, self.metrics, holder, on_backlog=self._backlog_alert)
+            for s in streams
+            if s.enabled
+        }
+        #: the receiver's alert evaluator (None: alerts disabled; the warning and metric remain)
+        self.alerts: Any = None
+
+    def _backlog_alert(self, runner: Runner) -> None:
+        """A ``stream-backlog`` alert per tenant whose events wait. Its identity is the stream
+        and the oldest waiting event's storage time, which stays put while the destination is
+        away: the same backlog raised again (a restart, another receiver) is the same alert."""
+        if self.alerts is None:
+            return
+        stream = runner.stream
+        rows = self.store.query_table(
+            q.lag_by_tenant(self.store.database, runner.cond, dict(runner.positions), BACKLOG_TENANTS)
+        ).to_pylist()
+        total = runner.progress.lag_events
+        now = dt.datetime.now(UTC)
+        for row in rows:
+            oldest = row["oldest"]
+            summary = (
+                f"stream {stream.name}: {total} undelivered events exceed its backlog_limit "
+                f"{stream.backlog_limit} ({row['events']} of tenant {row['tenant']}; the oldest stored "
+                f"{iso_utc(oldest)}); ingest goes on, the stream catches up when its destination accepts"
+            )
+            self.alerts.raise_alert(
+                BACKLOG_RULE,
+                row["tenant"],
+                {"stream": stream.name},
+                iso_utc(oldest) or "",
+                (oldest, now),
+                int(row["events"]),
+                stream.backlog_severity,
+                stream.backlog_destinations,
+                summary,
+            )
 
     def start(self) -> None:
         for runner in self.runners.values():
@@ -87,37 +128,10 @@ class Streams:
     def status(self) -> list[dict[str, Any]]:
         """Each stream: its configuration without secrets, positions and lag (read from the store,
         whichever receiver delivers it) and this receiver's delivery counters."""
-        out = []
-        for name, stream in self.configs.items():
-            runner = self.runners.get(name)
-            helper = runner or Runner(self.store, stream, self.metrics, "status", sink=_NoSink())
-            positions = helper.load_positions()
-            events, seconds = helper.lag(positions)
-            item: dict[str, Any] = {
-                "name": name,
-                "kind": stream.kind,
-                "enabled": stream.enabled,
-                "tenants": list(stream.tenants),
-                "positions": positions,
-                "lag_events": events,
-                "lag_seconds": round(seconds, 3),
-                "backlog_limit": stream.backlog_limit,
-                "backlog_exceeded": events > stream.backlog_limit,
-                "delivering_here": bool(runner and runner.leading),
-                "config": stream.public(),
-            }
-            if runner is not None:
-                p = runner.progress
-                item.update(
-                    delivered_events=p.delivered_events,
-                    delivered_batches=p.delivered_batches,
-                    failures=p.failures,
-                    last_error=p.last_error,
-                    last_error_at=iso_utc(p.last_error_at),
-                    last_delivery_at=iso_utc(p.last_delivery_at),
-                )
-            out.append(item)
-        return out
+        return [
+            stream_status(self.store, stream, self.metrics, self.runners.get(name))
+            for name, stream in self.configs.items()
+        ]
 
     def replay(self, name: str, since: dt.datetime, actor: str) -> dict[str, Any]:
         """Move every log's position back to its first index at or after ``since`` (never forward),
@@ -144,10 +158,63 @@ class Streams:
             self.store.insert_into(
                 q.STATE_TABLE, q.state_table(name, "reset", [("", iso_utc(since) or "")], now)
             )
+            if runner is not None:
+                runner.replayed = True
         finally:
             if lock is not None:
                 lock.release()
         return {"stream": name, "since": iso_utc(since), "positions": moved, "tenants": tenants}
+
+
+def stream_status(
+    store: Any, stream: Stream, metrics: StreamMetrics, runner: Runner | None = None
+) -> dict[str, Any]:
+    """One stream's status from the store (positions, lag, the last stored position, the
+    receiver holding its lease now) and, from ``runner``, this receiver's delivery counters."""
+    helper = runner or Runner(store, stream, metrics, "status", sink=_NoSink())
+    positions = helper.load_positions()
+    events, seconds = helper.lag(positions)
+    item: dict[str, Any] = {
+        "name": stream.name,
+        "kind": stream.kind,
+        "enabled": stream.enabled,
+        "tenants": list(stream.tenants),
+        "positions": positions,
+        "lag_events": events,
+        "lag_seconds": round(seconds, 3),
+        "backlog_limit": stream.backlog_limit,
+        "backlog_exceeded": events > stream.backlog_limit,
+        "delivering_here": bool(runner and runner.leading),
+        "config": stream.public(),
+    }
+    if runner is not None:
+        p = runner.progress
+        item.update(
+            delivered_events=p.delivered_events,
+            delivered_batches=p.delivered_batches,
+            failures=p.failures,
+            last_error=p.last_error,
+            last_error_at=iso_utc(p.last_error_at),
+            last_delivery_at=iso_utc(p.last_delivery_at),
+        )
+    else:  # read from the store: when a position last moved, and who holds the current term
+        row = store.query_table(q.last_saved(store.database, stream.name)).to_pylist()[0]
+        term = int(dt.datetime.now(UTC).timestamp() // stream.lease_seconds)
+        claims = store.query_table(q.lease_claims(store.database, stream.name, term)).to_pylist()
+        item.update(
+            last_delivery_at=iso_utc(row["at"]) if row["n"] else None,
+            lease_holder=claims[0]["holder"] if claims else None,
+        )
+    return item
+
+
+def offline_status(store: Any, streams: tuple[Stream, ...]) -> list[dict[str, Any]]:
+    """Every configured stream's status read straight from the store (``otel-audit streams
+    status`` without ``--server``): positions, lag, backlog; no delivery counters."""
+    from prometheus_client import CollectorRegistry
+
+    metrics = StreamMetrics(CollectorRegistry())
+    return [stream_status(store, stream, metrics) for stream in streams]
 
 
 class _NoSink:

@@ -5,7 +5,6 @@ once the bytes are written to the TCP (or TLS) connection; s3 once both objects 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import json
 import socket
@@ -14,8 +13,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from isal import igzip
 
 from receiver.alerts.destinations import SIGNATURE_HEADER, signature
+from receiver.formats import parquet_chunks
+from receiver.model import API_COLUMNS
 from receiver.streams.batch import Batch, DeliveryError
 from receiver.streams.config import Stream
 from receiver.streams.encode import otlp_request, syslog_frame
@@ -50,7 +52,7 @@ class Webhook(_Http):
     """Gzip NDJSON; the signature is the HMAC of the body as sent (compressed), as alerts sign theirs."""
 
     def send(self, batch: Batch) -> None:
-        body = gzip.compress(batch.ndjson(), compresslevel=5, mtime=0)
+        body = igzip.compress(batch.ndjson(), compresslevel=1, mtime=0)
         headers = {
             "content-type": "application/x-ndjson",
             "content-encoding": "gzip",
@@ -170,9 +172,10 @@ class Syslog:
 
 
 class S3:
-    """``<prefix>YYYY/MM/DD/HH/<batch id>.ndjson.gz`` (the hour the batch was written) and
-    ``<prefix>manifests/YYYY/MM/DD/HH/<batch id>.json``: the object's key, size, SHA-256, event
-    count and each log's index range. A redelivered batch overwrites the same keys."""
+    """``<prefix>YYYY/MM/DD/HH/<batch id>.ndjson.gz`` (or ``.parquet`` with ``format: parquet``;
+    the hour the batch was written) and ``<prefix>manifests/YYYY/MM/DD/HH/<batch id>.json``: the
+    object's key, format, size, SHA-256, event count and each log's index range. A redelivered
+    batch overwrites the same keys."""
 
     def __init__(self, stream: Stream) -> None:
         import boto3
@@ -191,31 +194,39 @@ class S3:
             retries={"max_attempts": 1},
         )
         self.client = boto3.client("s3", config=cfg, **kwargs)
+        #: Parquet objects are written from the stored columns, not from the JSON lines
+        self.wants_columns = stream.format == "parquet"
+
+    def _object(self, batch: Batch) -> tuple[bytes, str, str]:
+        """The object's body, file suffix and content type."""
+        if self.wants_columns:
+            table = batch.table.select(list(API_COLUMNS))
+            return b"".join(parquet_chunks(table.to_batches())), "parquet", "application/vnd.apache.parquet"
+        body = igzip.compress(batch.ndjson(), compresslevel=1, mtime=0)
+        return body, "ndjson.gz", "application/x-ndjson"
 
     def send(self, batch: Batch) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         now = dt.datetime.now(UTC)
         part = now.strftime("%Y/%m/%d/%H")
-        body = gzip.compress(batch.ndjson(), compresslevel=5, mtime=0)
-        key = f"{self.stream.prefix}{part}/{batch.id}.ndjson.gz"
+        body, suffix, content_type = self._object(batch)
+        key = f"{self.stream.prefix}{part}/{batch.id}.{suffix}"
         manifest = {
             "stream": batch.stream,
             "batch": batch.id,
             "object": key,
+            "format": suffix,
             "bytes": len(body),
             "sha256": hashlib.sha256(body).hexdigest(),
-            "events": len(batch.events),
+            "events": len(batch),
             "ranges": {log: list(r) for log, r in sorted(batch.ranges.items())},
             "written_at": now.isoformat().replace("+00:00", "Z"),
         }
         try:
+            extra = {} if self.wants_columns else {"ContentEncoding": "gzip"}
             self.client.put_object(
-                Bucket=self.stream.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/x-ndjson",
-                ContentEncoding="gzip",
+                Bucket=self.stream.bucket, Key=key, Body=body, ContentType=content_type, **extra
             )
             self.client.put_object(
                 Bucket=self.stream.bucket,

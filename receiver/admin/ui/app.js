@@ -11,6 +11,7 @@ import { initRetention, renderRetention } from "./retention.js";
 import { countCell, renderIntegrity, renderProof } from "./integrity.js";
 import { diffCells, longValue, renderRaw } from "./values.js";
 import { cancelExport, streamExport } from "./exports.js";
+import { renderStreams } from "./streams.js";
 import { renderStats, suggest } from "./stats.js";
 import { deleteView, renderSavedViews, saveView } from "./views.js";
 import { VIEWER, adminPath, proofBadge, viewerSignedIn, viewerToken, viewerUrl } from "./viewer.js";
@@ -180,7 +181,7 @@ function navigate(url, replace = false) {
 }
 
 // ---- views ------------------------------------------------------------------------------
-const VIEWS = ["signin", "search", "detail", "compliance", "alerts", "retention"];
+const VIEWS = ["signin", "search", "detail", "compliance", "alerts", "retention", "streams"];
 function showView(name) {
   for (const view of VIEWS) show($(`view-${view}`), view === name);
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -220,6 +221,7 @@ async function ensureSignedIn() {
   setText($("who-role"), session.me.role);
   show($("sign-out"), !session.me.open);
   show($("nav"), true);
+  show($("nav-streams"), session.me.role === "admin");
   show($("who"), true);
   // the retention API is admin-only: its link is not offered to auditors
   for (const link of document.querySelectorAll("[data-admin-only]")) show(link, session.me.role === "admin");
@@ -608,6 +610,7 @@ async function route() {
     else if (path === "/compliance") await renderCompliance();
     else if (path === "/alerts") await renderAlerts();
     else if (path === "/retention") await renderRetention();
+    else if (path === "/streams") await renderStreams();
     else await renderSearch();
   } catch (err) {
     const target = $("search-error");
@@ -669,6 +672,7 @@ function init() {
   $("export-csv").addEventListener("click", () => exportFormat("csv"));
   $("export-jsonl").addEventListener("click", () => exportFormat("jsonl"));
   $("export-cancel").addEventListener("click", cancelExport);
+  $("streams-refresh").addEventListener("click", () => renderStreams());
   $("c-tenant").addEventListener("change", () => navigate(`/compliance?${new URLSearchParams({ tenant: $("c-tenant").value })}`));
   initRetention();
   document.addEventListener("click", interceptLinks);
