@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from receiver.integrity.chain import Chainer
+from receiver.memory.allocator import trim
 from receiver.pipeline.window import expired_rows
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
@@ -231,6 +232,7 @@ class StoreCommitter:
                 raise
         if new_heads:
             self._chainer.advance(new_heads)  # type: ignore[union-attr]
+        trim()  # the batch's tables are garbage now: return their pages (receiver/memory)
         m = self._metrics
         m.insert_latency.observe(time.perf_counter() - started)
         m.insert_rows.observe(to_insert.num_rows)
