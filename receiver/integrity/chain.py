@@ -132,9 +132,9 @@ class Chainer:
         return edges
 
     def assign(self, table: pa.Table) -> tuple[pa.Table, Pending]:
-        """``table`` with chain_id (origin), seq (leaf index), prev_hash (zero) and hash (leaf
-        hash) appended, rows in their order; and the grown edges to :meth:`advance` to once
-        the rows are stored."""
+        """``table`` with chain_id (origin), seq (leaf index) and hash (leaf hash) appended,
+        rows in their order (the retired v1 chain's prev_hash is left to the column's default,
+        32 zero bytes); and the grown edges to :meth:`advance` to once the rows are stored."""
         edges = self.heads()
         n = table.num_rows
         if n == 0:
@@ -170,9 +170,8 @@ class Chainer:
             pending.tiles += grown.append([digests[i] for i in rows_of[k].tolist()])
             pending.edges[origin] = grown
         # straight from buffers: a list of 100 k bytes objects through pa.array costs ~0.1 µs each
-        zeros = pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, n, [None, pa.py_buffer(bytes(32 * n))])
         leaves = pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, n, [None, pa.py_buffer(b"".join(digests))])
-        table = table.append_column("prev_hash", zeros).append_column("hash", leaves)
+        table = table.append_column("hash", leaves)
         return table, pending
 
     def advance(self, pending: Pending) -> None:

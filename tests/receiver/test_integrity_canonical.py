@@ -159,12 +159,14 @@ def test_engine_expression_equals_reference(store):
     store.insert(table)
     rows = store._query_arrow(
         Statement(
-            f"SELECT hex(SHA256(concat('\\0', {canonical_sql()}))) AS engine_hash, hex(hash) AS stored"
+            f"SELECT hex(SHA256(concat('\\0', {canonical_sql()}))) AS engine_hash, hex(hash) AS stored,"
+            " hex(prev_hash) AS prev"
             f" FROM {store.database}.audit_events ORDER BY seq"
         )
     ).to_pylist()
     assert len(rows) == 6
     assert all(r["engine_hash"] == r["stored"] for r in rows)
+    assert all(r["prev"] == "00" * 32 for r in rows)  # the retired v1 column: its default
 
 
 class _NoHeads:
