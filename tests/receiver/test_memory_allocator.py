@@ -43,3 +43,13 @@ def test_an_operators_environment_wins() -> None:
     got = _probe(ARROW_DEFAULT_MEMORY_POOL="mimalloc", MALLOC_ARENA_MAX="4")
     assert got["pool"] == "mimalloc"
     assert got["applied"] == {}
+
+
+def test_trim_runs_at_most_once_per_interval() -> None:
+    from receiver.memory import allocator
+
+    allocator._last_trim = 0.0
+    assert allocator.trim() is True
+    assert allocator.trim() is False  # a burst of store-mode commits trims once
+    allocator._last_trim -= allocator.TRIM_INTERVAL
+    assert allocator.trim() is True
