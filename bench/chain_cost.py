@@ -139,7 +139,7 @@ def main() -> int:
             with_pos = table.append_column(
                 "chain_id", pa.array(["acme/bench"] * table.num_rows)
             ).append_column("seq", pa.array(range(1, table.num_rows + 1), pa.uint64()))
-            if table.num_rows >= ENGINE_DIGEST_MIN_ROWS:
+            if ENGINE_DIGEST_MIN_ROWS is not None and table.num_rows >= ENGINE_DIGEST_MIN_ROWS:
                 digests = plain_store.event_digests(with_pos)
             else:
                 encoded = canonical_column(with_pos)

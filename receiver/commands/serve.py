@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from receiver.store.base import StoreUnavailable
 
     set_private_umask()  # whatever this process (and the embedded engine) creates is owner-only
+    from receiver.memory.allocator import configure as configure_allocators
+
+    configure_allocators()  # before the receiver's threads and allocations (receiver/memory)
     try:
         config = load_config(
             args.config,

@@ -4,9 +4,10 @@ the tree tiles that grow with them; used by the single writer thread right befor
 One log per tenant per receiver instance: origin ``otel-audit/<tenant>/<instance id>``. Several
 receivers writing the same store each extend their own logs, so no two processes race for a
 leaf index. Within a log, leaf indexes run 0, 1, 2… without gaps; the leaf hash is
-SHA-256(0x00 ‖ canonical(row)), computed for a whole batch at once (the embedded engine for big
-batches, pyarrow + hashlib otherwise: the same bytes, tested). The tree's interior hashes cost
-about one more SHA-256 per event (a full tile of 256 leaves takes 255), written as tiles.
+SHA-256(0x00 ‖ canonical(row)), computed for a whole batch at once, 16 k rows at a
+time (pyarrow + hashlib; the embedded engine computes the same bytes, tested, at more CPU).
+The tree's interior hashes cost about one more SHA-256 per event (a full tile of 256 leaves
+takes 255), written as tiles.
 
 Order of writes: the events first, then their tiles. After a failed insert or a kill between
 the two, :meth:`Chainer.heads` rebuilds each log's tree edge from the stored tiles and appends
@@ -44,10 +45,12 @@ def instance_of(origin: str) -> str:
     return origin.rpartition("/")[2]
 
 
-#: below this many rows a batch's leaf hashes are computed here (pyarrow + hashlib) rather than
-#: by the engine: measured on chDB, 1 row 0.9 vs 14 ms, 512 rows 2.6 vs 10.8 ms, 8192 rows 25.6
-#: vs 28.9 ms — the engine's per-query cost only pays off on very large group commits
-ENGINE_DIGEST_MIN_ROWS = 32768
+#: from this many rows a batch's leaf hashes would be computed by the engine rather than here
+#: (pyarrow + hashlib); None: never. Measured on chDB: 1 row 0.9 vs 14 ms, 512 rows 2.6 vs
+#: 10.8 ms, 8192 rows 25.6 vs 28.9 ms, and 102 k rows 3.0-3.7 vs 3.9-4.5 µs of process CPU per
+#: event (the engine's threads finish sooner in wall time but cost more CPU): here is cheaper
+#: at every size a group commit takes (bench/commit_path.py, docs/BENCHMARKS.md)
+ENGINE_DIGEST_MIN_ROWS: int | None = None
 
 
 class LogStore(Protocol):
@@ -129,9 +132,9 @@ class Chainer:
         return edges
 
     def assign(self, table: pa.Table) -> tuple[pa.Table, Pending]:
-        """``table`` with chain_id (origin), seq (leaf index), prev_hash (zero) and hash (leaf
-        hash) appended, rows in their order; and the grown edges to :meth:`advance` to once
-        the rows are stored."""
+        """``table`` with chain_id (origin), seq (leaf index) and hash (leaf hash) appended,
+        rows in their order (the retired v1 chain's prev_hash is left to the column's default,
+        32 zero bytes); and the grown edges to :meth:`advance` to once the rows are stored."""
         edges = self.heads()
         n = table.num_rows
         if n == 0:
@@ -155,7 +158,8 @@ class Chainer:
         table = table.append_column("chain_id", origin_col.cast(pa.string())).append_column(
             "seq", pa.array(seq, pa.uint64())
         )
-        engine = getattr(self._store, "event_digests", None) if n >= ENGINE_DIGEST_MIN_ROWS else None
+        big = ENGINE_DIGEST_MIN_ROWS is not None and n >= ENGINE_DIGEST_MIN_ROWS
+        engine = getattr(self._store, "event_digests", None) if big else None
         digests = engine(table) if engine is not None else None
         if digests is None:
             digests = event_digests(table)
@@ -166,9 +170,8 @@ class Chainer:
             pending.tiles += grown.append([digests[i] for i in rows_of[k].tolist()])
             pending.edges[origin] = grown
         # straight from buffers: a list of 100 k bytes objects through pa.array costs ~0.1 µs each
-        zeros = pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, n, [None, pa.py_buffer(bytes(32 * n))])
         leaves = pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, n, [None, pa.py_buffer(b"".join(digests))])
-        table = table.append_column("prev_hash", zeros).append_column("hash", leaves)
+        table = table.append_column("hash", leaves)
         return table, pending
 
     def advance(self, pending: Pending) -> None:

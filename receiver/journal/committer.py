@@ -23,7 +23,7 @@ from receiver.journal.quarantine import Quarantine, isolate
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.store.errors import is_rejection
 from receiver.telemetry import ReceiverMetrics
-from receiver.writer import CommitResult, Overloaded, StoreCommitter
+from receiver.writer import CommitResult, Overloaded, StoreCommitter, name_os_thread
 
 log = logging.getLogger("otel_audit.receiver")
 
@@ -163,6 +163,7 @@ class JournalWriter:
             return batch
 
     def _loop(self) -> None:
+        name_os_thread("oa-commit")
         delay = self._retry_first
         while True:
             batch = self._take()

@@ -37,7 +37,9 @@ class AuditStore(Protocol):
 
     def migrate(self) -> None: ...
     def insert(self, table: pa.Table) -> None: ...
-    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[tuple[str, str]]: ...
+    def existing_ids(
+        self, tenant_ids: list[str], event_ids: list[str] | pa.Array
+    ) -> set[tuple[str, str]]: ...
     def search(self, flt: EventFilter, limit: int, cursor: Cursor | None = None) -> list[dict[str, Any]]: ...
     def get_event(self, event_id: str, tenants: tuple[str, ...] | None) -> dict[str, Any] | None: ...
     def count(self, flt: EventFilter) -> int: ...
@@ -130,9 +132,11 @@ class SqlStore(IntegrityQueries, abc.ABC):
         if table.num_rows:
             self._insert_arrow(f"{self.database}.{sql.EVENTS_TABLE}", table)
 
-    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[tuple[str, str]]:
+    def existing_ids(self, tenant_ids: list[str], event_ids: list[str] | pa.Array) -> set[tuple[str, str]]:
         """The (tenant, id) pairs of these tenants and ids that are stored (a superset of the
         pairs asked about: the caller intersects)."""
+        if isinstance(event_ids, pa.Array):
+            event_ids = event_ids.to_pylist()
         if not event_ids:
             return set()
         found: set[tuple[str, str]] = set()

@@ -119,13 +119,14 @@ class ChdbStore(SqlStore):
         with self._write_lock:
             self._run(self._writer, sql.Statement(insert, {}), "CSV")
 
-    def existing_ids(self, tenant_ids: list[str], event_ids: list[str]) -> set[tuple[str, str]]:
+    def existing_ids(self, tenant_ids: list[str], event_ids: list[str] | pa.Array) -> set[tuple[str, str]]:
         """The writer's idempotency check, with the ids handed over as Arrow (see
         sql.existing_ids_in_table); on the writer session, whose thread is the only caller."""
-        if not event_ids:
+        if len(event_ids) == 0:
             return set()
         statement = sql.existing_ids_in_table(self.database, tenant_ids, "group_ids")
-        group_ids = pa.table({"id": pa.array(event_ids, pa.string())})  # noqa: F841 - found by name
+        ids = event_ids if isinstance(event_ids, pa.Array) else pa.array(event_ids, pa.string())
+        group_ids = pa.table({"id": ids})  # noqa: F841 - found by name
         with self._write_lock:
             result = self._run(self._writer, statement, "ArrowTable")
         return stored_pairs(result)
