@@ -1,0 +1,140 @@
+"""The batching path (receiver/batching: native decode, column-wise fast path, the reference
+pipeline for any request it cannot decide) gives, request by request, exactly what
+``pipeline.run`` gives: the same rows (every column), counts, rejection reasons and
+partial-success text — on the equivalence corpus of test_pipeline_equivalence.py, on
+hypothesis-generated batches of requests, and for bodies that do not decode."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+from unittest import mock
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from test_pipeline_equivalence import (
+    _FIXED_DT,
+    EDGE_OVERRIDES,
+    _hot,
+    _plain,
+    _record,
+    _request,
+    _retain,
+    records,
+    run_module,
+)
+
+from receiver import pipeline
+from receiver.batching import columnar, process
+from receiver.model import ARROW_SCHEMA
+from receiver.pipeline.auth import OPEN, IngestIdentity
+from receiver.transport.errors import BadRequest
+
+process_module = process
+TOKEN = IngestIdentity(tenant="acme")
+
+
+def _reference(body: bytes, identity: IngestIdentity, hot: bool) -> Any:
+    try:
+        request = ExportLogsServiceRequest.FromString(body)
+    except Exception:  # noqa: BLE001 - an undecodable body: BadRequest on the new side
+        return "bad request"
+    try:
+        return pipeline.run(request, identity, _retain, _hot if hot else None)
+    except Exception as exc:  # noqa: BLE001 - both sides must fail the same way
+        return ("raised", type(exc), str(exc))
+
+
+def assert_same_batch(
+    bodies: list[bytes], identities: list[IngestIdentity], hot: bool = True, fast: int | None = None
+) -> list[Any]:
+    """Every request's outcome on both sides, at one fixed clock; ``fast``: how many requests
+    must have taken the column-wise path."""
+    taken = []
+    real = columnar.run_batch
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        decoded = real(*args, **kw)
+        taken.append(decoded.fallback.count(False))
+        return decoded
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(run_module, "dt", _FIXED_DT))
+        stack.enter_context(mock.patch.object(process_module, "dt", _FIXED_DT))
+        stack.enter_context(mock.patch.object(process_module, "run_batch", spy))
+        want = [_reference(b, i, hot) for b, i in zip(bodies, identities, strict=True)]
+        try:
+            got: list[Any] = process.process(bodies, identities, _retain, _hot if hot else None)
+        except Exception as exc:  # noqa: BLE001
+            got = [("raised", type(exc), str(exc))] * len(bodies)
+            want = [w if isinstance(w, tuple) else None for w in want]
+            assert any(isinstance(w, tuple) for w in want), got
+            return got
+    for g, w in zip(got, want, strict=True):
+        if w == "bad request":
+            assert isinstance(g, BadRequest)
+            continue
+        assert not isinstance(g, BadRequest), (g, w)
+        assert g.table.schema == ARROW_SCHEMA
+        assert g.table.to_pylist() == w.table.to_pylist()
+        assert g.table.equals(w.table)
+        assert (g.received, g.dropped_non_audit, g.rejected) == (w.received, w.dropped_non_audit, w.rejected)
+        assert g.reasons == w.reasons and g.error_message() == w.error_message()
+        assert g.rejected_by_reason == w.rejected_by_reason
+        assert g.tenant_mismatches == w.tenant_mismatches and g.schema_counts == w.schema_counts
+    if fast is not None:
+        assert sum(taken) == fast, taken
+    return got
+
+
+def test_the_bench_shape_takes_the_fast_path():
+    bodies = [
+        _request([("billing", [_record(_plain(i + 100 * r)) for i in range(20)])]).SerializeToString()
+        for r in range(3)
+    ]
+    assert_same_batch(bodies, [OPEN, TOKEN, OPEN], fast=3)
+    assert_same_batch(bodies, [OPEN] * 3, hot=False, fast=3)
+
+
+@pytest.mark.parametrize("over", EDGE_OVERRIDES, ids=range(len(EDGE_OVERRIDES)))
+def test_edge_values_in_a_batch(over: dict[str, Any]):
+    plain = _request([("svc", [_record(_plain(0))])]).SerializeToString()
+    odd = _request([("svc", [_record(_plain(0)), _record(_plain(1, **over))])]).SerializeToString()
+    for identity in (OPEN, TOKEN):
+        assert_same_batch([plain, odd, plain], [identity] * 3)
+
+
+def test_bodies_that_do_not_decode_fail_alone():
+    good = _request([("svc", [_record(_plain(0))])]).SerializeToString()
+    bad_utf8 = good.replace(b"svc", b"\xff\xfe\xfd")
+    assert_same_batch([good, b"\x0a\x05abc", bad_utf8, good, b""], [OPEN] * 5)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(st.lists(records(), min_size=0, max_size=4), min_size=0, max_size=3), min_size=1, max_size=4
+    ),
+    st.lists(st.sampled_from([OPEN, TOKEN, IngestIdentity(tenant="t" * 300)]), min_size=4, max_size=4),
+    st.booleans(),
+)
+def test_generated_batches(requests: list[list[list[Any]]], identities: list[IngestIdentity], hot: bool):
+    bodies = [
+        _request([(f"svc-{i}", recs) for i, recs in enumerate(batches)]).SerializeToString()
+        for batches in requests
+    ]
+    assert_same_batch(bodies, identities[: len(bodies)], hot)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=30), st.integers(1, 3))
+def test_generated_plain_batches_take_the_fast_path(ids: list[int], requests: int):
+    bodies = [
+        _request([("svc", [_record(_plain(i + r * 10**7)) for i in ids])]).SerializeToString()
+        for r in range(requests)
+    ]
+    assert_same_batch(bodies, [OPEN] * requests, fast=requests)
+    assert pa  # noqa: B018
