@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -24,7 +25,7 @@ from ptars import HandlerPool
 
 from otel_audit import attributes as A
 from receiver.model import ARROW_SCHEMA
-from receiver.pipeline.changes import InvalidChanges, canonical_changes
+from receiver.pipeline.changes import MAX_CHANGES_CHARS, InvalidChanges, canonical_changes
 from receiver.pipeline.enrich import SERVICE_NAME_CHARS, RetainDays
 from receiver.pipeline.flags import BIDI_CONTROLS
 from receiver.pipeline.schemas import SchemaStage
@@ -203,6 +204,11 @@ def run_batch(
     code_of = {k: i for i, k in enumerate(key_names)}
     mapped_codes = np.array([k in MAPPED for k in key_names], dtype=bool)
     is_mapped = mapped_codes[key_codes] if len(key_codes) else np.zeros(0, dtype=bool)
+    by_key = np.argsort(key_codes, kind="stable")  # each key's attributes, in record order
+    key_bounds = np.searchsorted(key_codes[by_key], np.arange(len(key_names) + 1))
+
+    def positions(code: int) -> np.ndarray:
+        return by_key[key_bounds[code] : key_bounds[code + 1]]
 
     def column(key: str) -> tuple[pa.Array, np.ndarray]:
         """The mapped attribute's string value per record (null where absent), and presence."""
@@ -210,10 +216,11 @@ def run_batch(
         present = np.zeros(n, dtype=bool)
         if code is None:
             return pa.nulls(n, pa.string()), present
-        where = np.nonzero(key_codes == code)[0]
+        where = positions(code)
         owners = a_rec[where]
-        if len(where) and (np.bincount(owners, minlength=n) > 1).any():
-            rec_bad[owners[np.bincount(owners, minlength=n)[owners] > 1]] = True  # repeated key
+        repeated = owners[1:] == owners[:-1]
+        if repeated.any():
+            rec_bad[owners[1:][repeated]] = True  # a repeated key: first place, last value
         if key != A.HTTP_STATUS and key != A.EVENT_NAME_ATTR:
             rec_bad[owners[~is_string[where]]] = True  # an int where text is due: reference
         pos = np.full(n, -1, dtype=np.int64)
@@ -251,10 +258,9 @@ def run_batch(
     status_code = code_of.get(A.HTTP_STATUS)
     status = np.zeros(n, dtype=np.int64)
     if status_code is not None:
-        where = np.nonzero(key_codes == status_code)[0]
+        where = positions(status_code)
         owners = a_rec[where]
-        counts = np.bincount(owners, minlength=n)
-        rec_bad[owners[counts[owners] > 1]] = True
+        rec_bad[owners[1:][owners[1:] == owners[:-1]]] = True
         rec_bad[owners[is_string[where]]] = True  # a text status is parsed by the reference
         ints = _np(pc.fill_null(ivalue.take(pa.array(where)), 0))
         status[owners] = np.where((ints >= 0) & (ints <= 65535), ints, 0)
@@ -302,8 +308,10 @@ def run_batch(
 
     # NUL and bidi controls anywhere in the text a row shows: the reference cleans or flags them
     unsafe = f"[\\x00{BIDI_CONTROLS}]"
-    for text, owner in ((keys, a_rec), (pc.fill_null(svalue, ""), a_rec), (reason, None), (event_name, None)):
-        hit = _np(pc.match_substring_regex(text, unsafe), bool)
+    for text, owner in ((keys, a_rec), (svalue, a_rec), (reason, None), (event_name, None)):
+        if not _may_be_unsafe(text):
+            continue
+        hit = _np(pc.fill_null(pc.match_substring_regex(text, unsafe), False), bool)
         if hit.any():
             rec_bad[owner[hit] if owner is not None else hit] = True
     for r, tok in enumerate(tenants):
@@ -324,16 +332,7 @@ def run_batch(
             rec_bad[_np(pairs.column("r").combine_chunks())[repeated]] = True
 
     # changes: canonical text, per record (orjson); anything it refuses: reference
-    changes = [""] * n
-    audit_idx = np.nonzero(audit & ~rec_bad)[0]
-    changes_py = changes_in.to_pylist()
-    for i in audit_idx:
-        value = changes_py[i]
-        if value:
-            try:
-                changes[i] = canonical_changes(value)
-            except InvalidChanges:
-                rec_bad[i] = True
+    changes = _canonical_changes(changes_in, audit & ~rec_bad, rec_bad)
 
     req_bad |= np.bincount(rec_req, weights=audit & rec_bad, minlength=n_req) > 0
     keep = audit & ~req_bad[rec_req]
@@ -342,8 +341,10 @@ def run_batch(
     sel = np.nonzero(keep)[0]
     m = len(sel)
 
+    everything = m == n
+
     def f(array: pa.Array) -> pa.Array:
-        return array.filter(mask)
+        return array if everything else array.filter(mask)
 
     if len(extra_idx):
         kept_extra = extra_idx[keep[a_rec[extra_idx]]]
@@ -369,12 +370,12 @@ def run_batch(
         "resource_type": f(resource_type),
         "resource_id": f(cols[A.RESOURCE_ID]),
         "event_name": f(event_name),
-        "changes": pa.array([changes[i] for i in sel], pa.string()),
+        "changes": f(changes),
         "ip_address": f(cols[A.CLIENT_ADDRESS]),
         "user_agent": f(cols[A.USER_AGENT]),
         "created_at": pa.array(created[sel], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "received_at": pa.repeat(pa.scalar(received_at_us, pa.timestamp("us", tz="UTC")), m),
-        "service_name": pa.array(services[rec_rl[sel]].tolist() if m else [], pa.string()),
+        "service_name": pa.array(services.tolist(), pa.string()).take(pa.array(rec_rl[sel])),
         "trace_id": _hex_ids(f(pc.struct_field(records, "trace_id")), 16),
         "span_id": _hex_ids(f(pc.struct_field(records, "span_id")), 8),
         "session_id": f(cols[A.SESSION_ID]),
@@ -394,6 +395,50 @@ def run_batch(
         dropped=dropped.tolist(),
         accepted=accepted.tolist(),
     )
+
+
+def _may_be_unsafe(text: pa.Array) -> bool:
+    """False when no value can hold NUL or a bidi control (their UTF-8 starts 0x00, 0xD8 or
+    0xE2): a scan of the data buffer instead of a regular expression per value."""
+    data = text.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return b"\x00" in raw or b"\xd8" in raw or b"\xe2" in raw
+
+
+#: a number orjson reads as a float (a fraction or exponent follows a digit) or past 64 bits
+_FLOATISH = r"[0-9][.eE]|[0-9]{19}"
+
+
+def _canonical_changes(values: pa.Array, wanted: np.ndarray, bad: np.ndarray) -> pa.Array:
+    """canonical_changes of each wanted value ("" elsewhere); a refused one marks ``bad``. Where
+    the text has no number orjson would read as a float, orjson's text is the reference's."""
+    floatish = _np(pc.fill_null(pc.match_substring_regex(values, _FLOATISH), True), bool)
+    texts = values.to_numpy(zero_copy_only=False)
+    out = np.full(len(texts), "", dtype=object)
+    loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    for i in np.nonzero(wanted)[0].tolist():
+        value = texts[i]
+        if not value:
+            continue
+        try:
+            if floatish[i]:
+                raise ValueError
+            parsed = loads(value)
+            if type(parsed) is not dict:
+                raise ValueError
+            text = dumps(parsed, option=sort).decode()
+            if len(text) > MAX_CHANGES_CHARS:
+                raise ValueError
+        except (ValueError, TypeError):  # orjson: JSONDecodeError, JSONEncodeError (nesting)
+            try:
+                text = canonical_changes(value)
+            except InvalidChanges:
+                bad[i] = True
+                continue
+        out[i] = text
+    return pa.array(out, pa.string())
 
 
 def _verb(text: pa.Array) -> pa.Array:

@@ -18,6 +18,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from test_pipeline_equivalence import (
     _FIXED_DT,
     EDGE_OVERRIDES,
+    WINDOW_EDGES,
+    _changes_text,
     _hot,
     _plain,
     _record,
@@ -138,3 +140,43 @@ def test_generated_plain_batches_take_the_fast_path(ids: list[int], requests: in
     ]
     assert_same_batch(bodies, [OPEN] * requests, fast=requests)
     assert pa  # noqa: B018
+
+
+@st.composite
+def common_records(draw: st.DrawFn) -> Any:
+    """Records of the common shape with the variations the fast path itself decides: change
+    sets, extra attributes, bodies, ids, methods, statuses, times, the user-id alias."""
+    attrs = _plain(draw(st.integers(0, 10**6)))
+    if draw(st.booleans()):
+        attrs = [(k, draw(_changes_text)) if k == "audit.changes" else (k, v) for k, v in attrs]
+    for key in draw(
+        st.lists(st.sampled_from(["note", "x.count", "enduser.id", "http.request.method"]), max_size=3)
+    ):
+        if key == "enduser.id":
+            attrs = [(k, v) for k, v in attrs if k != key] + [("user.id", draw(st.text(max_size=8)))]
+        elif key == "http.request.method":
+            attrs.append((key, draw(st.sampled_from(["get", "POST", "patch", "ß", "x" * 17]))))
+        else:
+            attrs.append((key, draw(st.one_of(st.text(max_size=12), st.integers(-(2**63), 2**63 - 1)))))
+    fields: dict[str, Any] = {}
+    if draw(st.booleans()):
+        fields["body"] = draw(st.one_of(st.text(max_size=12), st.integers(-(2**63), 2**63 - 1)))
+    if draw(st.booleans()):
+        fields["trace_id"] = draw(st.binary(min_size=15, max_size=17))
+        fields["span_id"] = draw(st.binary(min_size=7, max_size=9))
+    if draw(st.integers(0, 4)) == 0:
+        fields["time_ns"] = draw(st.sampled_from(WINDOW_EDGES))
+    status = draw(st.one_of(st.none(), st.integers(-5, 70_000)))
+    if status is not None:
+        attrs = [(k, status) if k == "http.response.status_code" else (k, v) for k, v in attrs]
+    return _record(attrs, **fields)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.lists(common_records(), min_size=1, max_size=5), min_size=1, max_size=4),
+    st.sampled_from([OPEN, TOKEN]),
+)
+def test_generated_common_shape(requests: list[list[Any]], identity: IngestIdentity):
+    bodies = [_request([("svc", recs)]).SerializeToString() for recs in requests]
+    assert_same_batch(bodies, [identity] * len(bodies))
