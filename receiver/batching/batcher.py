@@ -13,11 +13,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from receiver.batching.osthread import name_os_thread
 from receiver.batching.process import Outcome
 from receiver.pipeline.auth import IngestIdentity
 from receiver.pipeline.run import PipelineResult
@@ -81,6 +82,14 @@ class RequestBatcher:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
+        # the writer's submit blocks until its rows are durable (the journal's fsync): on a thread
+        # of its own, so the next batch is decoded meanwhile; one thread keeps batches in order
+        self._submitter = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="ingest-submit",
+            initializer=name_os_thread,
+            initargs=("ingest-submit",),
+        )
 
     def submit(self, body: bytes, identity: IngestIdentity, transport: str) -> Pending:
         pending = Pending(body, identity, transport)
@@ -101,6 +110,7 @@ class RequestBatcher:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        self._submitter.shutdown(wait=True)
 
     def _take(self) -> list[Pending] | None:
         with self._cond:
@@ -124,6 +134,7 @@ class RequestBatcher:
             return group
 
     def _loop(self) -> None:
+        name_os_thread("ingest-batcher")
         while (requests := self._take()) is not None:
             try:
                 self._run(requests)
@@ -154,6 +165,9 @@ class RequestBatcher:
         for pending, _ in waiting:
             pending.group = group
         table = pa.concat_tables([result.table for _, result in waiting])
+        self._submitter.submit(self._submit, table, waiting, group)
+
+    def _submit(self, table: pa.Table, waiting: list[tuple[Pending, PipelineResult]], group: _Group) -> None:
         try:
             written = self._writer.submit(table)
         except Exception as exc:  # noqa: BLE001 - Overloaded, StoreUnavailable, ...: each caller maps it

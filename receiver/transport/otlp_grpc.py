@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+from receiver.batching.osthread import name_os_thread
 from receiver.ingest import IngestConsumer
 from receiver.transport.errors import ExportError, grpc_trailers
 from receiver.transport.fairness import FairSlots
@@ -87,7 +88,12 @@ class GrpcReceiver:
         # limit (RESOURCE_EXHAUSTED without RetryInfo) is only a backstop
         workers = slots.total + slots.max_waiting + 8
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+            futures.ThreadPoolExecutor(
+                max_workers=workers,
+                thread_name_prefix="otlp-grpc",
+                initializer=name_os_thread,
+                initargs=("otlp-grpc",),
+            ),
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 0),
