@@ -415,15 +415,18 @@ def _canonical_changes(values: pa.Array, wanted: np.ndarray, bad: np.ndarray) ->
     """canonical_changes of each wanted value ("" elsewhere); a refused one marks ``bad``. Where
     the text has no number orjson would read as a float, orjson's text is the reference's."""
     floatish = _np(pc.fill_null(pc.match_substring_regex(values, _FLOATISH), True), bool)
-    texts = values.to_numpy(zero_copy_only=False)
-    out = np.full(len(texts), "", dtype=object)
+    wanted = wanted & _np(pc.fill_null(pc.not_equal(values, ""), False), bool)
+    indices = np.nonzero(wanted)[0]
+    out = np.full(len(values), "", dtype=object)
+    if not len(indices):
+        return pa.array(out, pa.string())
+    texts = values.take(pa.array(indices)).to_pylist()
     loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
-    for i in np.nonzero(wanted)[0].tolist():
-        value = texts[i]
-        if not value:
-            continue
+    results: list[str | None] = []
+    append = results.append
+    for value, maybe_float in zip(texts, floatish[indices].tolist(), strict=True):
         try:
-            if floatish[i]:
+            if maybe_float:
                 raise ValueError
             parsed = loads(value)
             if type(parsed) is not dict:
@@ -435,9 +438,12 @@ def _canonical_changes(values: pa.Array, wanted: np.ndarray, bad: np.ndarray) ->
             try:
                 text = canonical_changes(value)
             except InvalidChanges:
-                bad[i] = True
+                append(None)
                 continue
-        out[i] = text
+        append(text)
+    refused = np.array([r is None for r in results], dtype=bool)
+    bad[indices[refused]] = True
+    out[indices] = results
     return pa.array(out, pa.string())
 
 
