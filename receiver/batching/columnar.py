@@ -17,15 +17,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from ptars import HandlerPool
 
 from otel_audit import attributes as A
+from receiver.batching.kernels import (
+    as_numpy,
+    changes_column,
+    hex_ids,
+    is_verb,
+    may_be_unsafe,
+    other_kind,
+    policies,
+)
 from receiver.model import ARROW_SCHEMA
-from receiver.pipeline.changes import MAX_CHANGES_CHARS, InvalidChanges, canonical_changes
 from receiver.pipeline.enrich import SERVICE_NAME_CHARS, RetainDays
 from receiver.pipeline.flags import BIDI_CONTROLS
 from receiver.pipeline.schemas import SchemaStage
@@ -37,18 +44,7 @@ _HANDLER = HandlerPool([ExportLogsServiceRequest.DESCRIPTOR.file]).get_for_messa
 )
 _US_PER_DAY = 86_400_000_000
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-_VERB = r"^[a-z][a-z_]{0,63}$"  # RE2: ``$`` is the end of the text only
-_BIDI = f"[{BIDI_CONTROLS}]"
-_KNOWN_VERBS = pa.array(sorted(set(A.ACTIONS + A.ACTOR_TYPES)))
 _OUTCOMES = pa.array(list(A.OUTCOMES))
-_OTHER_KINDS = (
-    "bool_value",
-    "double_value",
-    "array_value",
-    "kvlist_value",
-    "bytes_value",
-    "string_value_strindex",
-)
 #: mapped attribute → its longest value taken as it is (None: no limit short of the fast path's)
 _LIMITS = {
     A.TENANT_ID: 256,
@@ -67,7 +63,6 @@ _LIMITS = {
     A.EVENT_ID: 36,
     A.CHANGES: None,
 }
-_HEX = np.array([list(f"{i:02x}".encode()) for i in range(256)], dtype=np.uint8)
 
 
 @dataclass
@@ -92,42 +87,6 @@ def decode_batch(bodies: Sequence[bytes]) -> pa.RecordBatch | None:
         return None
 
 
-def _any(mask: pa.Array | pa.ChunkedArray) -> bool:
-    return bool(pc.any(mask).as_py())
-
-
-def _np(array: pa.Array, dtype: type = np.int64) -> np.ndarray:
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=dtype)
-
-
-def _has_other_kind(values: pa.Array) -> np.ndarray:
-    """Per AnyValue: set to a kind the fast path does not take (or to several kinds)."""
-    flags = np.zeros(len(values), dtype=bool)
-    set_count = np.zeros(len(values), dtype=np.int64)
-    for name in ("string_value", "int_value", *_OTHER_KINDS):
-        valid = _np(pc.is_valid(pc.struct_field(values, name)), bool)
-        set_count += valid
-        if name in _OTHER_KINDS:
-            flags |= valid
-    return flags | (set_count > 1)
-
-
-def _hex_ids(ids: pa.Array, size: int) -> pa.Array:
-    """``id.hex()`` where the id has ``size`` bytes, "" elsewhere (validate.py's rule)."""
-    n = len(ids)
-    right = _np(pc.equal(pc.binary_length(ids), size), bool)
-    if not right.any():
-        return pa.array([""] * n, pa.string())
-    picked = ids.filter(pa.array(right))
-    bounds = np.frombuffer(picked.buffers()[1], np.int32)[picked.offset : picked.offset + len(picked) + 1]
-    raw = np.frombuffer(picked.buffers()[2], np.uint8)[bounds[0] : bounds[-1]]
-    text = _HEX[raw].tobytes()
-    width = 2 * size
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    offsets[1:] = np.cumsum(right * width)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
-
-
 def run_batch(
     bodies: Sequence[bytes],
     batch: pa.RecordBatch,
@@ -142,16 +101,16 @@ def run_batch(
     req_bad = np.zeros(n_req, dtype=bool)
     # resource_logs → its request; its service name
     rl_list = batch.column("resource_logs")
-    rl_req = _np(pc.list_parent_indices(rl_list))
+    rl_req = as_numpy(pc.list_parent_indices(rl_list))
     rl = pc.list_flatten(rl_list)
     res_attrs = pc.struct_field(rl, ["resource", "attributes"])
     services = np.full(len(rl), "", dtype=object)
-    ra_parent = _np(pc.list_parent_indices(res_attrs))
+    ra_parent = as_numpy(pc.list_parent_indices(res_attrs))
     ra = pc.list_flatten(res_attrs)
     if len(ra):
         ra_values = pc.struct_field(ra, "value")
-        req_bad[rl_req[ra_parent[_has_other_kind(ra_values)]]] = True  # nested values: upb decides
-        is_service = _np(pc.equal(pc.struct_field(ra, "key"), A.SERVICE_NAME), bool)
+        req_bad[rl_req[ra_parent[other_kind(ra_values)]]] = True  # nested values: upb decides
+        is_service = as_numpy(pc.equal(pc.struct_field(ra, "key"), A.SERVICE_NAME), bool)
         idx = np.nonzero(is_service)[0]
         if len(idx):
             parents, first = np.unique(ra_parent[idx], return_index=True)
@@ -159,15 +118,15 @@ def run_batch(
             services[parents] = [s[:SERVICE_NAME_CHARS] if s is not None else "" for s in names.to_pylist()]
     # scope_logs → resource_logs; scope attributes may hold nested values too
     sl_list = pc.struct_field(rl, "scope_logs")
-    sl_rl = _np(pc.list_parent_indices(sl_list))
+    sl_rl = as_numpy(pc.list_parent_indices(sl_list))
     sl = pc.list_flatten(sl_list)
     sa_list = pc.struct_field(sl, ["scope", "attributes"])
     sa = pc.list_flatten(sa_list)
     if len(sa):
-        bad = _has_other_kind(pc.struct_field(sa, "value"))
-        req_bad[rl_req[sl_rl[_np(pc.list_parent_indices(sa_list))[bad]]]] = True
+        bad = other_kind(pc.struct_field(sa, "value"))
+        req_bad[rl_req[sl_rl[as_numpy(pc.list_parent_indices(sa_list))[bad]]]] = True
     lr_list = pc.struct_field(sl, "log_records")
-    rec_rl = sl_rl[_np(pc.list_parent_indices(lr_list))]
+    rec_rl = sl_rl[as_numpy(pc.list_parent_indices(lr_list))]
     records = pc.list_flatten(lr_list)
     n = len(records)
     rec_req = rl_req[rec_rl]
@@ -175,32 +134,40 @@ def run_batch(
 
     # stage 3: audit or not (a record without event_name names itself in an attribute: reference)
     event_name = pc.struct_field(records, "event_name")
-    name_len = _np(pc.utf8_length(event_name))
-    audit = _np(pc.starts_with(event_name, A.EVENT_NAME_PREFIX), bool) & (name_len > len(A.EVENT_NAME_PREFIX))
+    name_len = as_numpy(pc.utf8_length(event_name))
+    audit = as_numpy(pc.starts_with(event_name, A.EVENT_NAME_PREFIX), bool) & (
+        name_len > len(A.EVENT_NAME_PREFIX)
+    )
     rec_bad = audit & (name_len > 256)
     req_bad[rec_req[name_len == 0]] = True
     dropped = np.bincount(rec_req, weights=~audit, minlength=n_req).astype(np.int64)
     if schemas is not None and schemas.by_name:
-        rec_bad |= audit & _np(pc.is_in(event_name, pa.array(list(schemas.by_name))), bool)
+        rec_bad |= audit & as_numpy(pc.is_in(event_name, pa.array(list(schemas.by_name))), bool)
 
     # attributes: one row each, with its record
     attr_list = pc.struct_field(records, "attributes")
-    rec_bad |= _np(pc.list_value_length(attr_list)) > MAX_ATTRIBUTES
-    a_rec = _np(pc.list_parent_indices(attr_list))
+    rec_bad |= as_numpy(pc.list_value_length(attr_list)) > MAX_ATTRIBUTES
+    a_rec = as_numpy(pc.list_parent_indices(attr_list))
     attrs = pc.list_flatten(attr_list)
     keys = pc.struct_field(attrs, "key")
     values = pc.struct_field(attrs, "value")
     svalue = pc.struct_field(values, "string_value")
     ivalue = pc.struct_field(values, "int_value")
-    other = _has_other_kind(values) | ~_np(pc.is_valid(values), bool)
-    req_bad[rec_req[a_rec[other & _np(pc.is_valid(pc.struct_field(values, "array_value")), bool)]]] = True
-    req_bad[rec_req[a_rec[other & _np(pc.is_valid(pc.struct_field(values, "kvlist_value")), bool)]]] = True
+    other = other_kind(values) | ~as_numpy(pc.is_valid(values), bool)
+    req_bad[rec_req[a_rec[other & as_numpy(pc.is_valid(pc.struct_field(values, "array_value")), bool)]]] = (
+        True
+    )
+    req_bad[rec_req[a_rec[other & as_numpy(pc.is_valid(pc.struct_field(values, "kvlist_value")), bool)]]] = (
+        True
+    )
     rec_bad[a_rec[other]] = True
-    is_string = _np(pc.is_valid(svalue), bool)
-    rec_bad[a_rec[_np(pc.fill_null(pc.greater(pc.utf8_length(svalue), MAX_VALUE_CHARS), False), bool)]] = True
+    is_string = as_numpy(pc.is_valid(svalue), bool)
+    rec_bad[
+        a_rec[as_numpy(pc.fill_null(pc.greater(pc.utf8_length(svalue), MAX_VALUE_CHARS), False), bool)]
+    ] = True
     encoded = pc.dictionary_encode(keys)
     key_names = encoded.dictionary.to_pylist()
-    key_codes = _np(encoded.indices)
+    key_codes = as_numpy(encoded.indices)
     code_of = {k: i for i, k in enumerate(key_names)}
     mapped_codes = np.array([k in MAPPED for k in key_names], dtype=bool)
     is_mapped = mapped_codes[key_codes] if len(key_codes) else np.zeros(0, dtype=bool)
@@ -229,30 +196,30 @@ def run_batch(
         taken = svalue.take(pa.array(pos, mask=pos < 0))
         limit = _LIMITS.get(key)
         if limit is not None:
-            rec_bad[_np(pc.fill_null(pc.greater(pc.utf8_length(taken), limit), False), bool)] = True
+            rec_bad[as_numpy(pc.fill_null(pc.greater(pc.utf8_length(taken), limit), False), bool)] = True
         return taken, present
 
     cols: dict[str, pa.Array] = {}
     event_id, has_id = column(A.EVENT_ID)
-    rec_bad |= ~has_id | ~_np(pc.fill_null(pc.match_substring_regex(event_id, _UUID), False), bool)
+    rec_bad |= ~has_id | ~as_numpy(pc.fill_null(pc.match_substring_regex(event_id, _UUID), False), bool)
     claimed, _ = column(A.TENANT_ID)
     user_id, has_user = column(A.USER_ID)
     alias, has_alias = column(A.USER_ID_ALIAS)
     rec_bad |= ~has_user & ~has_alias
     user_id = pc.if_else(pa.array(has_user), user_id, alias)
     action, _ = column(A.ACTION)
-    rec_bad |= ~_np(pc.fill_null(_verb(action), False), bool)
+    rec_bad |= ~as_numpy(pc.fill_null(is_verb(action), False), bool)
     outcome, _ = column(A.OUTCOME)
     outcome = pc.if_else(pc.equal(pc.fill_null(outcome, ""), ""), A.DEFAULT_OUTCOME, outcome)
-    rec_bad |= ~_np(pc.is_in(outcome, _OUTCOMES), bool)
+    rec_bad |= ~as_numpy(pc.is_in(outcome, _OUTCOMES), bool)
     actor_type, _ = column(A.ACTOR_TYPE)
     actor_type = pc.if_else(pc.equal(pc.fill_null(actor_type, ""), ""), A.DEFAULT_ACTOR_TYPE, actor_type)
-    rec_bad |= ~_np(_verb(actor_type), bool)
+    rec_bad |= ~as_numpy(is_verb(actor_type), bool)
     resource_type, _ = column(A.RESOURCE_TYPE)
-    rec_bad |= _np(pc.equal(pc.fill_null(resource_type, ""), ""), bool)
+    rec_bad |= as_numpy(pc.equal(pc.fill_null(resource_type, ""), ""), bool)
     for key in (A.RESOURCE_ID, A.CLIENT_ADDRESS, A.USER_AGENT, A.SESSION_ID, A.HTTP_METHOD, A.HTTP_ROUTE):
         cols[key] = pc.fill_null(column(key)[0], "")
-    rec_bad |= ~_np(pc.string_is_ascii(cols[A.HTTP_METHOD]), bool)  # str.upper() beyond ASCII: reference
+    rec_bad |= ~as_numpy(pc.string_is_ascii(cols[A.HTTP_METHOD]), bool)  # str.upper() beyond ASCII: reference
     changes_in, _ = column(A.CHANGES)
     column(A.EVENT_NAME_ATTR)  # only its repetition matters
     status_code = code_of.get(A.HTTP_STATUS)
@@ -262,36 +229,30 @@ def run_batch(
         owners = a_rec[where]
         rec_bad[owners[1:][owners[1:] == owners[:-1]]] = True
         rec_bad[owners[is_string[where]]] = True  # a text status is parsed by the reference
-        ints = _np(pc.fill_null(ivalue.take(pa.array(where)), 0))
+        ints = as_numpy(pc.fill_null(ivalue.take(pa.array(where)), 0))
         status[owners] = np.where((ints >= 0) & (ints <= 65535), ints, 0)
 
     # tenant: the token's, or the claimed one in open mode; a mismatch is the reference's to reject
     token = pa.array([tenants[r] for r in range(n_req)], pa.string()).take(pa.array(rec_req))
     claimed = pc.fill_null(claimed, "")
-    rec_bad |= _np(
+    rec_bad |= as_numpy(
         pc.fill_null(pc.and_(pc.not_equal(claimed, ""), pc.not_equal(claimed, token)), False), bool
     )
     tenant = pc.if_else(pc.is_null(token), claimed, token)
-    rec_bad |= _np(pc.equal(tenant, ""), bool)
+    rec_bad |= as_numpy(pc.equal(tenant, ""), bool)
 
     # event time: required, storable, inside the tenant's window (window.py's rules)
-    t = _np(pc.struct_field(records, "time_unix_nano"), np.uint64)
-    observed = _np(pc.struct_field(records, "observed_time_unix_nano"), np.uint64)
+    t = as_numpy(pc.struct_field(records, "time_unix_nano"), np.uint64)
+    observed = as_numpy(pc.struct_field(records, "observed_time_unix_nano"), np.uint64)
     nanos = np.where(t != 0, t, observed)
     rec_bad |= (nanos == 0) | (nanos > _MAX_TIME_NS)
     created = (np.minimum(nanos, _MAX_TIME_NS) // 1000).astype(np.int64)
     rec_bad |= created > received_at_us + MAX_FUTURE_SKEW // dt.timedelta(microseconds=1)
     margin_day = (received_at_us + EXPIRY_MARGIN // dt.timedelta(microseconds=1)) // _US_PER_DAY
     t_enc = pc.dictionary_encode(tenant)
-    t_codes = _np(t_enc.indices)
-    keep_days = np.array(
-        [dt.timedelta(days=retain_days(x)).days for x in t_enc.dictionary.to_pylist()], np.int64
-    )
-    hot_keep = (
-        np.array([dt.timedelta(days=hot_days(x)).days for x in t_enc.dictionary.to_pylist()], np.int64)
-        if hot_days
-        else keep_days
-    )
+    t_codes = as_numpy(t_enc.indices)
+    keep_days, hot_keep, no_policy = policies(t_enc.dictionary.to_pylist(), retain_days, hot_days)
+    rec_bad |= no_policy[t_codes] if n else False  # a policy that fails to read: the reference raises
     if n:
         rec_bad |= created < (margin_day - keep_days[t_codes] + 1) * _US_PER_DAY
     day = created // _US_PER_DAY
@@ -301,17 +262,17 @@ def run_batch(
 
     # body: a string body is the reason; nested or several kinds: reference
     body = pc.struct_field(records, "body")
-    body_other = _has_other_kind(body) & _np(pc.is_valid(body), bool)
+    body_other = other_kind(body) & as_numpy(pc.is_valid(body), bool)
     rec_bad |= body_other
     reason = pc.fill_null(pc.struct_field(body, "string_value"), "")
-    rec_bad |= _np(pc.greater(pc.utf8_length(reason), MAX_VALUE_CHARS), bool)
+    rec_bad |= as_numpy(pc.greater(pc.utf8_length(reason), MAX_VALUE_CHARS), bool)
 
     # NUL and bidi controls anywhere in the text a row shows: the reference cleans or flags them
     unsafe = f"[\\x00{BIDI_CONTROLS}]"
     for text, owner in ((keys, a_rec), (svalue, a_rec), (reason, None), (event_name, None)):
-        if not _may_be_unsafe(text):
+        if not may_be_unsafe(text):
             continue
-        hit = _np(pc.fill_null(pc.match_substring_regex(text, unsafe), False), bool)
+        hit = as_numpy(pc.fill_null(pc.match_substring_regex(text, unsafe), False), bool)
         if hit.any():
             rec_bad[owner[hit] if owner is not None else hit] = True
     for r, tok in enumerate(tenants):
@@ -325,14 +286,14 @@ def run_batch(
     if len(extra_idx):
         ex_rec = a_rec[extra_idx]
         ex_keys = keys.take(pa.array(extra_idx))
-        rec_bad[ex_rec[_np(pc.greater(pc.utf8_length(ex_keys), 256), bool)]] = True
+        rec_bad[ex_rec[as_numpy(pc.greater(pc.utf8_length(ex_keys), 256), bool)]] = True
         pairs = pa.table({"r": ex_rec, "k": ex_keys}).group_by(["r", "k"]).aggregate([("r", "count")])
-        repeated = _np(pc.greater(pairs.column("r_count"), 1), bool)
+        repeated = as_numpy(pc.greater(pairs.column("r_count"), 1), bool)
         if repeated.any():
-            rec_bad[_np(pairs.column("r").combine_chunks())[repeated]] = True
+            rec_bad[as_numpy(pairs.column("r").combine_chunks())[repeated]] = True
 
     # changes: canonical text, per record (orjson); anything it refuses: reference
-    changes = _canonical_changes(changes_in, audit & ~rec_bad, rec_bad)
+    changes = changes_column(changes_in, audit & ~rec_bad, rec_bad)
 
     req_bad |= np.bincount(rec_req, weights=audit & rec_bad, minlength=n_req) > 0
     keep = audit & ~req_bad[rec_req]
@@ -376,8 +337,8 @@ def run_batch(
         "created_at": pa.array(created[sel], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "received_at": pa.repeat(pa.scalar(received_at_us, pa.timestamp("us", tz="UTC")), m),
         "service_name": pa.array(services.tolist(), pa.string()).take(pa.array(rec_rl[sel])),
-        "trace_id": _hex_ids(f(pc.struct_field(records, "trace_id")), 16),
-        "span_id": _hex_ids(f(pc.struct_field(records, "span_id")), 8),
+        "trace_id": hex_ids(f(pc.struct_field(records, "trace_id")), 16),
+        "span_id": hex_ids(f(pc.struct_field(records, "span_id")), 8),
         "session_id": f(cols[A.SESSION_ID]),
         "http_method": pc.ascii_upper(f(cols[A.HTTP_METHOD])),
         "http_route": f(cols[A.HTTP_ROUTE]),
@@ -395,57 +356,3 @@ def run_batch(
         dropped=dropped.tolist(),
         accepted=accepted.tolist(),
     )
-
-
-def _may_be_unsafe(text: pa.Array) -> bool:
-    """False when no value can hold NUL or a bidi control (their UTF-8 starts 0x00, 0xD8 or
-    0xE2): a scan of the data buffer instead of a regular expression per value."""
-    data = text.buffers()[2]
-    if data is None:
-        return False
-    raw = data.to_pybytes()
-    return b"\x00" in raw or b"\xd8" in raw or b"\xe2" in raw
-
-
-#: a number orjson reads as a float (a fraction or exponent follows a digit) or past 64 bits
-_FLOATISH = r"[0-9][.eE]|[0-9]{19}"
-
-
-def _canonical_changes(values: pa.Array, wanted: np.ndarray, bad: np.ndarray) -> pa.Array:
-    """canonical_changes of each wanted value ("" elsewhere); a refused one marks ``bad``. Where
-    the text has no number orjson would read as a float, orjson's text is the reference's."""
-    floatish = _np(pc.fill_null(pc.match_substring_regex(values, _FLOATISH), True), bool)
-    wanted = wanted & _np(pc.fill_null(pc.not_equal(values, ""), False), bool)
-    indices = np.nonzero(wanted)[0]
-    out = np.full(len(values), "", dtype=object)
-    if not len(indices):
-        return pa.array(out, pa.string())
-    texts = values.take(pa.array(indices)).to_pylist()
-    loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
-    results: list[str | None] = []
-    append = results.append
-    for value, maybe_float in zip(texts, floatish[indices].tolist(), strict=True):
-        try:
-            if maybe_float:
-                raise ValueError
-            parsed = loads(value)
-            if type(parsed) is not dict:
-                raise ValueError
-            text = dumps(parsed, option=sort).decode()
-            if len(text) > MAX_CHANGES_CHARS:
-                raise ValueError
-        except (ValueError, TypeError):  # orjson: JSONDecodeError, JSONEncodeError (nesting)
-            try:
-                text = canonical_changes(value)
-            except InvalidChanges:
-                append(None)
-                continue
-        append(text)
-    refused = np.array([r is None for r in results], dtype=bool)
-    bad[indices[refused]] = True
-    out[indices] = results
-    return pa.array(out, pa.string())
-
-
-def _verb(text: pa.Array) -> pa.Array:
-    return pc.or_(pc.is_in(text, _KNOWN_VERBS), pc.match_substring_regex(text, _VERB))
