@@ -115,7 +115,8 @@ def changes_column(values: pa.Array, wanted: np.ndarray, bad: np.ndarray) -> pa.
         except (ValueError, TypeError):  # orjson: JSONDecodeError, JSONEncodeError (nesting)
             try:
                 text = canonical_changes(value)
-            except InvalidChanges:
+                text.encode()  # a lone surrogate (from "\\ud800") has no UTF-8: the reference's to fail on
+            except (InvalidChanges, UnicodeEncodeError, RecursionError):  # the reference decides
                 append(None)
                 continue
         append(text)

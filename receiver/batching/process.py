@@ -5,6 +5,7 @@ pipeline itself; a body that does not decode gets :class:`BadRequest`, as before
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 from receiver import pipeline
@@ -17,7 +18,10 @@ from receiver.pipeline.schemas import SchemaStage
 from receiver.transport.errors import BadRequest
 from receiver.transport.otlp_codec import decode_protobuf
 
-Outcome = PipelineResult | BadRequest
+log = logging.getLogger("otel_audit.receiver")
+
+#: a request's result, BadRequest, or what the reference pipeline raised for it alone
+Outcome = PipelineResult | Exception
 
 
 def _reference(
@@ -31,7 +35,10 @@ def _reference(
         request = decode_protobuf(body)
     except BadRequest as exc:
         return exc
-    return pipeline.run(request, identity, retain_days, hot_days, schemas)
+    try:
+        return pipeline.run(request, identity, retain_days, hot_days, schemas)
+    except Exception as exc:  # noqa: BLE001 - e.g. a retention policy past the last date: this request's
+        return exc
 
 
 def process(
@@ -41,8 +48,8 @@ def process(
     hot_days: RetainDays | None = None,
     schemas: SchemaStage | None = None,
 ) -> list[Outcome]:
-    """One outcome per body, in order. ``pipeline.run`` may raise (a retention policy past the
-    last date): that propagates, as it did from the per-request path."""
+    """One outcome per body, in order; what the reference pipeline raises for a request is that
+    request's outcome (a retention policy past the last date), not its batch's."""
     received_at = enrich.received_at_us(dt.datetime.now(dt.timezone.utc))
     batch = decode_batch(bodies)
     if batch is None:
@@ -52,9 +59,15 @@ def process(
         for body, identity in zip(bodies, identities, strict=True):
             out += process([body], [identity], retain_days, hot_days, schemas)
         return out
-    decoded = run_batch(
-        bodies, batch, [i.tenant for i in identities], received_at, retain_days, hot_days, schemas
-    )
+    try:
+        decoded = run_batch(
+            bodies, batch, [i.tenant for i in identities], received_at, retain_days, hot_days, schemas
+        )
+    except Exception as exc:  # noqa: BLE001 - never worse than the reference: it takes every request
+        log.error("column-wise ingest failed, the batch takes the per-request pipeline: %s", str(exc)[:500])
+        return [
+            _reference(b, i, retain_days, hot_days, schemas) for b, i in zip(bodies, identities, strict=True)
+        ]
     out = []
     start = 0
     for i, body in enumerate(bodies):
