@@ -1,5 +1,7 @@
-"""The consumer both OTLP transports hand their decoded request to (the Collector's shape:
-thin transports, one consumer). Authenticates, runs the pipeline, hands the rows to the writer
+"""The consumer both OTLP transports hand their requests to (the Collector's shape: thin
+transports, one consumer): protobuf bodies raw, to the batching path (receiver/batching: many
+requests decoded and validated at once), OTLP JSON and the receiver's own events decoded, one
+at a time. Authenticates, runs the pipeline, hands the rows to the writer
 and waits until they are durable — fsync'd in the journal (``ingest.ack: journal``) or inserted
 by the group commit (``ingest.ack: store``) — then answers with OTLP partial success; failures
 are raised as :mod:`receiver.transport.errors` kinds, which each transport maps to its status
