@@ -15,9 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from test_pipeline_equivalence import (
     _FIXED_DT,
     EDGE_OVERRIDES,
+    RECENT_NS,
     WINDOW_EDGES,
     _changes_text,
     _hot,
@@ -200,3 +203,72 @@ def common_records(draw: st.DrawFn) -> Any:
 def test_generated_common_shape(requests: list[list[Any]], identity: IngestIdentity):
     bodies = [_request([("svc", recs)]).SerializeToString() for recs in requests]
     assert_same_batch(bodies, [identity] * len(bodies))
+
+
+_SEED = _request(
+    [
+        (
+            "svc",
+            [_record(_plain(1), body="why"), _record(_plain(2)), _record([("x", "y")], event_name="app.log")],
+        )
+    ]
+).SerializeToString()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(_SEED) - 1), st.sampled_from(["set", "insert", "delete"]), st.integers(0, 255)
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_bodies_decode_as_upb_decides(mutations: list[tuple[int, str, int]]):
+    """Both decoders on damaged bytes: a body upb refuses is refused, one it reads gives the
+    reference's rows — the native decoder never accepts what upb does not, or reads it otherwise."""
+    data = bytearray(_SEED)
+    for position, kind, byte in mutations:
+        position %= max(1, len(data))
+        if kind == "set":
+            data[position] = byte
+        elif kind == "insert":
+            data.insert(position, byte)
+        else:
+            del data[position]
+    assert_same_batch([bytes(data), _SEED], [OPEN, OPEN])
+
+
+def _merged_record(*parts: LogRecord) -> bytes:
+    """A request whose one record is the concatenation of ``parts`` on the wire: protobuf merges
+    them (scalars and oneofs: the last wins; messages: merged; repeated: appended)."""
+    record = b"".join(p.SerializeToString() for p in parts)
+    scope = b"\x12" + _varint(len(record)) + record  # ScopeLogs.log_records = 2
+    resource_logs = b"\x12" + _varint(len(scope)) + scope  # ResourceLogs.scope_logs = 2
+    return b"\x0a" + _varint(len(resource_logs)) + resource_logs  # request.resource_logs = 1
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("parts", "fast"),
+    [
+        ([_record(_plain(1), body="first"), LogRecord(body=AnyValue())], 1),
+        # two kinds of one oneof on the wire: upb keeps the last, the fast path leaves it to upb
+        ([_record(_plain(1), body="first"), LogRecord(body=AnyValue(int_value=3))], 0),
+        ([_record(_plain(1), body=5), LogRecord(body=AnyValue(string_value="second"))], 0),
+        ([_record(_plain(1)), LogRecord(event_name="audit.other", time_unix_nano=RECENT_NS + 5)], 1),
+        ([_record(_plain(1)), LogRecord(trace_id=b"\x07" * 16)], 1),
+    ],
+    ids=range(5),
+)
+def test_records_merged_on_the_wire(parts: list[LogRecord], fast: int):
+    assert_same_batch([_merged_record(*parts)], [OPEN], fast=fast)
