@@ -1,7 +1,9 @@
 """Ceilings measured in the same run as the benches, each in its own process (its own chDB path).
 
 ``python -m bench.baselines ingest --events N``: the same OTLP requests as the ingest bench,
-(1) parsed with opentelemetry-proto alone, (2) through the Python pipeline, and (3) the resulting rows inserted straight into chDB by its fastest path
+(1) parsed with opentelemetry-proto alone, (2) through the Python pipeline, (2b) decoded natively
+into Arrow alone (ptars) and through the batching path (decode + column-wise validation), 16
+requests a batch, and (3) the resulting rows inserted straight into chDB by its fastest path
 (``INSERT … SELECT * FROM Python(arrow)`` in 100 k-row batches). Figures are events per
 process CPU-second. Prints one JSON line.
 """
@@ -59,6 +61,8 @@ def ingest(events: int) -> dict[str, Any]:
 
     cpu, results = _cpu(lambda: [pipeline.run(r, OPEN, lambda _t: 365) for r in parsed])
     out["python_pipeline_per_cpu_s"] = n / cpu
+    out.update(_batching(raw, n))
+    out["otlp_json_per_cpu_s"] = _otlp_json(parsed[: max(1, len(parsed) // 8)])
     tables = [r.table for r in results]
 
     with tempfile.TemporaryDirectory(prefix="otel-audit-baseline-") as tmp:
@@ -77,6 +81,43 @@ def ingest(events: int) -> dict[str, Any]:
         out["engine_insert_wall_s"] = time.perf_counter() - wall0
         store.close()
     return out
+
+
+def _batching(raw: list[bytes], n: int, per_batch: int = 16) -> dict[str, float]:
+    """The batching path's parts, ``per_batch`` requests at a time (what 16 in flight give):
+    native decode alone (ptars, the stack's decode floor) and decode + column-wise validation."""
+    from receiver.batching.columnar import decode_batch
+    from receiver.batching.process import process
+    from receiver.pipeline.auth import OPEN
+
+    groups = [raw[i : i + per_batch] for i in range(0, len(raw), per_batch)]
+    cpu, _ = _cpu(lambda: [decode_batch(g) for g in groups])
+    decode = n / cpu
+    cpu, _ = _cpu(lambda: [process(g, [OPEN] * len(g), lambda _t: 365) for g in groups])
+    return {"native_decode_per_cpu_s": decode, "batching_path_per_cpu_s": n / cpu}
+
+
+def _otlp_json(requests: list[Any]) -> float:
+    """OTLP/HTTP JSON's path (it stays per request): the JSON decode and ``pipeline.run``."""
+    import base64
+
+    from google.protobuf import json_format
+
+    from receiver import pipeline
+    from receiver.pipeline.auth import OPEN
+    from receiver.transport.otlp_codec import decode_json
+
+    bodies = []
+    for request in requests:
+        data = json_format.MessageToDict(request)
+        for rl in data["resourceLogs"]:
+            for sl in rl["scopeLogs"]:
+                for record in sl["logRecords"]:
+                    for key in ("traceId", "spanId"):
+                        record[key] = base64.b64decode(record[key]).hex()
+        bodies.append(json.dumps(data).encode())
+    cpu, _ = _cpu(lambda: [pipeline.run(decode_json(b), OPEN, lambda _t: 365) for b in bodies])
+    return len(bodies) * RECORDS_PER_REQUEST / cpu
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
-"""The consumer both OTLP transports hand their decoded request to (the Collector's shape:
-thin transports, one consumer). Authenticates, runs the pipeline, hands the rows to the writer
+"""The consumer both OTLP transports hand their requests to (the Collector's shape: thin
+transports, one consumer): protobuf bodies raw, to the batching path (receiver/batching: many
+requests decoded and validated at once), OTLP JSON and the receiver's own events decoded, one
+at a time. Authenticates, runs the pipeline, hands the rows to the writer
 and waits until they are durable — fsync'd in the journal (``ingest.ack: journal``) or inserted
 by the group commit (``ingest.ack: store``) — then answers with OTLP partial success; failures
 are raised as :mod:`receiver.transport.errors` kinds, which each transport maps to its status
@@ -19,6 +21,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from receiver import pipeline
+from receiver.batching.batcher import Pending, RequestBatcher
+from receiver.batching.process import Outcome, process
 from receiver.config import Config
 from receiver.journal import JournalError
 from receiver.pipeline.auth import IngestAuthenticator, IngestIdentity, Unauthenticated
@@ -77,6 +81,28 @@ class IngestConsumer:
             for result in ("valid", "flagged", "rejected"):
                 metrics.schema_events.labels(rule.event_name, rule.version, result)
         self._mismatch_log = MismatchLog()
+        self._batcher = RequestBatcher(self._process_batch, writer, self._count_batched)
+
+    def _process_batch(self, bodies: list[bytes], identities: list[IngestIdentity]) -> list[Outcome]:
+        return process(bodies, identities, self._retain_days, self._hot_days, self._schemas)
+
+    def _count_batched(self, pending: Pending, result: pipeline.PipelineResult) -> None:
+        self._count(result, pending.identity, pending.transport)
+
+    def _count(self, result: pipeline.PipelineResult, identity: IngestIdentity, transport: str) -> None:
+        m = self.metrics
+        for labels, n in result.schema_counts.items():
+            m.schema_events.labels(*labels).inc(n)
+        m.received.labels(transport).inc(result.received)
+        m.dropped_non_audit.inc(result.dropped_non_audit)
+        for reason, n in result.rejected_by_reason.items():
+            m.rejected.labels(reason).inc(n)
+        for claimed, n in result.tenant_mismatches.items():
+            self._mismatch_log.note(identity.tenant, claimed, n)
+
+    def close(self) -> None:
+        """Stop the batching worker (requests still queued are answered first)."""
+        self._batcher.close()
 
     def _retain_days(self, tenant: str) -> int:
         return self._retention.policy_for(tenant).retain_days
@@ -101,58 +127,69 @@ class IngestConsumer:
         """Pipeline + writer for an already authenticated request; returns once its rows are
         durable. The receiver's own audit events (reads of the audit log) come in here too."""
         result = pipeline.run(request, identity, self._retain_days, self._hot_days, self._schemas)
-        m = self.metrics
-        for labels, n in result.schema_counts.items():
-            m.schema_events.labels(*labels).inc(n)
-        m.received.labels(transport).inc(result.received)
-        m.dropped_non_audit.inc(result.dropped_non_audit)
-        for reason, n in result.rejected_by_reason.items():
-            m.rejected.labels(reason).inc(n)
-        for claimed, n in result.tenant_mismatches.items():
-            self._mismatch_log.note(identity.tenant, claimed, n)
+        self._count(result, identity, transport)
         if result.accepted:
+            pending = None
             try:
                 pending = self._writer.submit(result.table)
                 pending.result(timeout=self._commit_timeout)
-            except FutureTimeout as exc:
-                # Not yet taken by the writer: withdraw it, so the client's retry is the only copy.
-                # Already being written: the retry is absorbed by the idempotency check.
-                pending.cancel()
-                raise RetryLater(
-                    "audit store is slow; retry later", retry_after=5.0, reason="store_timeout"
-                ) from exc
-            except Overloaded as exc:
-                raise RetryLater(
-                    f"receiver overloaded ({exc}); retry later", retry_after=1.0, reason="overloaded"
-                ) from exc
-            except JournalError as exc:
-                log.error("journal append failed: %s", str(exc)[:500])
-                raise RetryLater(
-                    "audit journal failed to write; retry later", retry_after=5.0, reason="journal_error"
-                ) from exc
-            except StoreUnavailable as exc:
-                raise RetryLater(
-                    "audit store unavailable; retry later", retry_after=5.0, reason="store_unavailable"
-                ) from exc
             except Exception as exc:
-                # Whatever failed, these rows are not known to be stored: the client must send
-                # them again (a retry of rows that did land is absorbed by the idempotency check).
-                log.error("store insert failed: %s", str(exc)[:500])
-                raise RetryLater(
-                    "audit store failed to write; retry later", retry_after=5.0, reason="store_error"
-                ) from exc
+                if isinstance(exc, FutureTimeout) and pending is not None:
+                    # Not yet taken by the writer: withdraw it, so the client's retry is the only
+                    # copy. Already being written: the retry is absorbed by the idempotency check.
+                    pending.cancel()
+                raise _retry_error(exc) from exc
         return result
+
+    def consume_protobuf(
+        self, body: bytes, authorization: str | None, transport: str
+    ) -> ExportLogsServiceResponse:
+        """A raw OTLP protobuf body through the batching path (receiver/batching): decoded and
+        validated with the requests queued beside it; answers once its rows are durable."""
+        identity = self.authenticate(authorization)
+        pending = self._batcher.submit(body, identity, transport)
+        try:
+            result: pipeline.PipelineResult = pending.future.result(timeout=self._commit_timeout)
+        except ExportError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, FutureTimeout) and not pending.future.cancel():
+                pending.abandon()
+            raise _retry_error(exc) from exc
+        return _response(result)
 
     def consume(
         self, request: ExportLogsServiceRequest, authorization: str | None, transport: str
     ) -> ExportLogsServiceResponse:
         identity = self.authenticate(authorization)
-        result = self.ingest(request, identity, transport)
-        response = ExportLogsServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportLogsPartialSuccess(
-                    rejected_log_records=result.rejected, error_message=result.error_message()
-                )
+        return _response(self.ingest(request, identity, transport))
+
+
+def _response(result: pipeline.PipelineResult) -> ExportLogsServiceResponse:
+    response = ExportLogsServiceResponse()
+    if result.rejected:
+        response.partial_success.CopyFrom(
+            ExportLogsPartialSuccess(
+                rejected_log_records=result.rejected, error_message=result.error_message()
             )
-        return response
+        )
+    return response
+
+
+def _retry_error(exc: BaseException) -> ExportError:
+    """What a client is told when its rows are not known to be durable: retry later, with why."""
+    if isinstance(exc, FutureTimeout):
+        return RetryLater("audit store is slow; retry later", retry_after=5.0, reason="store_timeout")
+    if isinstance(exc, Overloaded):
+        return RetryLater(f"receiver overloaded ({exc}); retry later", retry_after=1.0, reason="overloaded")
+    if isinstance(exc, JournalError):
+        log.error("journal append failed: %s", str(exc)[:500])
+        return RetryLater(
+            "audit journal failed to write; retry later", retry_after=5.0, reason="journal_error"
+        )
+    if isinstance(exc, StoreUnavailable):
+        return RetryLater("audit store unavailable; retry later", retry_after=5.0, reason="store_unavailable")
+    # Whatever failed, these rows are not known to be stored: the client must send them again (a
+    # retry of rows that did land is absorbed by the idempotency check).
+    log.error("store insert failed: %s", str(exc)[:500])
+    return RetryLater("audit store failed to write; retry later", retry_after=5.0, reason="store_error")

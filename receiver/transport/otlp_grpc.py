@@ -1,6 +1,6 @@
 """OTLP/gRPC: ``opentelemetry.proto.collector.logs.v1.LogsService/Export`` on a grpcio server.
 
-Thin: read the authorization metadata, decode, hand the request to the consumer, map errors.
+Thin: read the authorization metadata, hand the raw body to the consumer's batching path, map errors.
 The request arrives as raw bytes (no generated deserializer) so that an undecodable payload is
 answered INVALID_ARGUMENT, as the OTLP spec asks, instead of grpcio's generic INTERNAL, and so
 that the credential is checked before any decoding work. gzip-compressed requests are inflated
@@ -18,10 +18,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
+from receiver.batching.osthread import name_os_thread
 from receiver.ingest import IngestConsumer
 from receiver.transport.errors import ExportError, grpc_trailers
 from receiver.transport.fairness import FairSlots
-from receiver.transport.otlp_codec import decode_protobuf
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 #: how long a gRPC call over its share (or with every slot taken) waits for a slot before it is
@@ -52,7 +52,7 @@ class _LogsService:
         try:
             self._consumer.authenticate(authorization)
             with self._slots.slot(authorization, peer_host(context.peer()), wait=SLOT_WAIT_SECONDS):
-                return self._consumer.consume(decode_protobuf(body), authorization, "grpc")
+                return self._consumer.consume_protobuf(body, authorization, "grpc")
         except ExportError as exc:
             self._consumer.count_refused(exc)
             trailers = grpc_trailers(exc)
@@ -64,7 +64,7 @@ class _LogsService:
     def handler(self) -> grpc.GenericRpcHandler:
         method = grpc.unary_unary_rpc_method_handler(
             self.export,
-            request_deserializer=None,  # raw bytes: decode_protobuf maps failures to INVALID_ARGUMENT
+            request_deserializer=None,  # raw bytes: the batching path maps failures to INVALID_ARGUMENT
             response_serializer=ExportLogsServiceResponse.SerializeToString,
         )
         return grpc.method_handlers_generic_handler(_LOGS_SERVICE, {"Export": method})
@@ -88,7 +88,12 @@ class GrpcReceiver:
         # limit (RESOURCE_EXHAUSTED without RetryInfo) is only a backstop
         workers = slots.total + slots.max_waiting + 8
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+            futures.ThreadPoolExecutor(
+                max_workers=workers,
+                thread_name_prefix="otlp-grpc",
+                initializer=name_os_thread,
+                initargs=("otlp-grpc",),
+            ),
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 0),

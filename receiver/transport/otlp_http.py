@@ -28,7 +28,7 @@ from receiver.transport.errors import (
     status_message,
 )
 from receiver.transport.fairness import FairSlots
-from receiver.transport.otlp_codec import decode_json, decode_protobuf, encode_response, gunzip
+from receiver.transport.otlp_codec import decode_json, encode_response, gunzip
 
 LOGS_PATH = "/v1/logs"
 #: the Collector's OTLP/HTTP receiver caps bodies at 20 MiB too
@@ -112,8 +112,14 @@ class OtlpHttpHandler:
                     raise BadRequest("client disconnected before sending the whole body") from exc
                 except TimeoutError as exc:
                     raise BodyTimeout(f"body not received within {self._body_timeout:g} s") from exc
-                decoded = decode_json(body) if as_json else decode_protobuf(body)
-                response = await run_in_threadpool(self._consumer.consume, decoded, authorization, "http")
+                if as_json:  # the JSON mapping stays on the per-request path
+                    response = await run_in_threadpool(
+                        self._consumer.consume, decode_json(body), authorization, "http"
+                    )
+                else:
+                    response = await run_in_threadpool(
+                        self._consumer.consume_protobuf, body, authorization, "http"
+                    )
         except ExportError as exc:
             self._consumer.count_refused(exc)
             return _error_response(exc, as_json)

@@ -1,0 +1,1 @@
+"""One batching path for OTLP protobuf requests: queued raw bodies decoded and validated together."""
