@@ -265,14 +265,23 @@ def test_axe_finds_no_wcag_aa_violations_on_any_page(browser, served, scheme):  
             " || !document.querySelector('#alerts-empty').hidden"
         )
         found["alerts"] = axe_violations(page)
+        page.goto(base + "/retention")
+        page.wait_for_selector("#retention-body:not([hidden])")
+        found["retention"] = axe_violations(page)
+        page.goto(base + "/streams")
+        page.wait_for_selector("#streams-empty:not([hidden])")
+        found["streams"] = axe_violations(page)
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(base + "/")
         visible_rows(page)
         found["search at 390 px"] = axe_violations(page)
         page.goto(base + "/compliance?tenant=acme")
         page.wait_for_selector("#compliance-body:not([hidden])")
+        # a table that scrolls sideways is reachable from the keyboard: a focusable region, or
+        # through the links it holds (the counts link to their events)
         page.wait_for_function(
-            "() => document.querySelector('#categories').closest('.table-wrap').tabIndex === 0"
+            "() => { const w = document.querySelector('#categories').closest('.table-wrap');"
+            " return w.scrollWidth <= w.clientWidth || w.tabIndex === 0 || !!w.querySelector('a[href]'); }"
         )
         found["compliance at 390 px"] = axe_violations(page)
         assert {name: v for name, v in found.items() if v} == {}

@@ -545,7 +545,7 @@ async function renderCompliance() {
       `${report.total_events.toLocaleString("en")} stored event${report.total_events === 1 ? "" : "s"}`), " for ", report.tenant,
     report.newest_event ? ` · newest ${utcTime(report.newest_event)} UTC` : "",
     report.unchained_events ? el("span", { className: "status status-bad unchained-note" },
-      `${report.unchained_events.toLocaleString("en")} outside the tamper-evidence log`) : null);
+      `${report.unchained_events.toLocaleString("en")} outside the tamper-evidence log`) : "");
   const body = $("categories").tBodies[0];
   clear(body);
   for (const cat of report.categories) {
