@@ -9,7 +9,9 @@ interleaved in rounds so machine noise hits both alike.
 2. an ORM bulk ``update()`` of N rows audited (per row: ``synchronize_session="fetch"``; one event:
    criteria + count) vs the same statement untracked; the drain of the queued events is timed
    apart (the commit's caller does not wait for it);
-3. ``otel_audit.wsgi.AuditMiddleware`` recording one event a request vs the bare WSGI app (p50).
+3. ``otel_audit.wsgi.AuditMiddleware`` recording one event a request vs the bare WSGI app (p50);
+4. ``record()`` with the SDK part on the deferred worker vs emitted on the calling thread (the queue
+   set to 0 for those calls), interleaved: the caller's cost, and the process CPU with the drain.
 
     python -m bench.data_emitters [--flushes 5000] [--rows 10000] [--requests 20000]
 """
@@ -209,6 +211,35 @@ def bench_wsgi(n: int) -> dict[str, float]:
         "plain_p50_us": pct(a, 0.5),
         "audited_p50_us": pct(b, 0.5),
         "added_p50_us": pct(b, 0.5) - pct(a, 0.5),
+        "added_thread_cpu_p50_us": pct(THREAD["b"], 0.5) - pct(THREAD["a"], 0.5),
+        "added_p99_us": pct(b, 0.99) - pct(a, 0.99),
+    }
+
+
+def bench_record(n: int) -> dict[str, float]:
+    """``record()`` emitted on the caller's thread (a: the queue bound set to 0) vs deferred (b)."""
+    bound = DEFERRED.max_events
+
+    def call(max_events: int) -> Callable[[int], None]:
+        def run(i: int) -> None:
+            DEFERRED.max_events = max_events
+            otel_audit.record(
+                action="read", resource_type="invoice", resource_id="inv-1", user_id="alice", tenant_id="acme"
+            )
+
+        return run
+
+    try:
+        a, b = interleave(call(0), call(bound), n)
+    finally:
+        DEFERRED.max_events = bound
+    return {
+        "inline_p50_us": pct(a, 0.5),
+        "deferred_p50_us": pct(b, 0.5),
+        "inline_thread_cpu_p50_us": pct(THREAD["a"], 0.5),
+        "deferred_thread_cpu_p50_us": pct(THREAD["b"], 0.5),
+        "inline_cpu_us": CPU["a"] / n * 1e6,
+        "deferred_cpu_us": CPU["b"] / n * 1e6,
     }
 
 
@@ -250,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bulk = bench_bulk(args.rows, args.rounds)
         wsgi = bench_wsgi(args.requests)
         record_us = record_p50(args.flushes)
+        rec = bench_record(args.requests) if not args.sync else {}
         errors = otel_audit.stats().errors
     finally:
         otel_audit.shutdown()
@@ -261,6 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         **{f"flush_{k}": v for k, v in flush.items()},
         **{f"bulk_{k}": v for k, v in bulk.items()},
         **{f"wsgi_{k}": v for k, v in wsgi.items()},
+        **{f"record_{k}": v for k, v in rec.items()},
         "record_p50_us": record_us,
         "emit_errors": errors,
     }
@@ -313,6 +346,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "  added",
                 f"{wsgi['added_p50_us']:.1f} µs  target ≤ {TARGET_WSGI_US:.0f}: "
                 f"{verdict(wsgi['added_p50_us'], TARGET_WSGI_US, False)}",
+            ),
+            (
+                "  added caller-thread CPU p50 / added wall p99",
+                f"{wsgi['added_thread_cpu_p50_us']:.1f} µs / {wsgi['added_p99_us']:.1f} µs",
+            ),
+            *(
+                [
+                    (
+                        "record() p50, emitted inline vs deferred",
+                        f"{rec['inline_p50_us']:.1f} µs vs {rec['deferred_p50_us']:.1f} µs wall; "
+                        f"{rec['inline_thread_cpu_p50_us']:.1f} vs {rec['deferred_thread_cpu_p50_us']:.1f} µs "
+                        "caller-thread CPU",
+                    ),
+                    (
+                        "  process CPU per record(), drain included",
+                        f"{rec['inline_cpu_us']:.1f} µs inline vs {rec['deferred_cpu_us']:.1f} µs deferred",
+                    ),
+                ]
+                if rec
+                else []
             ),
             ("emit errors", str(errors)),
         ],

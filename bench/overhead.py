@@ -4,7 +4,10 @@ exporter pointed at a live receiver (`otel-audit serve` in a subprocess). The tw
 interleaved in rounds so machine noise hits both alike; the added p50/p99 is the difference.
 Baselines in the same run: the bare SDK ``logger.emit`` and ``otel_audit.record()`` alone.
 
-    python -m bench.overhead [--requests 20000]
+    python -m bench.overhead [--requests 20000] [--sync]
+
+``--sync``: the deferred queue set to 0, so the events are handed to the SDK on the request
+thread (the code path before ``record()`` and the middlewares' events were deferred).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from starlette.routing import Route
 import otel_audit
 from bench.common import Serve, pct, report, verdict
 from otel_audit.asgi import AuditMiddleware, header_resolver
+from otel_audit.deferred import DEFERRED
 from otel_audit.routes import SensitiveRoute
 
 TARGET_P50_US = 25.0
@@ -145,7 +149,10 @@ def sdk_baselines(n: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=20_000)
+    p.add_argument("--sync", action="store_true", help="emit on the request thread (no deferral)")
     args = p.parse_args(argv)
+    if args.sync:
+        DEFERRED.max_events = 0
     # room for every event of the run: a dropped event would make the audited variant look cheaper
     os.environ.setdefault("OTEL_BLRP_MAX_QUEUE_SIZE", str(4 * args.requests + 50_000))
     plain, audited = build_apps()
@@ -174,6 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     added99 = pct(b, 0.99) - pct(a, 0.99)
     result = {
         "requests": len(a),
+        "sync": args.sync,
         "plain_p50_us": pct(a, 0.5),
         "plain_p99_us": pct(a, 0.99),
         "audited_p50_us": pct(b, 0.5),
@@ -189,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target_p50_us": TARGET_P50_US,
     }
     report(
-        "request overhead",
+        "request overhead" + (" (sync: no deferral)" if args.sync else " (deferred)"),
         [
             ("requests per variant", f"{len(a):,} (interleaved in rounds of {ROUND})"),
             ("without middleware p50 / p99", f"{pct(a, 0.5):.1f} µs / {pct(a, 0.99):.1f} µs"),

@@ -2,7 +2,9 @@
 
 The ORM integrations (``otel_audit.sqlalchemy``, ``otel_audit.django``) only capture what changed
 on the application's commit path; building the OTel log records (redaction, JSON, the SDK's
-``logger.emit``) happens here, off the caller's thread. The queue is bounded by event count: when
+``logger.emit``) happens here, off the caller's thread. ``record()`` and the middlewares' events
+build their attributes on the caller's thread and queue only the SDK part, so every event of the
+process leaves in call order. The queue is bounded by event count: when
 it is full the caller runs the work itself (it is slowed down, nothing is lost, it never waits on
 the network). ``drain()`` runs whatever is still queued on the calling thread and returns once all
 of it has been emitted; ``otel_audit.force_flush()``/``shutdown()`` and interpreter exit call it

@@ -2,8 +2,11 @@
 
 The record carries ``event_name = "audit.<resource_type>.<action>"``, a fresh ``audit.event.id``
 (returned), the SPEC section 1 attributes, the request context (see ``otel_audit.context``) and
-the current trace context (picked up by the SDK at emit). Failures are counted in ``stats()`` and
-logged once at debug level; they never reach the application.
+the current trace context. The attributes are built on the caller's thread; the source stamp and
+the SDK's ``logger.emit`` (most of the cost) run on the deferred worker (``otel_audit.deferred``)
+with the call's time and trace context, in call order with every other event of the process.
+Failures are counted in ``stats()`` and logged once at debug level; they never reach the
+application.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from time import time_ns
 from typing import Any
 
 from opentelemetry._logs import SeverityNumber
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 
 from otel_audit import attributes as attr
 from otel_audit.context import CONTEXT_FIELDS, FIELD_TO_ATTRIBUTE, _current, current_context
+from otel_audit.deferred import DEFERRED
 from otel_audit.diff import Redactor, build_changes, dumps, json_safe
 from otel_audit.pipeline import STATE
 from otel_audit.source import SOURCE
@@ -87,7 +91,8 @@ def record(
     reason: str | None = None,
     **attributes: Any,
 ) -> str:
-    """Emit one audit event; return its ``audit.event.id`` (``""`` if it could not be emitted).
+    """Emit one audit event; return its ``audit.event.id`` (``""`` if it could not be built; the
+    SDK part runs on the deferred worker, where a failure is counted in ``stats()``).
 
     ``before``/``after`` produce the ``audit.changes`` diff; ``changes`` (``{"field": {"old": …,
     "new": …}}``, or ``{"field": new_value}``) is laid over it; both are redacted. ``reason`` becomes
@@ -115,7 +120,7 @@ def record(
             diff = build_changes(before, after, changes, pipeline.redactor)
             if diff:
                 out[attr.CHANGES] = dumps(diff)
-        return _emit(pipeline, out, event_id, resource_type, action, reason)
+        return _defer(pipeline, out, event_id, resource_type, action, reason)
     except Exception as exc:  # never raise into the application
         note_error(exc)
         return ""
@@ -160,6 +165,25 @@ def _emit(
     )
     _stats.emitted += 1
     return event_id
+
+
+def _defer(
+    pipeline: Any, out: dict[str, Any], event_id: str, resource_type: str, action: str, reason: str | None
+) -> str:
+    """Queue the SDK part of one event for the deferred worker (the caller's thread emits it itself
+    when the queue is full), with the time and trace context of now."""
+    DEFERRED.submit(
+        _emit_job, (pipeline, out, event_id, resource_type, action, reason, time_ns(), get_current()), 1
+    )
+    return event_id
+
+
+def _emit_job(job: tuple[Any, dict[str, Any], str, str, str, str | None, int, Context]) -> None:
+    """``_emit`` on the deferred worker. Never raises (an SDK failure is counted)."""
+    try:
+        _emit(*job)
+    except Exception as exc:
+        note_error(exc)
 
 
 def _apply_keywords(out: dict[str, Any], keywords: Mapping[str, Any], redactor: Redactor) -> None:
@@ -207,7 +231,7 @@ def record_request(
         out[attr.HTTP_ROUTE] = http_route
         if http_status is not None:
             out[attr.HTTP_STATUS] = http_status
-        return _emit(STATE.pipeline, out, event_id, resource_type, action, reason)
+        return _defer(STATE.pipeline, out, event_id, resource_type, action, reason)
     except Exception as exc:  # never raise into the application
         note_error(exc)
         return ""

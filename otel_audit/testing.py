@@ -1,6 +1,7 @@
 """Test helpers for applications: check emitted events against the receiver's event schemas.
 
 >>> from otel_audit.testing import assert_valid
+>>> otel_audit.force_flush()  # events reach the SDK (and the exporter) on a worker thread
 >>> assert_valid(exporter.get_finished_logs(), "audit-schemas.yaml")
 
 Teams point this at the file their receiver's ``schemas:`` reads, so schema drift fails the app's

@@ -84,7 +84,7 @@ class AuditMiddleware:
         actor_type: str = "user",
     ) -> None:
         self.app = app
-        self.options = MiddlewareOptions.of(
+        self.options = options = MiddlewareOptions.of(
             user_resolver=user_resolver,
             tenant_resolver=tenant_resolver,
             session_resolver=session_resolver,
@@ -92,25 +92,23 @@ class AuditMiddleware:
             sensitive=sensitive,
             actor_type=actor_type,
         )
+        # read on every request: plain attributes, and no resolver call where there is none
+        self._user = options.user_resolver
+        self._tenant = options.tenant_resolver
+        self._session = options.session_resolver
+        self._client_ip = options.proxies.client_ip if options.proxies.networks else None
+        self._actor_type = options.actor_type
+        self._rules = bool(options.rules)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        options = self.options
         context = self._request_context(environ)
         token = set_context(context)
         try:
-            if not options.rules:
+            if not self._rules:
                 return self.app(environ, start_response)
-            seen = _Seen()
-
-            def capture(status_line: str, headers: Any, exc_info: Any = None) -> Any:
-                if seen.status is None:
-                    seen.status = _status_code(status_line)
-                    # Flask drops its request from the environ when the app returns: read it now
-                    seen.route = route_template(environ)
-                return start_response(status_line, headers, exc_info)
-
+            seen = _Seen(environ, start_response)
             try:
-                body = self.app(environ, capture)
+                body = self.app(environ, seen.start_response)
             except Exception as exc:
                 self._audit(environ, context, seen, exc)
                 raise
@@ -120,17 +118,24 @@ class AuditMiddleware:
             reset_context(token)
 
     def _request_context(self, environ: Environ) -> AuditContext:
-        options = self.options
-        peer = environ.get("REMOTE_ADDR") or None
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        get = environ.get
+        peer = get("REMOTE_ADDR") or None
+        client_ip = self._client_ip
+        if client_ip is not None and peer is not None:
+            forwarded = get("HTTP_X_FORWARDED_FOR")
+            if forwarded:
+                peer = client_ip(peer, [forwarded])
+        user = self._user
+        tenant = self._tenant
+        session = self._session
         return AuditContext(
-            user_id=_text(call_resolver(options.user_resolver, environ)),
-            tenant_id=_text(call_resolver(options.tenant_resolver, environ)),
-            actor_type=options.actor_type,
-            ip_address=options.proxies.client_ip(peer, [forwarded]) if forwarded else peer,
-            user_agent=environ.get("HTTP_USER_AGENT") or None,
-            session_id=_text(call_resolver(options.session_resolver, environ)),
-            http_method=environ.get("REQUEST_METHOD"),
+            user_id=None if user is None else _text(call_resolver(user, environ)),
+            tenant_id=None if tenant is None else _text(call_resolver(tenant, environ)),
+            actor_type=self._actor_type,
+            ip_address=peer,
+            user_agent=get("HTTP_USER_AGENT") or None,
+            session_id=None if session is None else _text(call_resolver(session, environ)),
+            http_method=get("REQUEST_METHOD"),
             route_resolver=partial(_http_route, environ),
         )
 
@@ -158,13 +163,22 @@ class AuditMiddleware:
 
 
 class _Seen:
-    """What the application's ``start_response`` call told about the response."""
+    """The ``start_response`` wrapper of an audited request: what it told about the response."""
 
-    __slots__ = ("route", "status")
+    __slots__ = ("environ", "route", "start", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, environ: Environ, start: StartResponse) -> None:
+        self.environ = environ
+        self.start = start
         self.status: int | None = None
         self.route: tuple[str | None, dict[str, Any]] | None = None
+
+    def start_response(self, status_line: str, headers: Any, exc_info: Any = None) -> Any:
+        if self.status is None:
+            self.status = _status_code(status_line)
+            # Flask drops its request from the environ when the app returns: read it now
+            self.route = route_template(self.environ)
+        return self.start(status_line, headers, exc_info)
 
 
 def _status_code(status_line: str) -> int | None:

@@ -241,8 +241,8 @@ def test_django_behind_the_wsgi_middleware_on_a_real_server(shop, captured):
         server.shutdown()
         server.server_close()
         thread.join(10)
-    # the model change is emitted on the deferred worker, the route's event on the request thread:
-    # their export order is not their order, their timestamps are (the commit's, the request's end)
+    # both are emitted on the deferred worker, in call order; read in timestamp order (the
+    # commit's, the request's end), which is what an auditor sorts by
     stamps = [r.timestamp for r in captured.records()]
     update, route = [
         e for _, e in sorted(zip(stamps, events(captured), strict=True), key=lambda pair: pair[0])

@@ -154,11 +154,13 @@ def test_assert_valid_reads_the_same_file(schema_file, captured_sdk):
     otel_audit.record(action="update", resource_type="payment", resource_id="pay_9", changes={"amount": 5})
     otel_audit.record(action="read", resource_type="document", resource_id="d", ticket="T-2")
     otel_audit.record(action="export", resource_type="report", resource_id="r")  # no schema
+    otel_audit.force_flush()  # the events reach the SDK on the deferred worker
     assert assert_valid(captured_sdk.get_finished_logs(), schema_file) == 2
     with pytest.raises(AssertionError, match="no schema"):
         assert_valid(captured_sdk.get_finished_logs(), schema_file, require_schema=True)
     captured_sdk.clear()
     otel_audit.record(action="update", resource_type="payment", resource_id="pay_9", changes={"amount": -5})
+    otel_audit.force_flush()
     with pytest.raises(AssertionError, match=r"schema audit.payment.update v2: audit.changes/amount/new: -5"):
         assert_valid(captured_sdk.get_finished_logs(), load_schema_file(schema_file))
     # attribute mappings work too
