@@ -114,3 +114,15 @@ def test_http_protobuf_and_grpc_share_the_path_and_undecodable_bodies_fail_alone
     assert ok_grpc.partial_success.rejected_log_records == 1
     # the same body twice (HTTP and gRPC): its event ids are stored once
     assert store.count(EventFilter(tenant="acme")) == 1 + 2
+
+
+def test_stopping_the_receiver_ends_the_batcher_thread(store):
+    receiver = start_receiver(store)
+    try:
+        export(f"127.0.0.1:{receiver.grpc_port}", request(_records(1, 2, 0)))
+        assert any(t.name == "ingest-batcher" and t.is_alive() for t in threading.enumerate())
+    finally:
+        receiver.stop_listeners()
+    alive = [t.name for t in threading.enumerate() if t.is_alive() and t.name.startswith("ingest-")]
+    assert alive == []
+    assert store.count(EventFilter(tenant="acme")) == 2
