@@ -69,6 +69,7 @@ def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
         accepted = serve.metric("otel_audit_accepted_events_total") - warm
         commits = serve.metric("otel_audit_store_insert_rows_count")
         rss = serve.rss_mb()
+        rss_split = serve.rss_split_mb()
         page = httpx.get(f"{serve.admin_url}/api/events", params={"limit": 1}, timeout=30).json()
         queryable = bool(page.get("events"))
     events = load["events_acked"]
@@ -87,6 +88,8 @@ def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
         "events_per_cpu_s": events / cpu if cpu else 0.0,
         "store_commits": commits,
         "receiver_rss_mb": rss,
+        "receiver_rss_anonymous_mb": rss_split["anonymous"],
+        "receiver_rss_file_backed_mb": rss_split["file_backed"],
         "cpu_us_per_event_by_thread": {k: v / events * 1e6 for k, v in by_thread.items()} if events else {},
     }
 
@@ -139,7 +142,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{r['events_per_cpu_s']:,.0f}  target {TARGET_PER_CPU_S:,}: "
                 f"{verdict(r['events_per_cpu_s'], TARGET_PER_CPU_S)}",
             ),
-            (f"[ack={ack}] receiver RSS after", f"{r['receiver_rss_mb']:.0f} MB"),
+            (
+                f"[ack={ack}] receiver RSS after",
+                f"{r['receiver_rss_mb']:.0f} MB: anonymous {r['receiver_rss_anonymous_mb']:.0f} MB, "
+                f"file-backed {r['receiver_rss_file_backed_mb']:.0f} MB (library code pages)",
+            ),
             (
                 f"[ack={ack}] receiver CPU by thread",
                 ", ".join(
