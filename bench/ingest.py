@@ -56,8 +56,10 @@ def wait_stored(serve: Serve, events: float, timeout: float = 600) -> None:
         time.sleep(0.05)
 
 
-def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
-    with Serve(config={"ingest": {"ack": ack}}) as serve:
+def measure(
+    ack: str, requests: int, concurrency: int, ingest: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    with Serve(config={"ingest": {"ack": ack, **(ingest or {})}}) as serve:
         # warm up: first inserts create parts and load code paths
         run_load(serve, ["--requests", "4", "--concurrency", "2"])
         warm = serve.metric("otel_audit_accepted_events_total")
@@ -108,10 +110,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--ack", choices=("journal", "store", "both"), default="both", help="ingest.ack of the receiver"
     )
+    p.add_argument(
+        "--commit-interval", type=float, help="ingest.commit_interval_seconds (default: the config's)"
+    )
+    p.add_argument("--max-batch-rows", type=int, help="ingest.max_batch_rows (default: the config's)")
     args = p.parse_args(argv)
+    ingest: dict[str, Any] = {}
+    if args.commit_interval is not None:
+        ingest["commit_interval_seconds"] = args.commit_interval
+    if args.max_batch_rows is not None:
+        ingest["max_batch_rows"] = args.max_batch_rows
     requests = max(1, args.events // RECORDS_PER_REQUEST)
     modes = ("journal", "store") if args.ack == "both" else (args.ack,)
-    runs = {ack: measure(ack, requests, args.concurrency) for ack in modes}
+    runs = {ack: measure(ack, requests, args.concurrency, ingest) for ack in modes}
     base = run_python("bench.baselines", "ingest", "--events", str(args.baseline_events))
     first = runs[modes[0]]
     per_cpu = first["events_per_cpu_s"]
