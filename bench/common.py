@@ -189,6 +189,16 @@ class Serve:
     def rss_mb(self) -> float:
         return self.ps.memory_info().rss / 2**20
 
+    def rss_split_mb(self) -> dict[str, float]:
+        """RSS, its anonymous part (what the process allocated) and the rest (file-backed: mostly
+        chDB's library code pages, clean and reclaimable), from /proc/<pid>/smaps_rollup."""
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{self.ps.pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, rest = line.partition(":")
+            fields[key] = float(rest.split()[0]) / 1024  # kB
+        rss, anon = fields["Rss"], fields["Anonymous"]
+        return {"rss": rss, "anonymous": anon, "file_backed": rss - anon}
+
     def metric(self, name: str) -> float:
         """Sum of a Prometheus series from /metrics."""
         text = httpx.get(f"{self.admin_url}/metrics", timeout=10).text

@@ -56,8 +56,10 @@ def wait_stored(serve: Serve, events: float, timeout: float = 600) -> None:
         time.sleep(0.05)
 
 
-def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
-    with Serve(config={"ingest": {"ack": ack}}) as serve:
+def measure(
+    ack: str, requests: int, concurrency: int, ingest: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    with Serve(config={"ingest": {"ack": ack, **(ingest or {})}}) as serve:
         # warm up: first inserts create parts and load code paths
         run_load(serve, ["--requests", "4", "--concurrency", "2"])
         warm = serve.metric("otel_audit_accepted_events_total")
@@ -69,6 +71,7 @@ def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
         accepted = serve.metric("otel_audit_accepted_events_total") - warm
         commits = serve.metric("otel_audit_store_insert_rows_count")
         rss = serve.rss_mb()
+        rss_split = serve.rss_split_mb()
         page = httpx.get(f"{serve.admin_url}/api/events", params={"limit": 1}, timeout=30).json()
         queryable = bool(page.get("events"))
     events = load["events_acked"]
@@ -87,6 +90,8 @@ def measure(ack: str, requests: int, concurrency: int) -> dict[str, Any]:
         "events_per_cpu_s": events / cpu if cpu else 0.0,
         "store_commits": commits,
         "receiver_rss_mb": rss,
+        "receiver_rss_anonymous_mb": rss_split["anonymous"],
+        "receiver_rss_file_backed_mb": rss_split["file_backed"],
         "cpu_us_per_event_by_thread": {k: v / events * 1e6 for k, v in by_thread.items()} if events else {},
     }
 
@@ -105,10 +110,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--ack", choices=("journal", "store", "both"), default="both", help="ingest.ack of the receiver"
     )
+    p.add_argument(
+        "--commit-interval", type=float, help="ingest.commit_interval_seconds (default: the config's)"
+    )
+    p.add_argument("--max-batch-rows", type=int, help="ingest.max_batch_rows (default: the config's)")
     args = p.parse_args(argv)
+    ingest: dict[str, Any] = {}
+    if args.commit_interval is not None:
+        ingest["commit_interval_seconds"] = args.commit_interval
+    if args.max_batch_rows is not None:
+        ingest["max_batch_rows"] = args.max_batch_rows
     requests = max(1, args.events // RECORDS_PER_REQUEST)
     modes = ("journal", "store") if args.ack == "both" else (args.ack,)
-    runs = {ack: measure(ack, requests, args.concurrency) for ack in modes}
+    runs = {ack: measure(ack, requests, args.concurrency, ingest) for ack in modes}
     base = run_python("bench.baselines", "ingest", "--events", str(args.baseline_events))
     first = runs[modes[0]]
     per_cpu = first["events_per_cpu_s"]
@@ -139,7 +153,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{r['events_per_cpu_s']:,.0f}  target {TARGET_PER_CPU_S:,}: "
                 f"{verdict(r['events_per_cpu_s'], TARGET_PER_CPU_S)}",
             ),
-            (f"[ack={ack}] receiver RSS after", f"{r['receiver_rss_mb']:.0f} MB"),
+            (
+                f"[ack={ack}] receiver RSS after",
+                f"{r['receiver_rss_mb']:.0f} MB: anonymous {r['receiver_rss_anonymous_mb']:.0f} MB, "
+                f"file-backed {r['receiver_rss_file_backed_mb']:.0f} MB (library code pages)",
+            ),
             (
                 f"[ack={ack}] receiver CPU by thread",
                 ", ".join(

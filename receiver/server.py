@@ -58,6 +58,7 @@ class Receiver:
     http_port: int = 0
     admin_port: int = 0
     _writer: EventWriter | None = None
+    _consumer: IngestConsumer | None = None
     _grpc: GrpcReceiver | None = None
     _http: uvicorn.Server | None = None
     _http_thread: threading.Thread | None = None
@@ -165,7 +166,7 @@ class Receiver:
                 max_batch_rows=limits.max_batch_rows,
             )
         self._checkpoints.start()
-        consumer = IngestConsumer(self.config, self._writer, self.metrics)
+        consumer = self._consumer = IngestConsumer(self.config, self._writer, self.metrics)
         hostile = self.config.limits
         self._grpc = GrpcReceiver(
             consumer,
@@ -266,6 +267,9 @@ class Receiver:
                 server.should_exit = True
                 if thread is not None:
                     thread.join(10)
+        if self._consumer is not None:  # after the transports: its batcher thread ends here
+            self._consumer.close()
+            self._consumer = None
         if self._writer is not None:
             self._writer.close()
         if self._checkpoints is not None:

@@ -114,3 +114,16 @@ def test_http_protobuf_and_grpc_share_the_path_and_undecodable_bodies_fail_alone
     assert ok_grpc.partial_success.rejected_log_records == 1
     # the same body twice (HTTP and gRPC): its event ids are stored once
     assert store.count(EventFilter(tenant="acme")) == 1 + 2
+
+
+def test_stopping_the_receiver_ends_the_batcher_thread(store):
+    before = set(threading.enumerate())  # other tests' receivers may still be running
+    receiver = start_receiver(store)
+    try:
+        export(f"127.0.0.1:{receiver.grpc_port}", request(_records(1, 2, 0)))
+        ours = [t for t in threading.enumerate() if t not in before and t.name.startswith("ingest-")]
+        assert any(t.name == "ingest-batcher" for t in ours)
+    finally:
+        receiver.stop_listeners()
+    assert [t.name for t in ours if t.is_alive()] == []
+    assert store.count(EventFilter(tenant="acme")) == 2
