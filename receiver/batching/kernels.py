@@ -32,7 +32,8 @@ def as_numpy(array: pa.Array, dtype: type = np.int64) -> np.ndarray:
 
 
 def other_kind(values: pa.Array) -> np.ndarray:
-    """Per AnyValue: set to a kind the fast path does not take (or to several kinds)."""
+    """Per AnyValue: set to a kind the fast path does not take, to several kinds, or to none (an
+    empty AnyValue reads as None on the reference path)."""
     flags = np.zeros(len(values), dtype=bool)
     set_count = np.zeros(len(values), dtype=np.int64)
     for name in ("string_value", "int_value", *_OTHER_KINDS):
@@ -40,7 +41,7 @@ def other_kind(values: pa.Array) -> np.ndarray:
         set_count += valid
         if name in _OTHER_KINDS:
             flags |= valid
-    return flags | (set_count > 1)
+    return flags | (set_count != 1)
 
 
 def hex_ids(ids: pa.Array, size: int) -> pa.Array:
