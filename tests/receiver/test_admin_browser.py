@@ -1,19 +1,18 @@
 """The admin UI in a real browser (Debian's chromium through Playwright) against a real receiver:
 sign in, filter, page, open a detail with its diff, follow "same user", download a CSV, and an
-XSS payload that stays text. Set OTEL_AUDIT_UPDATE_SCREENSHOTS=1 to refresh docs/screenshot-*.png."""
+XSS payload that stays text.
+The documentation's screenshots are made by `make screenshots` (tests/screenshots.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, XSS_REASON, XSS_RESOURCE, XSS_USER, seed
-from conftest import REPO, start_receiver
+from conftest import start_receiver
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -78,8 +77,6 @@ def save_screenshot(page, tmp_path: Path, name: str) -> None:
     shot = tmp_path / name
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    if os.environ.get("OTEL_AUDIT_UPDATE_SCREENSHOTS") == "1":
-        shutil.copy(shot, REPO / "docs" / name)
 
 
 def test_auditor_signs_in_filters_pages_and_reads_a_diff(ui, tmp_path):
