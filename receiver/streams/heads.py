@@ -7,6 +7,15 @@ from __future__ import annotations
 
 import threading
 
+from receiver.integrity.chain import LOG_PREFIX
+
+
+def tenant_of(log: str) -> str | None:
+    """The tenant of one of this receiver's logs (``otel-audit/<tenant>/<instance>``)."""
+    if not log.startswith(LOG_PREFIX) or "/" not in log[len(LOG_PREFIX) :]:
+        return None
+    return log[len(LOG_PREFIX) :].rpartition("/")[0]
+
 
 class Heads:
     def __init__(self) -> None:
@@ -22,6 +31,10 @@ class Heads:
             self.sizes.update(sizes)
             self.version += 1
             self._cond.notify_all()
+
+    def snapshot(self) -> dict[str, int]:
+        with self._cond:
+            return dict(self.sizes)
 
     def kick(self) -> None:
         """Wake every waiting stream (stopping, or a replay moved positions)."""

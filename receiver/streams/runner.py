@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from receiver.store import streams_sql as q
 from receiver.streams.batch import Batch, DeliveryError
 from receiver.streams.config import Stream
-from receiver.streams.heads import Heads
+from receiver.streams.heads import Heads, tenant_of
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
@@ -36,6 +38,8 @@ MARKER_EVERY_SECONDS = 2.0
 #: a caught-up runner with ``heads`` reads again when this receiver commits, and at least this
 #: often (events of logs other receivers on the same ClickHouse server write)
 FULL_READ_EVERY_SECONDS = 5.0
+#: past this many logs with new events, one read of every log's undelivered events
+TARGETED_MAX_LOGS = 64
 
 
 @dataclass
@@ -80,6 +84,11 @@ class Runner:
         #: heads' version at the last read that left nothing undelivered (None: not caught up)
         self._idle_version: int | None = None
         self._idle_at = 0.0
+        #: when a read of every log last left nothing undelivered: until FULL_READ_EVERY_SECONDS
+        #: later, only the logs this receiver committed to since then can hold new events
+        self._general_at = float("-inf")
+        self._read_was_general = False
+        self._read_started = 0.0
         #: called (on the stream's thread) when the undelivered events go over backlog_limit
         self.on_backlog = on_backlog
         self.stream = stream
@@ -158,6 +167,7 @@ class Runner:
         if self._nothing_committed():
             return 0
         version = self.heads.version if self.heads is not None else 0
+        self._read_started = time.monotonic()
         size, linger = self.stream.batch_size, self.stream.batch_seconds
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
@@ -189,6 +199,8 @@ class Runner:
 
     def _idle(self, version: int) -> None:
         self._idle_version, self._idle_at = version, time.monotonic()
+        if self._read_was_general:
+            self._general_at = self._read_started
 
     def _nothing_committed(self) -> bool:
         """Caught up, and this receiver committed nothing since (the full read still runs every
@@ -216,6 +228,7 @@ class Runner:
             self._current = None
             self.replayed = False
             self._idle_version = None
+            self._general_at = float("-inf")
 
     def _read(self, probe: bool = False) -> Any:
         """The next batch's rows. While catching up on one log (the last batch was full), its
@@ -232,8 +245,30 @@ class Runner:
                 )
             )
             if table.num_rows >= size:
+                self._read_was_general = False
                 return table
-        return self._query(q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe))
+        targets = self._targets()
+        self._read_was_general = targets is None
+        if targets is not None and not targets:
+            return pa.table({"log": pa.array([], pa.string()), "idx": pa.array([], pa.uint64())})
+        return self._query(
+            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, logs=targets)
+        )
+
+    def _targets(self) -> dict[str, tuple[str | None, int]] | None:
+        """The logs this receiver committed to past the stream's positions, with their tenant and
+        next index, when nothing else can be undelivered (a read of every log left nothing within
+        FULL_READ_EVERY_SECONDS); None: read every log."""
+        if self.heads is None or time.monotonic() - self._general_at >= FULL_READ_EVERY_SECONDS:
+            return None
+        every = "*" in self.stream.tenants
+        targets: dict[str, tuple[str | None, int]] = {}
+        for log_name, size in self.heads.snapshot().items():
+            start = self.positions.get(log_name, 0)
+            tenant = tenant_of(log_name)
+            if size > start and (every or tenant is None or tenant in self.stream.tenants):
+                targets[log_name] = (tenant, start)
+        return targets if len(targets) <= TARGETED_MAX_LOGS else None
 
     def _query(self, statement: Any) -> Any:
         if self.shared is not None:
