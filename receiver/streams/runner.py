@@ -272,8 +272,11 @@ class Runner:
 
     def _query(self, statement: Any) -> Any:
         if self.shared is not None:
-            return self.shared.read(self.store, statement)
-        return self.store.query_table(statement)
+            table, reused = self.shared.read(self.store, statement, self)
+        else:
+            table, reused = self.store.query_table(statement), False
+        self.metrics.reads.labels(self.stream.name, "shared" if reused else "queried").inc()
+        return table
 
     def _deliver(self, batch: Batch) -> bool:
         """Send until accepted (True), or give up on a stop, a replay or a lost lease."""

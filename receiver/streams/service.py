@@ -103,7 +103,9 @@ class Streams:
     def _shared_for(self, stream: Stream) -> SharedReads:
         cond = q.condition(stream.filter, stream.tenants)
         key = (cond.sql, repr(sorted(cond.params.items())), stream.format)
-        return self.shared.setdefault(key, SharedReads(ttl=min(1.0, stream.poll_seconds)))
+        return self.shared.setdefault(
+            key, SharedReads(ttl=min(5.0, stream.batch_seconds + stream.poll_seconds))
+        )
 
     def _backlog_alert(self, runner: Runner) -> None:
         """A ``stream-backlog`` alert per tenant whose events wait. Its identity is the stream

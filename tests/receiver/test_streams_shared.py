@@ -157,10 +157,16 @@ def test_shared_reads_run_one_query_for_concurrent_askers(store):
 
     statement = q.next_batch(store.database, q.condition({}, ("*",)), {}, 10)
     results: list[object] = []
-    threads = [threading.Thread(target=lambda: results.append(shared.read(spy, statement))) for _ in range(4)]
+    askers = [object() for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda a=a: results.append(shared.read(spy, statement, a)[0])) for a in askers
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert spy.reads == 1 and shared.reused == 3
     assert all(r is results[0] for r in results) and results[0].num_rows == 3
+    # a runner asking again wants events newer than what it took: a new query, never its own result
+    again, reused = shared.read(spy, statement, askers[0])
+    assert spy.reads == 2 and not reused and again is not results[0]
