@@ -377,6 +377,9 @@ class Runner:
         self._thread.start()
 
     def _loop(self) -> None:
+        from receiver.writer import name_os_thread
+
+        name_os_thread(f"oa-stream-{self.stream.name}")  # per-thread CPU (bench.streams_cpu)
         while not self._stop.is_set():
             try:
                 delivered = self.step()
