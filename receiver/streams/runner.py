@@ -29,6 +29,7 @@ from receiver.streams.heads import Heads, tenant_of
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
+from receiver.writer import name_os_thread
 
 log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
@@ -377,8 +378,6 @@ class Runner:
         self._thread.start()
 
     def _loop(self) -> None:
-        from receiver.writer import name_os_thread
-
         name_os_thread(f"oa-stream-{self.stream.name}")  # per-thread CPU (bench.streams_cpu)
         while not self._stop.is_set():
             try:
