@@ -16,6 +16,7 @@ from stream_support import HttpCollector, send_events, stored_order, wait_for
 
 from receiver.streams import runner as runner_module
 from receiver.streams.config import Stream
+from receiver.streams.heads import Heads
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.runner import Runner
 from receiver.streams.shared import SharedReads
@@ -170,3 +171,35 @@ def test_shared_reads_run_one_query_for_concurrent_askers(store):
     # a runner asking again wants events newer than what it took: a new query, never its own result
     again, reused = shared.read(spy, statement, askers[0])
     assert spy.reads == 2 and not reused and again is not results[0]
+
+
+def test_logs_this_receiver_did_not_commit_to_come_with_the_periodic_read_of_every_log(
+    store, collectors, monkeypatch
+):
+    """The tails read asks only the logs the writer reported; another receiver's log (here:
+    one the heads are not told about) is delivered by the read of every log that follows."""
+    collector = collectors[0]
+    receiver = start_receiver(store)
+    try:
+        grpc = f"127.0.0.1:{receiver.grpc_port}"
+        send_events(grpc, "acme", 3)
+        send_events(grpc, "globex", 3)
+        heads = Heads()
+        stream = Stream(name="t", kind="webhook", url=collector.base, secret="s", batch_size=100, **FAST)
+        runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "test", heads=heads)
+        while runner.step():
+            pass
+        assert len(ids(collector)) == 6  # a read of every log delivered the history
+        acme_new = send_events(grpc, "acme", 2)
+        globex_new = send_events(grpc, "globex", 2)
+        (acme_log,) = [log for log in runner.positions if "/acme/" in log]
+        heads.advanced({acme_log: runner.positions[acme_log] + 2})  # only acme's commit is reported
+        assert runner.step() == 2
+        assert ids(collector)[6:] == acme_new  # the tail of the reported log only
+        monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 0.0)
+        assert runner.step() == 2  # the read of every log
+        assert ids(collector)[8:] == globex_new
+        assert sorted(ids(collector)) == sorted(stored_order(store))
+        runner.sink.close()
+    finally:
+        receiver.stop_listeners()
