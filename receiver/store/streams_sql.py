@@ -58,37 +58,29 @@ def next_batch(
     columns: bool = False,
     window: tuple[str, int] | None = None,
     probe: bool = False,
-    logs: dict[str, tuple[str | None, int]] | None = None,
+    only: dict[str, int] | None = None,
 ) -> Statement:
     """Up to ``limit`` undelivered events, each log's in index order (a prefix of every log):
     ``line`` (the event as /api/events shows it, JSON made by the engine, with its newline),
     ``log``, ``idx`` and, with ``columns``, the stored API columns (Parquet objects). The
     sort and limit run first, on the bare rows; the JSON is made only for the rows kept.
     ``window`` (log, size) reads only that log's indexes from its position to position + size;
-    ``probe`` selects only ``log`` and ``idx`` (is a full batch waiting?). ``logs`` (log ->
-    (tenant, next index)) reads only those logs, one part per log that the sort key (tenant)
-    and the ``seq`` minmax index keep to the log's tail: no scan of every log's columns."""
+    ``probe`` selects only ``log`` and ``idx`` (is a full batch waiting?). ``only`` (log ->
+    next index, not empty): read only these logs (the caller knows no other log holds an
+    undelivered event), from the lowest of their next indexes, which lets the ``seq`` minmax
+    index skip the granules below it."""
     after, params = _after(positions)
     if window is not None:  # one log's indexes [next, next + size): the seq minmax index prunes
         log_name, size = window
         start = positions.get(log_name, 0)
         after = f"{LOG} = {{w_log:String}} AND {INDEX} >= {{w_from:UInt64}} AND {INDEX} < {{w_to:UInt64}}"
         params = {"w_log": log_name, "w_from": start, "w_to": start + size}
-    source = f"{check_identifier(database)}.{EVENTS_TABLE}"
-    if logs is not None:  # the logs' tails, one part each (UNION ALL keeps each part's pruning)
-        params, parts = {}, []
-        for k, (log_name, (tenant, start)) in enumerate(sorted(logs.items())):
-            where = f"{LOG} = {{l{k}:String}} AND {INDEX} >= {{n{k}:UInt64}}"
-            params.update({f"l{k}": log_name, f"n{k}": start})
-            if tenant is not None:
-                where += f" AND tenant_id = {{t{k}:String}}"
-                params[f"t{k}"] = tenant
-            parts.append(f"SELECT * FROM {source} WHERE {where} AND {cond.sql}")
-        source = "(" + " UNION ALL ".join(parts) + ")"
-        after = "1"
+    if only is not None:  # those logs, from the lowest next index: the seq minmax index skips older granules
+        after += f" AND {LOG} IN {{s_only:Array(String)}} AND {INDEX} >= {{s_floor:UInt64}}"
+        params = dict(params, s_only=sorted(only), s_floor=min(only.values()))
     inner = (
         f"SELECT *, toString({LOG}) AS log, {INDEX} AS idx"
-        f" FROM {source}"
+        f" FROM {check_identifier(database)}.{EVENTS_TABLE}"
         f" WHERE {after} AND {cond.sql} ORDER BY log, idx LIMIT {{s_limit:UInt32}}"
     )
     bound = dict(params, s_limit=limit, **cond.params)

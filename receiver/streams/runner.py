@@ -39,8 +39,6 @@ MARKER_EVERY_SECONDS = 2.0
 #: a caught-up runner with ``heads`` reads again when this receiver commits, and at least this
 #: often (events of logs other receivers on the same ClickHouse server write)
 FULL_READ_EVERY_SECONDS = 5.0
-#: past this many logs with new events, one read of every log's undelivered events
-TARGETED_MAX_LOGS = 64
 
 
 @dataclass
@@ -250,26 +248,26 @@ class Runner:
                 return table
         targets = self._targets()
         self._read_was_general = targets is None
-        if targets is not None and not targets:
+        if targets is not None and not targets:  # committed to no log of this stream: nothing to ask
             return pa.table({"log": pa.array([], pa.string()), "idx": pa.array([], pa.uint64())})
         return self._query(
-            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, logs=targets)
+            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, only=targets)
         )
 
-    def _targets(self) -> dict[str, tuple[str | None, int]] | None:
-        """The logs this receiver committed to past the stream's positions, with their tenant and
-        next index, when nothing else can be undelivered (a read of every log left nothing within
+    def _targets(self) -> dict[str, int] | None:
+        """The logs this receiver committed to past the stream's positions, with their next
+        index, when nothing else can be undelivered (a read of every log left nothing within
         FULL_READ_EVERY_SECONDS); None: read every log."""
         if self.heads is None or time.monotonic() - self._general_at >= FULL_READ_EVERY_SECONDS:
             return None
         every = "*" in self.stream.tenants
-        targets: dict[str, tuple[str | None, int]] = {}
+        targets: dict[str, int] = {}
         for log_name, size in self.heads.snapshot().items():
             start = self.positions.get(log_name, 0)
             tenant = tenant_of(log_name)
             if size > start and (every or tenant is None or tenant in self.stream.tenants):
-                targets[log_name] = (tenant, start)
-        return targets if len(targets) <= TARGETED_MAX_LOGS else None
+                targets[log_name] = start
+        return targets
 
     def _query(self, statement: Any) -> Any:
         if self.shared is not None:
