@@ -161,7 +161,7 @@ class Runner:
         if not self.leading:
             self._reload()
             self.leading = True
-        elif self._marker_changed():
+        elif self.replayed or self._marker_changed():
             self._reload()
         if self._nothing_committed():
             return 0

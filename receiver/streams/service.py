@@ -184,6 +184,8 @@ class Streams:
         finally:
             if lock is not None:
                 lock.release()
+        if runner is not None:
+            self.heads.kick()  # a caught-up runner sleeps until a commit: wake it to reload
         return {"stream": name, "since": iso_utc(since), "positions": moved, "tenants": tenants}
 
 

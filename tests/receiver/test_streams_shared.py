@@ -5,6 +5,7 @@ real chDB, real loopback webhooks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -199,5 +200,21 @@ def test_logs_this_receiver_did_not_commit_to_come_with_the_periodic_read_of_eve
         assert ids(collector)[8:] == globex_new
         assert sorted(ids(collector)) == sorted(stored_order(store))
         runner.sink.close()
+    finally:
+        receiver.stop_listeners()
+
+
+def test_a_replay_wakes_a_caught_up_stream(store, collectors, monkeypatch):
+    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(runner_module, "MARKER_EVERY_SECONDS", 3600.0)
+    collector = collectors[0]
+    receiver = start_receiver(store, streams=[hook("siem", collector.base, tenants=["acme"])])
+    try:
+        sent = send_events(f"127.0.0.1:{receiver.grpc_port}", "acme", 5)
+        wait_for(lambda: len(ids(collector)) >= 5, what="the first events")
+        receiver.streams.replay("siem", dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), "sam")
+        # sent again from the start, then the replay's own audit event
+        wait_for(lambda: len(ids(collector)) >= 11, timeout=30, what="the replayed events")
+        assert ids(collector)[5:10] == sent
     finally:
         receiver.stop_listeners()
