@@ -2,7 +2,7 @@
 events are generated in a fresh chDB store and given positions (one log per tenant, indexes from
 0); one stream then delivers all of them to a loopback HTTP server that counts NDJSON lines.
 
-    python -m bench.streams [--events 200000] [--batch 5000]
+    python -m bench.streams [--events 200000] [--batch 5000] [--deliver N]
 
 Target (issue 18): ≥ 100 k events/s per stream at 10 M stored events. The default size is small
 (a shared machine); pass --events 10000000 on a quiet one.
@@ -53,6 +53,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument(
+        "--deliver",
+        type=int,
+        default=0,
+        help="stop after this many delivered (0: all); the rate at --events stored",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = ChdbStore(Path(tmp), database="bench")
@@ -77,17 +83,20 @@ def main() -> None:
         runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "bench")
         started = time.perf_counter()
         cpu = time.process_time()
-        while lines[0] < args.events:
-            if runner.step() == 0 and lines[0] < args.events:
+        goal = args.deliver or args.events
+        while lines[0] < goal:
+            if runner.step() == 0 and lines[0] < goal:
                 time.sleep(0.05)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu
         runner.sink.close()
         server.shutdown()
         store.close()
-    rate = args.events / seconds
+    delivered = lines[0]
+    rate = delivered / seconds
     result = {
         "events": args.events,
+        "delivered": delivered,
         "batch": args.batch,
         "seconds": round(seconds, 2),
         "events_per_s": round(rate),

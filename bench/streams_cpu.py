@@ -16,6 +16,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
+
 from bench.common import RECORDS_PER_REQUEST, Serve, report, verdict
 from bench.ingest import run_load
 
@@ -42,6 +44,17 @@ def _hook() -> tuple[ThreadingHTTPServer, list[int]]:
     return server, lines
 
 
+def _reads(serve: Serve) -> dict[str, float]:
+    """The streams' reads by result (queried, or shared from a sibling stream)."""
+    text = httpx.get(f"{serve.admin_url}/metrics", timeout=10).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("otel_audit_stream_reads_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            out[result] = out.get(result, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def _phase(rate: float, seconds: float, streams: list[dict[str, Any]], lines: list[int]) -> dict[str, Any]:
     config: dict[str, Any] = {"alerts": {"enabled": False}, "streams": streams}
     with Serve(config=config) as serve:
@@ -58,6 +71,7 @@ def _phase(rate: float, seconds: float, streams: list[dict[str, Any]], lines: li
             time.sleep(0.2)
         cpu += serve.cpu_seconds() - cpu0 if streams else 0.0
         threads1 = serve.thread_cpu()
+        reads = _reads(serve) if streams else {}
         by_thread = {k: round(v - threads0.get(k, 0.0), 2) for k, v in threads1.items()}
         return {
             "events": events,
@@ -65,6 +79,7 @@ def _phase(rate: float, seconds: float, streams: list[dict[str, Any]], lines: li
             "cpu_s": round(cpu, 2),
             "events_per_s": round(events / wall),
             "delivered": lines[0] - before,
+            "reads": reads,
             "cpu_s_by_thread": {
                 k: v for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1]) if v >= 0.05
             },
@@ -97,7 +112,7 @@ def main() -> None:
             (
                 "with two webhook streams",
                 f"{with_streams['events']:,} events, {with_streams['cpu_s']} CPU-s, "
-                f"{with_streams['delivered']:,} delivered",
+                f"{with_streams['delivered']:,} delivered, reads {with_streams['reads']}",
             ),
             ("CPU-s by thread, without", str(base["cpu_s_by_thread"])),
             ("CPU-s by thread, with", str(with_streams["cpu_s_by_thread"])),

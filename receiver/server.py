@@ -212,6 +212,7 @@ class Receiver:
         )
         if self.streams is not None:  # a stream's backlog over its limit raises an alert
             self.streams.alerts = self.alerts
+            chainer.listeners.append(self.streams.heads.advanced)  # caught-up streams wake on commits
         app = build_admin_app(
             self.store,
             AdminAuthenticator(self.config.admin_tokens, self.config.viewer),

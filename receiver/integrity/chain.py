@@ -107,6 +107,8 @@ class Chainer:
         self._register = register
         self._edges: dict[str, TreeEdge] = {}
         self._stale = True
+        #: called with {log: size} once a batch's events are stored (log streams wake on it)
+        self.listeners: list[Callable[[dict[str, int]], Any]] = []
 
     def heads(self) -> dict[str, TreeEdge]:
         """Each log's tree edge (recovered from the store after a start or a failed insert)."""
@@ -182,8 +184,14 @@ class Chainer:
         except Exception:  # noqa: BLE001 - the events are stored; the tiles are rebuilt from them
             log.exception("writing tree tiles failed; they are rebuilt from the stored leaves")
             self._stale = True
-            return
-        self._edges.update(pending.edges)
+        else:
+            self._edges.update(pending.edges)
+        sizes = {origin: edge.size for origin, edge in pending.edges.items()}
+        for listener in self.listeners:
+            try:
+                listener(sizes)
+            except Exception:  # noqa: BLE001 - a listener never fails a commit
+                log.exception("a commit listener failed")
 
     def invalidate(self) -> None:
         """An insert failed: re-read the logs from the store before the next batch."""

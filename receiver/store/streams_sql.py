@@ -58,19 +58,26 @@ def next_batch(
     columns: bool = False,
     window: tuple[str, int] | None = None,
     probe: bool = False,
+    only: dict[str, int] | None = None,
 ) -> Statement:
     """Up to ``limit`` undelivered events, each log's in index order (a prefix of every log):
     ``line`` (the event as /api/events shows it, JSON made by the engine, with its newline),
     ``log``, ``idx`` and, with ``columns``, the stored API columns (Parquet objects). The
     sort and limit run first, on the bare rows; the JSON is made only for the rows kept.
     ``window`` (log, size) reads only that log's indexes from its position to position + size;
-    ``probe`` selects only ``log`` and ``idx`` (is a full batch waiting?)."""
+    ``probe`` selects only ``log`` and ``idx`` (is a full batch waiting?). ``only`` (log ->
+    next index, not empty): read only these logs (the caller knows no other log holds an
+    undelivered event), from the lowest of their next indexes, which lets the ``seq`` minmax
+    index skip the granules below it."""
     after, params = _after(positions)
     if window is not None:  # one log's indexes [next, next + size): the seq minmax index prunes
         log_name, size = window
         start = positions.get(log_name, 0)
         after = f"{LOG} = {{w_log:String}} AND {INDEX} >= {{w_from:UInt64}} AND {INDEX} < {{w_to:UInt64}}"
         params = {"w_log": log_name, "w_from": start, "w_to": start + size}
+    if only is not None:  # those logs, from the lowest next index: the seq minmax index skips older granules
+        after += f" AND {LOG} IN {{s_only:Array(String)}} AND {INDEX} >= {{s_floor:UInt64}}"
+        params = dict(params, s_only=sorted(only), s_floor=min(only.values()))
     inner = (
         f"SELECT *, toString({LOG}) AS log, {INDEX} AS idx"
         f" FROM {check_identifier(database)}.{EVENTS_TABLE}"

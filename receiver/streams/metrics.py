@@ -14,6 +14,12 @@ class StreamMetrics:
         self.batches = Counter(
             "otel_audit_stream_batches", "Delivery attempts of a batch", ["stream", "result"], registry=r
         )
+        self.reads = Counter(
+            "otel_audit_stream_reads",
+            "Reads of the stream's next events: queried, or shared (a sibling stream's result)",
+            ["stream", "result"],
+            registry=r,
+        )
         self.lag_events = Gauge(
             "otel_audit_stream_lag_events",
             "Stored events of the stream not yet delivered",

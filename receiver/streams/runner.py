@@ -20,17 +20,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from receiver.store import streams_sql as q
 from receiver.streams.batch import Batch, DeliveryError
 from receiver.streams.config import Stream
+from receiver.streams.heads import Heads, tenant_of
 from receiver.streams.metrics import StreamMetrics
+from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
+from receiver.writer import name_os_thread
 
 log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
 LAG_EVERY_SECONDS = 5.0
 #: how often an idle or busy runner looks for a replay made by another receiver
 MARKER_EVERY_SECONDS = 2.0
+#: a caught-up runner with ``heads`` reads again when this receiver commits, and at least this
+#: often (events of logs other receivers on the same ClickHouse server write)
+FULL_READ_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -64,8 +72,22 @@ class Runner:
         sink: Sink | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
         on_backlog: Callable[[Runner], object] | None = None,
+        heads: Heads | None = None,
+        shared: SharedReads | None = None,
     ) -> None:
         self.store = store
+        #: this receiver's commits (None: poll every poll_seconds, as without a writer)
+        self.heads = heads
+        #: the read shared with streams of the same tenants, filter and format
+        self.shared = shared
+        #: heads' version at the last read that left nothing undelivered (None: not caught up)
+        self._idle_version: int | None = None
+        self._idle_at = 0.0
+        #: when a read of every log last left nothing undelivered: until FULL_READ_EVERY_SECONDS
+        #: later, only the logs this receiver committed to since then can hold new events
+        self._general_at = float("-inf")
+        self._read_was_general = False
+        self._read_started = 0.0
         #: called (on the stream's thread) when the undelivered events go over backlog_limit
         self.on_backlog = on_backlog
         self.stream = stream
@@ -139,30 +161,54 @@ class Runner:
         if not self.leading:
             self._reload()
             self.leading = True
-        elif self._marker_changed():
+        elif self.replayed or self._marker_changed():
             self._reload()
+        if self._nothing_committed():
+            return 0
+        version = self.heads.version if self.heads is not None else 0
+        self._read_started = time.monotonic()
         size, linger = self.stream.batch_size, self.stream.batch_seconds
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
             # is a batch ready? asked without the events' JSON, made only for a batch that goes
             found = self._read(probe=True).num_rows
-            self._update_lag(force=False)
+            if found >= size:  # a backlog: counted (every LAG_EVERY_SECONDS); caught up: lag 0
+                self._update_lag(force=False)
             if not found:
                 self._waiting_since = None
+                self._idle(version)
                 return 0
+            self._idle_version = None
             if found < size:
                 started = self._waiting_since = self._waiting_since or time.monotonic()
                 if time.monotonic() - started < linger:
                     return 0
         table = self._read()
-        self._update_lag(force=False)
-        if not table.num_rows:
-            self._waiting_since = None
-            return 0
+        if table.num_rows >= size:
+            self._update_lag(force=False)
         self._waiting_since = None
+        if not table.num_rows:
+            self._idle(version)
+            return 0
+        self._idle_version = None
         batch = Batch.from_table(self.stream.name, table)
-        self._deliver(batch)
+        if self._deliver(batch) and len(batch) < size:
+            self._idle(version)  # the read took every undelivered event committed before it
         return len(batch)
+
+    def _idle(self, version: int) -> None:
+        self._idle_version, self._idle_at = version, time.monotonic()
+        if self._read_was_general:
+            self._general_at = self._read_started
+
+    def _nothing_committed(self) -> bool:
+        """Caught up, and this receiver committed nothing since (the full read still runs every
+        FULL_READ_EVERY_SECONDS): no query at all."""
+        if self.heads is None or self._idle_version is None:
+            return False
+        if self.heads.version != self._idle_version:
+            return False
+        return time.monotonic() - self._idle_at < FULL_READ_EVERY_SECONDS
 
     def _marker_changed(self) -> bool:
         """Did another receiver replay the stream? Asked at most every MARKER_EVERY_SECONDS (a
@@ -180,6 +226,8 @@ class Runner:
             self.positions = self.load_positions()
             self._current = None
             self.replayed = False
+            self._idle_version = None
+            self._general_at = float("-inf")
 
     def _read(self, probe: bool = False) -> Any:
         """The next batch's rows. While catching up on one log (the last batch was full), its
@@ -190,18 +238,47 @@ class Runner:
         if self._current is not None:
             log_name = self._current
             start = self.positions.get(log_name, 0)
-            table = self.store.query_table(
+            table = self._query(
                 q.next_batch(
                     db, self.cond, {log_name: start}, size, self.columns, window=(log_name, size), probe=probe
                 )
             )
             if table.num_rows >= size:
+                self._read_was_general = False
                 return table
-        return self.store.query_table(
-            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe)
+        targets = self._targets()
+        self._read_was_general = targets is None
+        if targets is not None and not targets:  # committed to no log of this stream: nothing to ask
+            return pa.table({"log": pa.array([], pa.string()), "idx": pa.array([], pa.uint64())})
+        return self._query(
+            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, only=targets)
         )
 
-    def _deliver(self, batch: Batch) -> None:
+    def _targets(self) -> dict[str, int] | None:
+        """The logs this receiver committed to past the stream's positions, with their next
+        index, when nothing else can be undelivered (a read of every log left nothing within
+        FULL_READ_EVERY_SECONDS); None: read every log."""
+        if self.heads is None or time.monotonic() - self._general_at >= FULL_READ_EVERY_SECONDS:
+            return None
+        every = "*" in self.stream.tenants
+        targets: dict[str, int] = {}
+        for log_name, size in self.heads.snapshot().items():
+            start = self.positions.get(log_name, 0)
+            tenant = tenant_of(log_name)
+            if size > start and (every or tenant is None or tenant in self.stream.tenants):
+                targets[log_name] = start
+        return targets
+
+    def _query(self, statement: Any) -> Any:
+        if self.shared is not None:
+            table, reused = self.shared.read(self.store, statement, self)
+        else:
+            table, reused = self.store.query_table(statement), False
+        self.metrics.reads.labels(self.stream.name, "shared" if reused else "queried").inc()
+        return table
+
+    def _deliver(self, batch: Batch) -> bool:
+        """Send until accepted (True), or give up on a stop, a replay or a lost lease."""
         attempts = 0
         name = self.stream.name
         while not self._stop.is_set():
@@ -209,7 +286,7 @@ class Runner:
                 with self.lock:
                     if self.replayed or self._marker_changed():
                         self._reload()  # a replay moved the positions: read again from there
-                        return
+                        return False
                     self.sink.send(batch)
                     self._save(batch)
             except DeliveryError as exc:
@@ -226,7 +303,7 @@ class Runner:
                 self._stop.wait(delay)
                 if not self._stop.is_set() and not self._lead():
                     self.leading = False  # another receiver delivers the stream now
-                    return
+                    return False
                 continue
             p = self.progress
             p.delivered_events += len(batch)
@@ -243,7 +320,8 @@ class Runner:
                 self._update_lag(force=False)
             else:  # the read took every undelivered event: caught up (newer ones counted at the next lag update)
                 self._caught_up()
-            return
+            return True
+        return False
 
     def lag(self, positions: dict[str, int]) -> tuple[int, float]:
         row = self.store.query_table(q.lag(self.store.database, self.cond, positions)).to_pylist()[0]
@@ -298,6 +376,7 @@ class Runner:
         self._thread.start()
 
     def _loop(self) -> None:
+        name_os_thread(f"oa-stream-{self.stream.name}")  # per-thread CPU (bench.streams_cpu)
         while not self._stop.is_set():
             try:
                 delivered = self.step()
@@ -311,10 +390,21 @@ class Runner:
                 if self._waiting_since is not None:
                     due = self._waiting_since + self.stream.batch_seconds - time.monotonic()
                     wait = max(wait, due)
-                self._stop.wait(wait)
+                    self._stop.wait(wait)
+                elif self.heads is not None and self._idle_version is not None:
+                    # caught up: sleep until this receiver commits (or the full-read interval)
+                    left = FULL_READ_EVERY_SECONDS - (time.monotonic() - self._idle_at)
+                    if self.heads.wait(self._idle_version, max(0.0, left)) != self._idle_version:
+                        # woken by a commit: still at most one read per poll_seconds (a commit
+                        # comes every few ms under load)
+                        self._stop.wait(max(0.0, self._idle_at + wait - time.monotonic()))
+                else:
+                    self._stop.wait(wait)
 
     def stop(self) -> None:
         self._stop.set()
+        if self.heads is not None:
+            self.heads.kick()
         if self._thread is not None:
             self._thread.join(timeout=60)
         if self.leading:

@@ -21,8 +21,10 @@ from otel_audit import attributes as A
 from receiver.model import iso_utc
 from receiver.store import streams_sql as q
 from receiver.streams.config import Stream
+from receiver.streams.heads import Heads
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.runner import Runner
+from receiver.streams.shared import SharedReads
 
 UTC = dt.timezone.utc
 REPLAYED_EVENT = "audit.stream.replayed"
@@ -78,13 +80,32 @@ class Streams:
         self.metrics = StreamMetrics(registry)
         holder = f"{instance_id}/{os.getpid()}-{secrets.token_hex(4)}"
         self.configs = {s.name: s for s in streams}
+        #: this receiver's commits (the server adds :meth:`Heads.advanced` to its chainer)
+        self.heads = Heads()
+        #: one shared read per set of streams with the same tenants, filter and format
+        self.shared: dict[tuple[Any, ...], SharedReads] = {}
         self.runners = {
-            s.name: Runner(store, s, self.metrics, holder, on_backlog=self._backlog_alert)
+            s.name: Runner(
+                store,
+                s,
+                self.metrics,
+                holder,
+                on_backlog=self._backlog_alert,
+                heads=self.heads,
+                shared=self._shared_for(s),
+            )
             for s in streams
             if s.enabled
         }
         #: the receiver's alert evaluator (None: alerts disabled; the warning and metric remain)
         self.alerts: Any = None
+
+    def _shared_for(self, stream: Stream) -> SharedReads:
+        cond = q.condition(stream.filter, stream.tenants)
+        key = (cond.sql, repr(sorted(cond.params.items())), stream.format)
+        return self.shared.setdefault(
+            key, SharedReads(ttl=min(5.0, stream.batch_seconds + stream.poll_seconds))
+        )
 
     def _backlog_alert(self, runner: Runner) -> None:
         """A ``stream-backlog`` alert per tenant whose events wait. Its identity is the stream
@@ -163,6 +184,8 @@ class Streams:
         finally:
             if lock is not None:
                 lock.release()
+        if runner is not None:
+            self.heads.kick()  # a caught-up runner sleeps until a commit: wake it to reload
         return {"stream": name, "since": iso_utc(since), "positions": moved, "tenants": tenants}
 
 
