@@ -94,7 +94,9 @@ def test_the_streams_page_shows_each_streams_state_to_an_admin(browser, streamin
         siem, partner = cells(page, "siem"), cells(page, "partner")
         assert siem["kind"].startswith("webhook") and "/in" in siem["kind"]
         assert siem["tenants"] == "*" and siem["backlog"] == "ok"
-        assert siem["lag_events"].startswith("0") and siem["lag_time"] == "0 s"
+        # caught up but for the admin's own trail events, committed as the page loads
+        lag = int(siem["lag_events"].split()[0].replace(",", ""))
+        assert lag <= 10 and (lag > 0 or siem["lag_time"] == "0 s"), siem
         delivered, batches = re.match(r"([\d,]+) in ([\d,]+) batch", siem["delivered"]).groups()
         assert int(delivered) >= 7 and int(batches) >= 4  # the admin's own trail events may follow
         assert "next" in siem["position"] and siem["failures"] == "0" and siem["error"] == "—"
