@@ -139,21 +139,14 @@ def positions(database: str, stream: str) -> Statement:
     return Statement(sql, {"p_stream": stream})
 
 
-def last_saved(database: str, stream: str) -> Statement:
-    """When a position of the stream was last stored (a delivery or a replay), and how many."""
+def last_state(database: str, stream: str, kind: str) -> Statement:
+    """When a row of one kind of the stream's bookkeeping was last stored, and how many: a
+    ``position`` (a delivery or a replay) or a ``reset`` (a replay's request)."""
     sql = (
         f"SELECT max(at) AS at, count() AS n FROM {check_identifier(database)}.{STATE_TABLE}"
-        " WHERE stream = {p_stream:String} AND kind = 'position'"
+        " WHERE stream = {p_stream:String} AND kind = {p_kind:String}"
     )
-    return Statement(sql, {"p_stream": stream})
-
-
-def last_reset(database: str, stream: str) -> Statement:
-    sql = (
-        f"SELECT max(at) AS at, count() AS n FROM {check_identifier(database)}.{STATE_TABLE}"
-        " WHERE stream = {p_stream:String} AND kind = 'reset'"
-    )
-    return Statement(sql, {"p_stream": stream})
+    return Statement(sql, {"p_stream": stream, "p_kind": kind})
 
 
 def lease_claims(database: str, stream: str, term: int) -> Statement:

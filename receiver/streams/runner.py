@@ -144,7 +144,9 @@ class Runner:
         return {r["log"]: int(r["next"]) for r in rows}
 
     def _reset_marker(self) -> tuple[Any, int]:
-        row = self.store.query_table(q.last_reset(self.store.database, self.stream.name)).to_pylist()[0]
+        row = self.store.query_table(
+            q.last_state(self.store.database, self.stream.name, "reset")
+        ).to_pylist()[0]
         return (row["at"], int(row["n"]))
 
     def _save(self, batch: Batch) -> None:

@@ -221,7 +221,7 @@ def stream_status(
             last_delivery_at=iso_utc(p.last_delivery_at),
         )
     else:  # read from the store: when a position last moved, and who holds the current term
-        row = store.query_table(q.last_saved(store.database, stream.name)).to_pylist()[0]
+        row = store.query_table(q.last_state(store.database, stream.name, "position")).to_pylist()[0]
         term = int(dt.datetime.now(UTC).timestamp() // stream.lease_seconds)
         claims = store.query_table(q.lease_claims(store.database, stream.name, term)).to_pylist()
         item.update(
