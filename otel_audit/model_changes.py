@@ -9,7 +9,8 @@ request context it was made in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from time import time_ns
 from typing import Any
@@ -39,14 +40,28 @@ class Change:
 
 @dataclass(slots=True)
 class Rows:
-    """A bulk statement's rows: one event per id, all with the same changes (already wire JSON)."""
+    """A bulk statement's rows: one event per row, all with the same changes (already wire JSON).
+
+    The rows' primary keys are held flat, as captured on the committing thread: one sequence of
+    values per key column (a tuple of ints or strings is a single object the garbage collector
+    does not track); the worker turns them into ``resource_id``\\ s (``ids()``)."""
 
     action: str
     resource_type: str
-    resource_ids: list[str]
+    #: one sequence per primary-key column, all as long as there are rows (composite keys: several)
+    keys: tuple[Sequence[Any], ...]
     changes: str | None
     context: AuditContext
     extra: dict[str, Any]
+
+    def count(self) -> int:
+        return len(self.keys[0]) if self.keys else 0
+
+    def ids(self) -> Iterator[str]:
+        """Each row's ``resource_id``: the key's text, ``:``-joined when composite (``None`` → "")."""
+        if len(self.keys) == 1:
+            return ("" if v is None else str(v) for v in self.keys[0])
+        return (":".join("" if v is None else str(v) for v in row) for row in zip(*self.keys, strict=True))
 
 
 def merge(changes: Iterable[Change | Rows]) -> list[Change | Rows]:
@@ -80,9 +95,22 @@ def merge(changes: Iterable[Change | Rows]) -> list[Change | Rows]:
 
 
 #: a job this large (a bulk statement's rows) is handed to the SDK in parts, its queue flushed
-#: between them by the worker: the SDK's batch processor drops what overflows its queue (2048
-#: records by default), and the worker may wait where the application must not
-FLUSH_EVERY = 1024
+#: (exported) between them by the worker, which may wait where the application must not: the
+#: SDK's batch processor drops what overflows its queue (2048 records by default)
+MAX_PART = 1024
+#: objects the garbage collector tracks per record waiting in the SDK's queue (its LogRecord,
+#: attributes and their lock and dict, context), 6 measured, rounded up
+OBJECTS_PER_RECORD = 8
+
+
+def part_size() -> int:
+    """Events per part: few enough that a part's records are exported (and freed) before the
+    collector's young generation fills (its threshold / ``OBJECTS_PER_RECORD``: 87 by default), so
+    they are never promoted to the old generation, whose growth triggers the full collections
+    that pause every thread of the application. Read, never changed: an application that raised
+    the threshold or disabled the collector gets larger parts (fewer, larger export requests)."""
+    threshold = gc.get_threshold()[0] if gc.isenabled() else 0
+    return MAX_PART if threshold <= 0 else max(32, min(MAX_PART, threshold // OBJECTS_PER_RECORD))
 
 
 def _flush(pipeline: Any) -> None:
@@ -96,7 +124,7 @@ def emit(changes: Iterable[Change | Rows]) -> None:
     try:
         batch = list(changes)
         if batch:
-            events = sum(len(c.resource_ids) if isinstance(c, Rows) else 1 for c in batch)
+            events = sum(c.count() if isinstance(c, Rows) else 1 for c in batch)
             job = (batch, STATE.pipeline, time_ns(), get_current(), _settled(batch))
             DEFERRED.submit(_emit_now, job, events)
     except Exception as exc:  # never raise into the application's commit
@@ -123,6 +151,7 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditCont
     token = None
     emitted = 0
     may_wait = DEFERRED.may_wait()
+    part = part_size()
     try:
         for change in batch:
             if change.context is not context:  # a bulk statement's rows share one: set it once
@@ -137,10 +166,10 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditCont
             except Exception as exc:
                 note_error(exc)
                 continue
-            ids = change.resource_ids if isinstance(change, Rows) else (change.resource_id,)
+            ids = change.ids() if isinstance(change, Rows) else (change.resource_id,)
             for resource_id in ids:
                 emitted += 1
-                if emitted % FLUSH_EVERY == 0 and may_wait:
+                if emitted % part == 0 and may_wait:
                     _flush(pipeline)
                 record_change(
                     change.action,

@@ -2,14 +2,15 @@
 
 ``ModelPlan`` is computed once per mapper: the resource type, the audited column and relationship
 keys, the primary-key keys. ``object_change`` turns one flushed object into a ``Change``;
-``bulk_changes`` turns an ORM ``update()``/``delete()`` statement and its result into ``Change``\\ s.
+``returned_keys`` reads the rows a bulk ``update()``/``delete()`` named (RETURNING) as flat keys.
 Imported only by ``otel_audit.sqlalchemy`` (SQLAlchemy is an optional dependency).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, attributes
@@ -186,22 +187,36 @@ def criteria_text(statement: Any) -> str:
     return "" if where is None else str(where)
 
 
-def returned_ids(rows: Iterable[Any], mapper: Mapper[Any]) -> list[str] | None:
-    """Primary keys read from RETURNING rows, or ``None`` when the rows lack a primary-key column
-    (keyed by the columns, else by the attribute keys; the key is found once, on the first row)."""
-    rows = rows if isinstance(rows, list) else list(rows)
+def returned_keys(rows: Sequence[Any], mapper: Mapper[Any]) -> tuple[tuple[Any, ...], ...] | None:
+    """The primary keys of RETURNING rows as one tuple of values per key column (``Rows.keys``), or
+    ``None`` when the rows lack a primary-key column. A statement's 10 k rows cost one C-level pass
+    per key column and leave no per-row object: the ids' text is made on the worker."""
     if not rows:
-        return []
-    first = rows[0]._mapping
+        return ((),)
+    indexes = _key_indexes(rows[0], mapper)
+    if indexes is not None:
+        return tuple(tuple(map(itemgetter(i), rows)) for i in indexes)
+    first = rows[0]._mapping  # a key only the mapping resolves (a label, a proxied column): per row
     keys: list[Any] = list(mapper.primary_key)
     if not all(k in first for k in keys):
         keys = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
         if not all(k in first for k in keys):
             return None
-    if len(keys) == 1:  # the common case, 10 k rows at a time: no per-row generator and join
-        key = keys[0]
-        return ["" if v is None else str(v) for v in [r._mapping[key] for r in rows]]
-    return [join_id(r._mapping[k] for k in keys) for r in rows]
+    return (tuple(join_id(r._mapping[k] for k in keys) for r in rows),)
+
+
+def _key_indexes(row: Any, mapper: Mapper[Any]) -> list[int] | None:
+    """The positions of the primary-key columns in ``row``, looked up once per statement in the
+    row's own key index (keyed by the columns, else by the attribute keys); ``None`` when that
+    index does not name them all (the caller falls back to the row's mapping)."""
+    index = getattr(row, "_key_to_index", None)  # SQLAlchemy's per-result lookup table
+    if not isinstance(index, Mapping):
+        return None
+    for keys in (mapper.primary_key, [mapper.get_property_by_column(c).key for c in mapper.primary_key]):
+        found = [index.get(k) for k in keys]
+        if all(type(i) is int for i in found):
+            return found  # type: ignore[return-value]
+    return None
 
 
 def executemany_ids(parameters: Iterable[Mapping[str, Any]], plan: ModelPlan) -> list[tuple[str, dict]]:

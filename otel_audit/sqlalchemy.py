@@ -35,7 +35,7 @@ from otel_audit.sqla_changes import (
     join_id,
     make_plan,
     object_change,
-    returned_ids,
+    returned_keys,
     set_values,
 )
 
@@ -140,17 +140,17 @@ class Tracker:
         # (a Core executemany's SET values are per parameter set: not one statement-wide value)
         shared = action == "update" and not state.is_executemany
         new = changes_json(_news(set_values(statement, plan))) if shared else None
-        ids: list[str] | None = None
+        keys: tuple[tuple[Any, ...], ...] | None = None
         if getattr(statement, "_returning", None):  # the application's RETURNING: read, then replay
             frozen = result.freeze()
-            ids = returned_ids(frozen().all(), mapper)
+            keys = returned_keys(frozen().all(), mapper)
             result = frozen()
         else:
             rows = getattr(result, "returned_defaults_rows", None)  # synchronize_session="fetch"
             if rows:
-                ids = returned_ids(rows, mapper)
-        if ids is not None:
-            _add(state.session, [Rows(action, plan.resource_type, ids, new, context, bulk)])
+                keys = returned_keys(rows, mapper)
+        if keys is not None:
+            _add(state.session, [Rows(action, plan.resource_type, keys, new, context, bulk)])
         else:
             extra = {
                 **bulk,

@@ -190,8 +190,7 @@ def _wrap_update(original: Any) -> Any:
             new = changes_json(
                 {k: {"old": None, "new": _set_value(v)} for k, v in kwargs.items() if k in plan.fields}
             )
-            ids = ["" if pk is None else str(pk) for pk in pks]
-            _later(self.db, [Rows("update", plan.resource_type, ids, new, current_context(), _BULK)])
+            _later(self.db, [Rows("update", plan.resource_type, (pks,), new, current_context(), _BULK)])
         return count
 
     return update
