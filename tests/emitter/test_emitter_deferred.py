@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -249,3 +250,46 @@ def test_a_lazily_resolved_route_is_answered_at_commit_not_on_the_worker(engine,
     (attributes,) = captured.attrs()
     assert attributes["http.route"] == "/items/{id}"
     assert attributes["enduser.id"] == "u"
+
+
+class BatchSizes(InMemoryLogRecordExporter):
+    """Keeps the records and notes the size of each export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def export(self, batch: Any) -> Any:
+        self.sizes.append(len(batch))
+        return super().export(batch)
+
+
+@pytest.mark.skipif(not gc.isenabled(), reason="the part size follows the collector's young generation")
+def test_a_bulk_statements_records_are_exported_before_the_young_generation_fills(engine, monkeypatch):
+    # each record waiting in the SDK's queue is ~6 objects the collector tracks: a part of the job
+    # that outgrew the young generation would be promoted to the old one, whose growth triggers
+    # the full collections that pause the application's threads
+    monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
+    exporter = BatchSizes()
+    otel_audit.configure(exporter=exporter, service_name="t")
+    factory = sessionmaker(engine)
+    tracker = track(factory)
+    rows = 3_000
+    try:
+        with factory() as s:
+            s.execute(insert(Item), [{"id": i, "name": "n"} for i in range(rows)])
+            s.commit()
+        assert otel_audit.force_flush()
+        exporter.clear()
+        exporter.sizes.clear()
+        with factory() as s:
+            s.execute(update(Item).values(qty=7), execution_options={"synchronize_session": "fetch"})
+            s.commit()
+        assert otel_audit.force_flush()
+        got = [r.log_record.attributes["audit.resource.id"] for r in exporter.get_finished_logs()]
+        assert sorted(got, key=int) == [str(i) for i in range(rows)]
+        assert sum(exporter.sizes) == rows
+        assert max(exporter.sizes) * 6 < gc.get_threshold()[0], exporter.sizes
+    finally:
+        otel_audit.shutdown()
+        tracker.untrack()

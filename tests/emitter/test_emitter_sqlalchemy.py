@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -410,3 +411,74 @@ def test_orm_bulk_insert_statements(engine, captured):
     assert got[0]["changes"]["password"] == {"old": "[REDACTED]", "new": "[REDACTED]"}
     assert got[2]["changes"] == {"name": {"old": None, "new": "c"}}
     assert all(e["audit.bulk"] is True for e in got)
+
+
+def test_bulk_statement_on_a_composite_key_names_each_row(engine, captured):
+    factory = sessionmaker(engine)
+    track(factory)
+    with factory() as s:
+        s.add_all([Membership(org=f"o{i % 2}", user_id=i, role="r") for i in range(1, 7)])
+        s.commit()
+        captured.clear()
+        s.execute(
+            update(Membership).where(Membership.user_id > 3).values(role="admin"),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        # the application's RETURNING names the key's columns in its own order
+        gone = delete(Membership).where(Membership.user_id <= 2)
+        s.execute(gone.returning(Membership.role, Membership.user_id, Membership.org)).all()
+        # without every key column: one event with the criteria and count
+        s.execute(delete(Membership).where(Membership.user_id == 3).returning(Membership.org)).all()
+        s.commit()
+    got = events(captured)
+    assert sorted(key(e) for e in got) == [
+        ("delete", "memberships", ""),
+        ("delete", "memberships", "o0:2"),
+        ("delete", "memberships", "o1:1"),
+        ("update", "memberships", "o0:4"),
+        ("update", "memberships", "o0:6"),
+        ("update", "memberships", "o1:5"),
+    ]
+    assert all(
+        e["changes"] == {"role": {"old": None, "new": "admin"}} for e in got if e["audit.action"] == "update"
+    )
+
+
+def python_calls(fn: Any) -> int:
+    """Python-level function calls ``fn()`` makes on this thread (C calls not counted)."""
+    calls = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_a_bulk_statements_rows_cost_the_caller_no_python_call_per_row(engine, captured):
+    # the per-row work (ids, events) is the worker's: the statement's thread only reads the
+    # RETURNING rows' key column once, in C
+    rows = 2_000
+    plain, tracked = sessionmaker(engine), sessionmaker(engine)
+    track(tracked)
+    with plain() as s:
+        s.add_all([User(id=i, name="u") for i in range(rows)])
+        s.commit()
+
+    def statement(factory: Any) -> None:
+        with factory() as s:
+            s.execute(update(User).values(name="v"), execution_options={"synchronize_session": "fetch"})
+            s.commit()
+
+    for factory in (plain, tracked):  # warm SQLAlchemy's caches for both
+        statement(factory)
+    added = python_calls(lambda: statement(tracked)) - python_calls(lambda: statement(plain))
+    assert added < rows // 10, added
+    otel_audit.force_flush()
+    assert len([e for e in events(captured) if e["audit.action"] == "update"]) == 2 * rows
