@@ -1,16 +1,17 @@
 """Row changes found by an ORM integration (SQLAlchemy, Django), held until the transaction commits.
 
-``Change`` is one event to emit, ``Rows`` one bulk statement's events that share their changes;
-``merge`` folds a row's later updates in the same transaction into its first event; ``emit``
-(called on commit) only queues them with the commit's time and trace context: the records are
-built and handed to the SDK on the deferred worker (``otel_audit.deferred``), each under the
-request context it was made in.
+``Change`` is one event to emit, ``Rows`` one bulk statement's events that share their changes,
+``Each`` one bulk statement's rows with their own values (both held as flat tuples: the per-row
+work and objects are the worker's, not the committing thread's); ``merge`` folds a row's later
+updates in the same transaction into its first event; ``emit`` (called on commit) only queues
+them with the commit's time and trace context: the records are built and handed to the SDK on
+the deferred worker (``otel_audit.deferred``), each under the request context it was made in.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from time import time_ns
 from typing import Any
@@ -64,13 +65,34 @@ class Rows:
         return (":".join("" if v is None else str(v) for v in row) for row in zip(*self.keys, strict=True))
 
 
-def merge(changes: Iterable[Change | Rows]) -> list[Change | Rows]:
+@dataclass(slots=True)
+class Each:
+    """A bulk statement whose rows carry their own values (ORM bulk UPDATE by primary key, an
+    ``insert()`` of many parameter sets): the rows as captured on the committing thread (flat
+    tuples of the parameters' names and values), each turned into ``(resource_id, changes)`` by
+    ``build`` on the worker."""
+
+    action: str
+    resource_type: str
+    rows: list[Any]
+    build: Callable[[Any], tuple[str, dict[str, dict[str, Any]]]]
+    context: AuditContext
+    extra: dict[str, Any]
+
+    def count(self) -> int:
+        return len(self.rows)
+
+
+Job = Change | Rows | Each
+
+
+def merge(changes: Iterable[Job]) -> list[Job]:
     """One event per row and transaction: later flushes' updates of a created or updated row fold
     into its first event (the oldest ``old``, the newest ``new``)."""
-    out: list[Change | Rows] = []
+    out: list[Job] = []
     seen: dict[tuple[str, str], Change] = {}
     for change in changes:
-        if isinstance(change, Rows):
+        if not isinstance(change, Change):  # a bulk statement's: never merged
             out.append(change)
             continue
         key = (change.resource_type, change.resource_id)
@@ -119,19 +141,19 @@ def _flush(pipeline: Any) -> None:
         flush()
 
 
-def emit(changes: Iterable[Change | Rows]) -> None:
+def emit(changes: Iterable[Job]) -> None:
     """Queue the committed changes for the deferred worker. Never raises."""
     try:
         batch = list(changes)
         if batch:
-            events = sum(c.count() if isinstance(c, Rows) else 1 for c in batch)
+            events = sum(1 if isinstance(c, Change) else c.count() for c in batch)
             job = (batch, STATE.pipeline, time_ns(), get_current(), _settled(batch))
             DEFERRED.submit(_emit_now, job, events)
     except Exception as exc:  # never raise into the application's commit
         note_error(exc)
 
 
-def _settled(batch: list[Change | Rows]) -> dict[int, AuditContext]:
+def _settled(batch: list[Job]) -> dict[int, AuditContext]:
     """The contexts whose route is resolved lazily (the framework's route template), answered now,
     while the request is still being handled: the worker runs after it."""
     out: dict[int, AuditContext] = {}
@@ -143,7 +165,7 @@ def _settled(batch: list[Change | Rows]) -> dict[int, AuditContext]:
     return out
 
 
-def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditContext]]) -> None:
+def _emit_now(job: tuple[list[Job], Any, int, Any, dict[int, AuditContext]]) -> None:
     """Record each change under the request context it was made in (on the deferred worker, or
     on the committing thread when the queue is full). Never raises."""
     batch, pipeline, timestamp, trace_context, settled = job
@@ -159,15 +181,7 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditCont
                     reset_context(token)
                 context = change.context
                 token = set_context(settled.get(id(context), context))
-            diff = change.changes
-            try:
-                if diff is not None and not isinstance(diff, str):
-                    diff = changes_json(diff, pipeline.redactor)
-            except Exception as exc:
-                note_error(exc)
-                continue
-            ids = change.ids() if isinstance(change, Rows) else (change.resource_id,)
-            for resource_id in ids:
+            for resource_id, diff in _events(change, pipeline.redactor):
                 emitted += 1
                 if emitted % part == 0 and may_wait:
                     _flush(pipeline)
@@ -186,3 +200,30 @@ def _emit_now(job: tuple[list[Change | Rows], Any, int, Any, dict[int, AuditCont
     finally:
         if token is not None:
             reset_context(token)
+
+
+def _events(change: Job, redactor: Any) -> Iterator[tuple[str, str | None]]:
+    """``(resource_id, audit.changes JSON)`` of each event of ``change``; one whose changes cannot
+    be serialised is counted as an error and left out."""
+    if isinstance(change, Rows):
+        for resource_id in change.ids():
+            yield resource_id, change.changes
+        return
+    if isinstance(change, Each):
+        for row in change.rows:
+            try:
+                resource_id, diff = change.build(row)
+                text = changes_json(diff, redactor)
+            except Exception as exc:
+                note_error(exc)
+                continue
+            yield resource_id, text
+        return
+    diff = change.changes
+    try:
+        if diff is not None and not isinstance(diff, str):
+            diff = changes_json(diff, redactor)
+    except Exception as exc:
+        note_error(exc)
+        return
+    yield change.resource_id, diff

@@ -219,12 +219,32 @@ def _key_indexes(row: Any, mapper: Mapper[Any]) -> list[int] | None:
     return None
 
 
-def executemany_ids(parameters: Iterable[Mapping[str, Any]], plan: ModelPlan) -> list[tuple[str, dict]]:
-    """ORM bulk UPDATE by primary key: each parameter set names its row and new values."""
-    out = []
-    for params in parameters:
-        keyed = {plan.column_keys.get(str(k), str(k)): v for k, v in params.items()}
-        resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
-        new = {k: v for k, v in keyed.items() if k not in plan.pk_keys and k in plan.columns}
-        out.append((resource_id, new))
-    return out
+def param_rows(parameters: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """A bulk statement's parameter sets as captured on the committing thread: per set, its names
+    and its values as two flat tuples (no dict copied per row; ``updated_row``/``inserted_row`` read
+    them on the worker)."""
+    return [(tuple(p), tuple(p.values())) for p in parameters]
+
+
+def _keyed(plan: ModelPlan, row: tuple[tuple[Any, ...], tuple[Any, ...]]) -> dict[str, Any]:
+    names, values = row
+    return {plan.column_keys.get(str(k), str(k)): v for k, v in zip(names, values, strict=True)}
+
+
+def updated_row(plan: ModelPlan, row: tuple[tuple[Any, ...], tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
+    """ORM bulk UPDATE by primary key: a parameter set names its row and its new values."""
+    keyed = _keyed(plan, row)
+    resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
+    changes = {
+        k: {"old": None, "new": v} for k, v in keyed.items() if k not in plan.pk_keys and k in plan.columns
+    }
+    return resource_id, changes
+
+
+def inserted_row(plan: ModelPlan, row: tuple[tuple[Any, ...], tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
+    """One parameter set of an ORM ``insert()`` of many: the created row (its id ``""`` when the
+    parameters do not hold the key)."""
+    keyed = _keyed(plan, row)
+    resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
+    changes = {k: {"old": None, "new": v} for k, v in keyed.items() if k in plan.columns and v is not None}
+    return ("" if not resource_id.strip(":") else resource_id), changes

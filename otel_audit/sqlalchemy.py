@@ -17,7 +17,8 @@ rollback (of the transaction or of the savepoint they were flushed in) discards 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -25,18 +26,20 @@ from sqlalchemy.orm import Session, mapperlib, scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
 from otel_audit.context import current_context
-from otel_audit.model_changes import Change, Rows, emit, merge
+from otel_audit.model_changes import Change, Each, Rows, emit, merge
 from otel_audit.recorder import changes_json, note_error
 from otel_audit.sqla_changes import (
     ModelPlan,
     Rules,
     criteria_text,
-    executemany_ids,
+    inserted_row,
     join_id,
     make_plan,
     object_change,
+    param_rows,
     returned_keys,
     set_values,
+    updated_row,
 )
 
 __all__ = ["Tracker", "track"]
@@ -115,25 +118,23 @@ class Tracker:
     def _collect_bulk(self, state: Any, mapper: Any, plan: ModelPlan, result: Any, core: bool) -> Any:
         context = current_context()
         bulk = {"audit.bulk": True}
+        params = state.parameters
         if state.is_insert:
-            _add(
-                state.session,
-                [
-                    Change("create", plan.resource_type, rid, new, context, bulk)
-                    for rid, new in inserted(state, plan, result)
-                ],
-            )
+            if isinstance(params, list) and len(params) > 1:  # the rows' events are built on the worker
+                build = partial(inserted_row, plan)
+                _add(
+                    state.session,
+                    [Each("create", plan.resource_type, param_rows(params), build, context, bulk)],
+                )
+            elif params != []:
+                rid, new = inserted(state, plan, result)
+                _add(state.session, [Change("create", plan.resource_type, rid, new, context, bulk)])
             return result
         action = "update" if state.is_update else "delete"
         if state.is_executemany and not core:  # ORM bulk UPDATE by primary key: parameters name rows
-            params = state.parameters if isinstance(state.parameters, list) else []
-            _add(
-                state.session,
-                [
-                    Change(action, plan.resource_type, rid, _news(new), context, bulk)
-                    for rid, new in executemany_ids(params, plan)
-                ],
-            )
+            rows = param_rows(params if isinstance(params, list) else [])
+            build = partial(updated_row, plan)
+            _add(state.session, [Each(action, plan.resource_type, rows, build, context, bulk)])
             return result
         statement = state.statement
         # every row's event carries the same SET values: redacted and serialised once
@@ -196,33 +197,30 @@ def table_mapper(table: Any) -> Any:
 _TABLE_MAPPERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def inserted(state: Any, plan: ModelPlan, result: Any) -> list[tuple[str, dict[str, Any]]]:
-    """ORM ``insert()`` statements: each parameter set (or the ``values()``) is a created row; its
-    id from the parameters, else from the single row's ``inserted_primary_key``."""
+def inserted(state: Any, plan: ModelPlan, result: Any) -> tuple[str, dict[str, Any]]:
+    """An ORM ``insert()`` of one row (its ``values()`` and parameters): its id from them, else from
+    the result's ``inserted_primary_key``."""
     params = state.parameters
     if isinstance(params, list):
-        rows = [dict(p) for p in params]
+        row = dict(params[0]) if params else {}
     else:
-        rows = [{**set_values(state.statement, plan), **dict(params or {})}]
-    out = []
-    for row in rows:
-        keyed = {plan.column_keys.get(str(k), str(k)): v for k, v in row.items()}
-        resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
-        if not resource_id.strip(":") and len(rows) == 1:
-            try:
-                resource_id = join_id(result.inserted_primary_key)
-            except Exception:  # not a single-row insert result: the id stays unknown
-                resource_id = ""
-        new = {k: {"old": None, "new": v} for k, v in keyed.items() if k in plan.columns and v is not None}
-        out.append(("" if not resource_id.strip(":") else resource_id, new))
-    return out
+        row = {**set_values(state.statement, plan), **dict(params or {})}
+    keyed = {plan.column_keys.get(str(k), str(k)): v for k, v in row.items()}
+    resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
+    if not resource_id.strip(":"):
+        try:
+            resource_id = join_id(result.inserted_primary_key)
+        except Exception:  # not a single-row insert result: the id stays unknown
+            resource_id = ""
+    new = {k: {"old": None, "new": v} for k, v in keyed.items() if k in plan.columns and v is not None}
+    return ("" if not resource_id.strip(":") else resource_id), new
 
 
 def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: {"old": None, "new": v} for k, v in values.items()}
 
 
-def _add(session: Session, changes: list[Change] | list[Rows]) -> None:
+def _add(session: Session, changes: Sequence[Change | Rows | Each]) -> None:
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_PENDING, []).extend((transaction, c) for c in changes)
 

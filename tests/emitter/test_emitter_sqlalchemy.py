@@ -482,3 +482,37 @@ def test_a_bulk_statements_rows_cost_the_caller_no_python_call_per_row(engine, c
     assert added < rows // 10, added
     otel_audit.force_flush()
     assert len([e for e in events(captured) if e["audit.action"] == "update"]) == 2 * rows
+
+
+def test_parameter_sets_cost_the_caller_no_python_call_per_row(engine, captured):
+    # insert() of many parameter sets and the ORM bulk UPDATE by primary key: each row's values
+    # are copied as two flat tuples; its id and changes are made on the worker
+    from sqlalchemy import insert
+
+    rows = 1_000
+    plain, tracked = sessionmaker(engine), sessionmaker(engine)
+    track(tracked)
+
+    def statements(factory: Any, offset: int) -> None:
+        with factory() as s:
+            s.execute(insert(User), [{"id": offset + i, "name": "u", "password": "p"} for i in range(rows)])
+            s.execute(update(User), [{"id": offset + i, "name": f"v{i}"} for i in range(rows)])
+            s.commit()
+
+    statements(plain, 0)  # warm SQLAlchemy's caches for both
+    statements(tracked, rows)
+    added = python_calls(lambda: statements(tracked, 3 * rows)) - python_calls(
+        lambda: statements(plain, 2 * rows)
+    )
+    assert added < rows // 10, added
+    otel_audit.force_flush()
+    got = [e for e in events(captured) if int(e["audit.resource.id"]) >= 3 * rows]
+    assert [key(e) for e in got] == [("create", "users", str(3 * rows + i)) for i in range(rows)] + [
+        ("update", "users", str(3 * rows + i)) for i in range(rows)
+    ]
+    assert got[0]["changes"] == {
+        "id": {"old": None, "new": 3 * rows},
+        "name": {"old": None, "new": "u"},
+        "password": {"old": "[REDACTED]", "new": "[REDACTED]"},
+    }
+    assert got[rows + 5]["changes"] == {"name": {"old": None, "new": "v5"}}
