@@ -144,28 +144,33 @@ def _flush(pipeline: Any) -> None:
 def emit(changes: Iterable[Job]) -> None:
     """Queue the committed changes for the deferred worker. Never raises."""
     try:
-        batch = list(changes)
+        batch = changes if isinstance(changes, list) else list(changes)
         if batch:
-            events = sum(1 if isinstance(c, Change) else c.count() for c in batch)
+            events = 0
+            for change in batch:
+                events += 1 if isinstance(change, Change) else change.count()
             job = (batch, STATE.pipeline, time_ns(), get_current(), _settled(batch))
             DEFERRED.submit(_emit_now, job, events)
     except Exception as exc:  # never raise into the application's commit
         note_error(exc)
 
 
-def _settled(batch: list[Job]) -> dict[int, AuditContext]:
+def _settled(batch: list[Job]) -> dict[int, AuditContext] | None:
     """The contexts whose route is resolved lazily (the framework's route template), answered now,
-    while the request is still being handled: the worker runs after it."""
-    out: dict[int, AuditContext] = {}
+    while the request is still being handled: the worker runs after it (``None``: none was)."""
+    out: dict[int, AuditContext] | None = None
     for change in batch:
         context = change.context
-        if context.route_resolver is not None and context.http_route is None and id(context) not in out:
-            route = context.route_resolver()
-            out[id(context)] = replace(context, route_resolver=lambda route=route: route)
+        if context.route_resolver is not None and context.http_route is None:
+            if out is None:
+                out = {}
+            if id(context) not in out:
+                route = context.route_resolver()
+                out[id(context)] = replace(context, route_resolver=lambda route=route: route)
     return out
 
 
-def _emit_now(job: tuple[list[Job], Any, int, Any, dict[int, AuditContext]]) -> None:
+def _emit_now(job: tuple[list[Job], Any, int, Any, dict[int, AuditContext] | None]) -> None:
     """Record each change under the request context it was made in (on the deferred worker, or
     on the committing thread when the queue is full). Never raises."""
     batch, pipeline, timestamp, trace_context, settled = job
@@ -180,7 +185,7 @@ def _emit_now(job: tuple[list[Job], Any, int, Any, dict[int, AuditContext]]) -> 
                 if token is not None:
                     reset_context(token)
                 context = change.context
-                token = set_context(settled.get(id(context), context))
+                token = set_context(context if settled is None else settled.get(id(context), context))
             for resource_id, diff in _events(change, pipeline.redactor):
                 emitted += 1
                 if emitted % part == 0 and may_wait:

@@ -120,7 +120,11 @@ def _ids(objs: Iterable[Any]) -> list[str | None]:
 def object_change(state: Any, action: str, plan: ModelPlan, context: AuditContext) -> Change | None:
     """The event of one flushed object; ``None`` for a dirty object with no audited change."""
     values = state.dict
-    resource_id = join_id(values.get(k) for k in plan.pk_keys)
+    if len(plan.pk_keys) == 1:  # the common case, on every flushed row: no generator and join
+        key = values.get(plan.pk_keys[0])
+        resource_id = "" if key is None else str(key)
+    else:
+        resource_id = join_id(values.get(k) for k in plan.pk_keys)
     changes: dict[str, dict[str, Any]] = {}
     if action == "create":
         for key in plan.columns:

@@ -168,7 +168,7 @@ class Tracker:
             return
         pending = session.info.pop(_PENDING, None)
         if pending:
-            emit(merge(change for _, change in pending))
+            emit([pending[0][1]] if len(pending) == 1 else merge(change for _, change in pending))
 
     def _after_soft_rollback(self, session: Session, previous: Any) -> None:
         pending = session.info.get(_PENDING)
@@ -222,7 +222,11 @@ def _news(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _add(session: Session, changes: Sequence[Change | Rows | Each]) -> None:
     transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_PENDING, []).extend((transaction, c) for c in changes)
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+    for change in changes:
+        pending.append((transaction, change))
 
 
 def _within(transaction: Any, ended: Any) -> bool:
