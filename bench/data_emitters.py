@@ -8,7 +8,9 @@ interleaved in rounds so machine noise hits both alike.
    draining the queue after each round;
 2. an ORM bulk ``update()`` of N rows audited (per row: ``synchronize_session="fetch"``; one event:
    criteria + count) vs the same statement untracked; the drain of the queued events is timed
-   apart (the commit's caller does not wait for it);
+   apart (the commit's caller does not wait for it). ``gc.callbacks`` (read only: the collector's
+   settings are left alone) count the full collections landing in each timed window and their
+   time, so the caller's own work is also reported without them;
 3. ``otel_audit.wsgi.AuditMiddleware`` recording one event a request vs the bare WSGI app (p50);
 4. ``record()`` with the SDK part on the deferred worker vs emitted on the calling thread (the queue
    set to 0 for those calls), interleaved: the caller's cost, and the process CPU with the drain.
@@ -19,7 +21,9 @@ interleaved in rounds so machine noise hits both alike.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -116,6 +120,26 @@ def bench_flush(n: int) -> dict[str, float]:
     }
 
 
+class FullCollections:
+    """Full (generation 2) collections on the main thread and their seconds, by the phase named
+    in ``phase`` when they ran (a ``gc.callbacks`` entry: observes, changes nothing)."""
+
+    def __init__(self) -> None:
+        self.phase = "idle"
+        self.count: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}
+        self._start = 0.0
+
+    def __call__(self, stage: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2 or threading.current_thread() is not threading.main_thread():
+            return
+        if stage == "start":
+            self._start = time.thread_time()
+        else:
+            self.count[self.phase] = self.count.get(self.phase, 0) + 1
+            self.seconds[self.phase] = self.seconds.get(self.phase, 0.0) + time.thread_time() - self._start
+
+
 def bench_bulk(rows: int, rounds: int) -> dict[str, float]:
     engine = create_engine("sqlite://")
     Base.metadata.create_all(engine)
@@ -128,8 +152,14 @@ def bench_bulk(rows: int, rounds: int) -> dict[str, float]:
     drains: list[float] = []
 
     own: dict[str, list[float]] = {"plain": [], "per_row": [], "drain": []}
+    #: the caller's CPU minus the full collections that ran inside the window
+    own_no_full: dict[str, list[float]] = {"plain": [], "per_row": []}
+    full = FullCollections()
+    gc.callbacks.append(full)
 
-    def run(factory: Any, options: dict[str, Any]) -> float:
+    def run(name: str, factory: Any, options: dict[str, Any]) -> float:
+        full.phase = name
+        before = full.seconds.get(name, 0.0)
         t0 = time.perf_counter()
         u0 = time.thread_time()
         with factory() as s:
@@ -137,30 +167,44 @@ def bench_bulk(rows: int, rounds: int) -> dict[str, float]:
             s.commit()
         t1 = time.perf_counter()
         u1 = time.thread_time()
+        full.phase = "drain"
         DEFERRED.drain()  # the queued events' emission, apart from the caller's time
-        if options:
-            own["per_row" if factory is tracked else "plain"].append(u1 - u0)
-        if factory is tracked and options:
+        full.phase = "idle"
+        if name in own_no_full:
+            own[name].append(u1 - u0)
+            own_no_full[name].append(u1 - u0 - (full.seconds.get(name, 0.0) - before))
+        if name == "per_row":
             drains.append(time.perf_counter() - t1)
             own["drain"].append(time.thread_time() - u1)
         return t1 - t0
 
     fetch = {"synchronize_session": "fetch"}
     variants: dict[str, list[float]] = {"plain": [], "per_row": [], "plain_criteria": [], "criteria": []}
-    for _ in range(rounds):
-        variants["plain"].append(run(plain, fetch))
-        variants["per_row"].append(run(tracked, fetch))
-        variants["plain_criteria"].append(run(plain, {}))
-        variants["criteria"].append(run(tracked, {}))
+    try:
+        for _ in range(rounds):
+            variants["plain"].append(run("plain", plain, fetch))
+            variants["per_row"].append(run("per_row", tracked, fetch))
+            variants["plain_criteria"].append(run("plain_criteria", plain, {}))
+            variants["criteria"].append(run("criteria", tracked, {}))
+    finally:
+        gc.callbacks.remove(full)
     engine.dispose()
     ms = {k: pct(v, 0.5) * 1000 for k, v in variants.items()}
     own_ms = {k: pct(v, 0.5) * 1000 for k, v in own.items()}
+    bare_ms = {k: pct(v, 0.5) * 1000 for k, v in own_no_full.items()}
     return {
         "per_row_drain_ms": pct(drains, 0.5) * 1000,
         "plain_fetch_thread_cpu_ms": own_ms["plain"],
         "per_row_thread_cpu_ms": own_ms["per_row"],
         "per_row_thread_cpu_ratio": own_ms["per_row"] / own_ms["plain"],
         "per_row_drain_cpu_ms": own_ms["drain"],
+        "plain_fetch_no_full_gc_ms": bare_ms["plain"],
+        "per_row_no_full_gc_ms": bare_ms["per_row"],
+        "per_row_no_full_gc_ratio": bare_ms["per_row"] / bare_ms["plain"],
+        "full_gc_plain": full.count.get("plain", 0),
+        "full_gc_per_row": full.count.get("per_row", 0),
+        "full_gc_drain": full.count.get("drain", 0),
+        "full_gc_ms_mean": 1000 * sum(full.seconds.values()) / max(1, sum(full.count.values())),
         "plain_fetch_ms": ms["plain"],
         "audited_per_row_ms": ms["per_row"],
         "per_row_ratio": ms["per_row"] / ms["plain"],
@@ -328,6 +372,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "  caller's thread CPU",
                 f"untracked {bulk['plain_fetch_thread_cpu_ms']:.1f} ms, audited {bulk['per_row_thread_cpu_ms']:.1f} ms "
                 f"(×{bulk['per_row_thread_cpu_ratio']:.2f})",
+            ),
+            (
+                "  caller's thread CPU without the full collections",
+                f"untracked {bulk['plain_fetch_no_full_gc_ms']:.1f} ms, audited {bulk['per_row_no_full_gc_ms']:.1f} ms "
+                f"(×{bulk['per_row_no_full_gc_ratio']:.2f})",
+            ),
+            (
+                f"  full collections in {args.rounds} rounds",
+                f"untracked statement {bulk['full_gc_plain']}, audited {bulk['full_gc_per_row']}, "
+                f"emitting the events {bulk['full_gc_drain']} ({bulk['full_gc_ms_mean']:.1f} ms each)",
             ),
             (
                 "  then emitting the queued events",

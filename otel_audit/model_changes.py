@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from time import time_ns
+from time import monotonic, time_ns
 from typing import Any
 
 from opentelemetry.context import get_current
@@ -135,10 +135,19 @@ def part_size() -> int:
     return MAX_PART if threshold <= 0 else max(32, min(MAX_PART, threshold // OBJECTS_PER_RECORD))
 
 
-def _flush(pipeline: Any) -> None:
+#: a flush slower than this (a receiver that went away: the exporter waits out its retries) makes
+#: the rest of the job use ``MAX_PART``: fewer waits while the export fails
+SLOW_FLUSH_S = 0.1
+
+
+def _flush(pipeline: Any) -> bool:
+    """Export what the SDK holds; True when that was quick."""
     flush = getattr(pipeline.provider, "force_flush", None)
-    if callable(flush):
-        flush()
+    if not callable(flush):
+        return True
+    start = monotonic()
+    flush()
+    return monotonic() - start < SLOW_FLUSH_S
 
 
 def emit(changes: Iterable[Job]) -> None:
@@ -188,8 +197,8 @@ def _emit_now(job: tuple[list[Job], Any, int, Any, dict[int, AuditContext] | Non
                 token = set_context(context if settled is None else settled.get(id(context), context))
             for resource_id, diff in _events(change, pipeline.redactor):
                 emitted += 1
-                if emitted % part == 0 and may_wait:
-                    _flush(pipeline)
+                if emitted % part == 0 and may_wait and not _flush(pipeline):
+                    part = MAX_PART
                 record_change(
                     change.action,
                     change.resource_type,

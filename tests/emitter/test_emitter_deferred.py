@@ -293,3 +293,37 @@ def test_a_bulk_statements_records_are_exported_before_the_young_generation_fill
     finally:
         otel_audit.shutdown()
         tracker.untrack()
+
+
+class SlowExport(BatchSizes):
+    """An export that takes 150 ms (a receiver timing out)."""
+
+    def export(self, batch: Any) -> Any:
+        time.sleep(0.15)
+        return super().export(batch)
+
+
+def test_a_slow_export_makes_the_rest_of_the_job_use_large_parts(engine, monkeypatch):
+    # small parts are for the collector; while exports are slow the worker would wait once per part
+    monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
+    exporter = SlowExport()
+    otel_audit.configure(exporter=exporter, service_name="t")
+    factory = sessionmaker(engine)
+    tracker = track(factory)
+    rows = 3_000
+    try:
+        with factory() as s:
+            s.execute(insert(Item), [{"id": i, "name": "n"} for i in range(rows)])
+            s.commit()
+        assert otel_audit.force_flush()
+        exporter.clear()
+        exporter.sizes.clear()
+        with factory() as s:
+            s.execute(update(Item).values(qty=7), execution_options={"synchronize_session": "fetch"})
+            s.commit()
+        assert otel_audit.force_flush()
+        assert len(exporter.get_finished_logs()) == rows
+        assert len(exporter.sizes) < 12, exporter.sizes  # parts of 87 would be 35 exports
+    finally:
+        otel_audit.shutdown()
+        tracker.untrack()
