@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, insert, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 import otel_audit
+from otel_audit import model_changes
 from otel_audit.context import AuditContext, reset_context, set_context
 from otel_audit.deferred import DEFERRED
 from otel_audit.sqlalchemy import track
@@ -270,6 +271,7 @@ def test_a_bulk_statements_records_are_exported_before_the_young_generation_fill
     # that outgrew the young generation would be promoted to the old one, whose growth triggers
     # the full collections that pause the application's threads
     monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
+    monkeypatch.setattr(model_changes, "SLOW_FLUSH_S", 60.0)  # a stall on a loaded box: still small parts
     exporter = BatchSizes()
     otel_audit.configure(exporter=exporter, service_name="t")
     factory = sessionmaker(engine)
