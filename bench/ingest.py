@@ -63,6 +63,8 @@ def measure(
         # warm up: first inserts create parts and load code paths
         run_load(serve, ["--requests", "4", "--concurrency", "2"])
         warm = serve.metric("otel_audit_accepted_events_total")
+        # the receiver's own size before the load: what the RSS target has left for the load
+        idle_split = serve.rss_split_mb()
         threads0 = serve.thread_cpu()
         load, cpu, wall = run_load(
             serve, ["--requests", str(requests), "--concurrency", str(concurrency)], warm
@@ -92,6 +94,9 @@ def measure(
         "receiver_rss_mb": rss,
         "receiver_rss_anonymous_mb": rss_split["anonymous"],
         "receiver_rss_file_backed_mb": rss_split["file_backed"],
+        "receiver_rss_idle_mb": idle_split["rss"],
+        "receiver_rss_idle_anonymous_mb": idle_split["anonymous"],
+        "receiver_rss_idle_file_backed_mb": idle_split["file_backed"],
         "cpu_us_per_event_by_thread": {k: v / events * 1e6 for k, v in by_thread.items()} if events else {},
     }
 
@@ -157,6 +162,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"[ack={ack}] receiver RSS after",
                 f"{r['receiver_rss_mb']:.0f} MB: anonymous {r['receiver_rss_anonymous_mb']:.0f} MB, "
                 f"file-backed {r['receiver_rss_file_backed_mb']:.0f} MB (library code pages)",
+            ),
+            (
+                f"[ack={ack}] receiver RSS before the load",
+                f"{r['receiver_rss_idle_mb']:.0f} MB: anonymous {r['receiver_rss_idle_anonymous_mb']:.0f} MB, "
+                f"file-backed {r['receiver_rss_idle_file_backed_mb']:.0f} MB (after the warm-up requests)",
             ),
             (
                 f"[ack={ack}] receiver CPU by thread",

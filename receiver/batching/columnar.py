@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from ptars import HandlerPool
 
 from otel_audit import attributes as A
+from receiver.batching.decode_schema import export_logs_request
 from receiver.batching.kernels import (
     as_numpy,
     changes_column,
@@ -39,9 +39,8 @@ from receiver.pipeline.schemas import SchemaStage
 from receiver.pipeline.validate import _MAX_TIME_NS, MAPPED, MAX_ATTRIBUTES, MAX_VALUE_CHARS
 from receiver.pipeline.window import EXPIRY_MARGIN, MAX_FUTURE_SKEW
 
-_HANDLER = HandlerPool([ExportLogsServiceRequest.DESCRIPTOR.file]).get_for_message(
-    ExportLogsServiceRequest.DESCRIPTOR
-)
+_REQUEST = export_logs_request()
+_HANDLER = HandlerPool([_REQUEST.file]).get_for_message(_REQUEST)
 _US_PER_DAY = 86_400_000_000
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _OUTCOMES = pa.array(list(A.OUTCOMES))

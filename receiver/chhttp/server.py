@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from receiver.admin.trail import AccessTrail
 from receiver.chhttp import answer, guard, native, trail
+from receiver.chhttp.errors import ClickHouseHttpError, error_of, error_response
 from receiver.chhttp.pool import TOO_MANY_QUERIES, SqlUserSession, TooManyQueries
 from receiver.store.restricted import EngineError, RestrictedSession, Stream
 
@@ -69,33 +70,6 @@ TRANSPORT_PARAMS = frozenset(
 #: timeout + 5 s as max_execution_time; the plugin's docs ask for it to be
 #: CHANGEABLE_IN_READONLY on a ClickHouse server.
 CLIENT_TIMEOUTS = frozenset({"max_execution_time"})
-_ERROR_NAMES = {
-    36: "BAD_ARGUMENTS",
-    62: "SYNTAX_ERROR",
-    73: "UNKNOWN_FORMAT",
-    81: "UNKNOWN_DATABASE",
-    115: "UNKNOWN_SETTING",
-    164: "READONLY",
-    202: "TOO_MANY_SIMULTANEOUS_QUERIES",
-    497: "ACCESS_DENIED",
-    516: "AUTHENTICATION_FAILED",
-    1000: "POCO_EXCEPTION",
-    1001: "STD_EXCEPTION",
-}
-_STATUS = {
-    36: 400,
-    202: 503,
-    516: 401,
-    164: 403,
-    497: 403,
-    62: 400,
-    73: 400,
-    115: 400,
-    456: 400,
-    457: 400,
-    60: 404,
-    81: 404,
-}
 _CONTENT_TYPES = {
     "JSON": "application/json; charset=UTF-8",
     "JSONCompact": "application/json; charset=UTF-8",
@@ -104,10 +78,6 @@ _CONTENT_TYPES = {
     "CSVWithNames": "text/csv; charset=UTF-8; header=present",
 }
 _MAX_QUERY_BYTES = 256 * 1024
-#: engine errors that mean the store itself failed (files, disk, locks): the detail names the
-#: store's paths, so the client gets "store unavailable" and a reference, the log the rest
-_STORE_FAULT_CODES = frozenset({74, 75, 76, 107, 236, 243, 425, 1001, 1002})
-STORE_UNAVAILABLE = 1002
 #: a query id travels back in a header: printable ASCII only
 _MAX_QUERY_ID = 256
 
@@ -122,30 +92,6 @@ class Answer:
     body: bytes = b""
     stream: Stream | None = None
     first: bytes = b""
-
-
-class ClickHouseHttpError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def error_response(code: int, message: str, version: str = "", status: int | None = None) -> Response:
-    text = message.strip()
-    if not text.startswith("Code: "):
-        name = _ERROR_NAMES.get(code, "UNKNOWN_EXCEPTION")
-        text = f"Code: {code}. DB::Exception: {text}. ({name})" + (f" (version {version})" if version else "")
-    else:
-        # chDB repeats its prefix ("Code: 164. DB::Exception: Code: 164. DB::Exception: ...")
-        prefix = f"Code: {code}. DB::Exception: "
-        while text.startswith(prefix + prefix):
-            text = text[len(prefix) :]
-    return PlainTextResponse(
-        text + "\n",
-        status_code=status or _STATUS.get(code, 500),
-        headers={"X-ClickHouse-Exception-Code": str(code)},
-    )
 
 
 class SqlEndpoint:
@@ -279,7 +225,7 @@ class SqlEndpoint:
             if result.stream is None:
                 user.release(session)
         except Exception as exc:  # noqa: BLE001 - every failure is a ClickHouse-style error
-            code, message, status = self._error_of(exc, user)
+            code, message, status = error_of(exc, user.session.path if user is not None else "")
             response = error_response(code, message, self.version, status)
             if user is not None and code != 516:
                 outcome = "denied" if code in (guard.READONLY, guard.ACCESS_DENIED) else "failure"
@@ -333,7 +279,7 @@ class SqlEndpoint:
             return Response(answer.compress(result.body, encoding), media_type=media, headers=headers)
 
         def error_text(exc: EngineError) -> str:
-            code, message, _ = self._error_of(exc, user)
+            code, message, _ = error_of(exc, user.session.path if user is not None else "")
             return bytes(error_response(code, message, self.version).body).decode().strip()
 
         tag = answer.exception_tag()
@@ -410,22 +356,6 @@ class SqlEndpoint:
             stream.close()
             return Answer(fmt, tables, summary, body=b"".join(head))
         return Answer(fmt, tables, summary, stream=stream, first=b"".join(head))
-
-    @staticmethod
-    def _error_of(exc: Exception, user: SqlUserSession | None) -> tuple[int, str, int | None]:
-        """ClickHouse code, message and HTTP status (None: by the code) of a failure."""
-        if isinstance(exc, ClickHouseHttpError | guard.Refused):
-            return exc.code, exc.message, None
-        if isinstance(exc, EngineError):
-            store_path = user.session.path if user is not None else ""
-            if exc.code in _STORE_FAULT_CODES or (store_path and store_path in exc.text):
-                ref = uuid.uuid4().hex[:16]
-                log.error("SQL endpoint: store unavailable (reference %s): %s", ref, exc.text)
-                return STORE_UNAVAILABLE, f"store unavailable (reference {ref})", 503
-            return exc.code, exc.text, None
-        ref = uuid.uuid4().hex[:16]
-        log.exception("SQL endpoint: unexpected error (reference %s)", ref)
-        return 1001, f"internal error (reference {ref})", None
 
     def app(self) -> Starlette:
         return Starlette(

@@ -5,20 +5,19 @@ shared by tabs (and why one ends), the 390 px layout, keyboard and screen-reader
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, seed
+from browser_support import browser, needs_chromium, sign_in_page, visible_rows  # noqa: F401 - the browser fixture
 from conftest import REPO, start_receiver
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from test_admin_browser import CHROMIUM, browser, visible_rows  # noqa: F401 - the browser fixture
 
 from receiver.admin.session import COOKIE, SALT, fingerprint
 
 AXE = REPO / "tests" / "interop" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Debian chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -40,12 +39,7 @@ def new_context(browser, **options):  # noqa: F811
 
 
 def signed_in_page(context, base: str, token: str, path: str = "/"):
-    page = context.new_page()
-    page.goto(base + path)
-    page.fill("#signin-token", token)
-    page.click("#signin-form button[type=submit]")
-    page.wait_for_selector("#nav:not([hidden])")
-    return page
+    return sign_in_page(context.new_page(), base, token, path)
 
 
 def test_the_session_is_shared_by_tabs_and_hidden_from_scripts(browser, served):  # noqa: F811

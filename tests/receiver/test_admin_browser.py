@@ -12,35 +12,14 @@ from pathlib import Path
 
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, XSS_REASON, XSS_RESOURCE, XSS_USER, seed
+from browser_support import browser, needs_chromium, visible_rows  # noqa: F401 - the browser fixture
 from conftest import start_receiver
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture
-def ui(store, browser, tmp_path):
+def ui(store, browser, tmp_path):  # noqa: F811 - the browser fixture
     # checkpoints of its own: the tests' databases share one chDB path (and its default state dir)
     receiver = start_receiver(
         store, admin_tokens=ADMIN_TOKENS, integrity={"checkpoint_dir": str(tmp_path / "checkpoints")}
@@ -53,14 +32,6 @@ def ui(store, browser, tmp_path):
     yield page, f"http://127.0.0.1:{receiver.admin_port}", seeded, errors
     context.close()
     receiver.stop_listeners()
-
-
-def visible_rows(page) -> list[list[str]]:
-    page.wait_for_selector("#results-summary:not(:text('Searching…'))")
-    return [
-        [cell.inner_text() for cell in row.query_selector_all("td")]
-        for row in page.query_selector_all("#events-body tr")
-    ]
 
 
 def row_ids(page) -> list[str]:
@@ -223,7 +194,7 @@ def test_compliance_page_and_the_verification_panel(ui):
     assert errors == []
 
 
-def test_compliance_page_lists_events_that_never_arrived(store, browser):
+def test_compliance_page_lists_events_that_never_arrived(store, browser):  # noqa: F811 - the browser fixture
     """A source whose number 3 never arrived, in a real browser; a hostile service name stays text."""
     from otlp_builders import audit_attrs, export, log_record, request
 

@@ -10,13 +10,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, seed
+from browser_support import browser, needs_chromium, sign_in, visible_rows  # noqa: F401 - the browser fixture
 from conftest import start_receiver
 from otlp_builders import audit_attrs, export, log_record, request
-from test_admin_browser import CHROMIUM, browser, visible_rows  # noqa: F401 - the browser fixture
 
 from receiver.filters import EventFilter
 
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="no Debian chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -30,16 +30,7 @@ def receiver_seeded(store, tmp_path):
 
 
 def open_page(browser, receiver, token: str, **context_options):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, **context_options)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    base = f"http://127.0.0.1:{receiver.admin_port}"
-    page.goto(base + "/")
-    page.fill("#signin-token", token)
-    page.click("#signin-form button[type=submit]")
-    page.wait_for_selector("#events-body tr")
-    return context, page, base, errors
+    return sign_in(browser, receiver.admin_port, token, ready="#events-body tr", **context_options)
 
 
 def summary_total(page) -> int:

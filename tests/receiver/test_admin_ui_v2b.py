@@ -10,15 +10,15 @@ import re
 import httpx
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, seed
+from browser_support import browser, needs_chromium, visible_rows  # noqa: F401 - the browser fixture
 from conftest import start_receiver
 from otlp_builders import audit_attrs, export, log_record, request
-from test_admin_browser import CHROMIUM, browser, visible_rows  # noqa: F401 - the browser fixture
 from test_admin_ui_v2 import open_page, summary_total
 
 from receiver.filters import EventFilter
 from receiver.store.sql import Statement
 
-pytestmark = pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="no Debian chromium")
+pytestmark = needs_chromium
 UTC = dt.timezone.utc
 
 

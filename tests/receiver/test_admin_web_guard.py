@@ -3,13 +3,11 @@ state changes and non-JSON bodies, in open mode and with tokens; plain API clien
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from admin_seed import ADMIN, ADMIN_TOKENS
+from browser_support import ARGS, CHROMIUM, needs_chromium
 from conftest import start_receiver
-from test_admin_browser import ARGS, CHROMIUM
 
 from receiver.admin.web_guard import HostPolicy
 
@@ -157,7 +155,7 @@ CSRF_PAGE = """<!doctype html><html><body>
 </form><script>document.getElementById("f").submit()</script></body></html>"""
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+@needs_chromium
 def test_in_chromium_a_rebound_name_and_a_cross_site_form_get_nothing(open_admin):
     from playwright.sync_api import sync_playwright
 

@@ -244,7 +244,11 @@ def test_mutated_bodies_decode_as_upb_decides(mutations: list[tuple[int, str, in
 def _merged_record(*parts: LogRecord) -> bytes:
     """A request whose one record is the concatenation of ``parts`` on the wire: protobuf merges
     them (scalars and oneofs: the last wins; messages: merged; repeated: appended)."""
-    record = b"".join(p.SerializeToString() for p in parts)
+    return _wrap(b"".join(p.SerializeToString() for p in parts))
+
+
+def _wrap(record: bytes) -> bytes:
+    """A request of one record given as its wire bytes."""
     scope = b"\x12" + _varint(len(record)) + record  # ScopeLogs.log_records = 2
     resource_logs = b"\x12" + _varint(len(scope)) + scope  # ResourceLogs.scope_logs = 2
     return b"\x0a" + _varint(len(resource_logs)) + resource_logs  # request.resource_logs = 1
@@ -273,3 +277,39 @@ def _varint(n: int) -> bytes:
 )
 def test_records_merged_on_the_wire(parts: list[LogRecord], fast: int):
     assert_same_batch([_merged_record(*parts)], [OPEN], fast=fast)
+
+
+def _with_raw_attribute(value: bytes) -> bytes:
+    """A request whose one record carries an extra attribute ``x`` with the AnyValue bytes given."""
+    record = _record(_plain(1)).SerializeToString()
+    key_value = b"\x0a\x01x" + b"\x12" + _varint(len(value)) + value  # KeyValue.key = 1, .value = 2
+    return _wrap(record + b"\x32" + _varint(len(key_value)) + key_value)
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (b"\x2a\x02\xff\xff", True),  # array_value whose bytes are no ArrayValue: upb refuses the body
+        (b"\x32\x03\x0a\x01\xff", True),  # kvlist_value holding a key that is not UTF-8
+        (b"\x2a\x04\x0a\x02\x0a\x00", False),  # array_value ["" ]: well formed, the reference's rows
+        (b"\x32\x00", False),  # an empty kvlist_value
+    ],
+    ids=["bad-array", "bad-kvlist", "array", "empty-kvlist"],
+)
+def test_nested_values_are_decided_by_upb(value: bytes, refused: bool):
+    """The decode schema reads AnyValue's nested kinds as bytes: a request holding one takes the
+    reference path, so nested bytes upb refuses are refused, and good ones give upb's rows."""
+    body = _with_raw_attribute(value)
+    got = assert_same_batch([body, _SEED], [OPEN, OPEN])
+    assert isinstance(got[0], BadRequest) is refused
+
+
+def test_dropped_fields_are_still_framed():
+    """Fields the decode schema drops (LogRecord.flags, severity_number) are skipped as unknown
+    fields: a cut field still makes the body undecodable on both sides, and dropped fields
+    (severity_number 9, dropped_attributes_count sent with the wrong wire type) change nothing."""
+    good = _with_raw_attribute(b"\x0a\x01v")
+    cut = good + b"\x45\x01\x00"  # a fixed32 field cut short at the end of the body
+    assert isinstance(assert_same_batch([cut], [OPEN])[0], BadRequest)
+    record = _record(_plain(2)).SerializeToString() + b"\x10\x09" + b"\x3d\x01\x00\x00\x00"
+    assert_same_batch([_wrap(record)], [OPEN], fast=1)

@@ -8,13 +8,11 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
-import pytest
 from admin_seed import ACME_AUDITOR, ADMIN_TOKENS
+from browser_support import browser, needs_chromium  # noqa: F401 - the module's Chromium fixture
 from conftest import REPO, start_receiver
 from otlp_builders import audit_attrs, export, log_record, request
-from test_admin_browser import CHROMIUM, browser  # noqa: F401 - the module's Chromium fixture
 
 from receiver import pipeline
 from receiver.pipeline.auth import OPEN
@@ -74,7 +72,7 @@ def test_the_query_table_shows_controls_as_marks(serve_process):
     assert RLO not in done.stdout and "\x1b[2J" not in done.stdout
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+@needs_chromium
 def test_the_detail_header_reads_left_to_right_in_chromium(store, browser):  # noqa: F811
     receiver = start_receiver(store, admin_tokens=ADMIN_TOKENS)
     event_id = str(uuid.uuid4())

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 from admin_seed import ADMIN_TOKENS, seed
+from browser_support import browser, needs_chromium  # noqa: F401 - the browser fixture
 from conftest import start_receiver
 
 from receiver.viewer.tokens import ViewerTokens
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SECRET = "viewer-secret-browser-0123456789abcdef-01"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+pytestmark = needs_chromium
 
 
 @contextmanager
@@ -53,18 +52,8 @@ def host_page() -> Iterator[tuple[str, dict[str, str]]]:
         server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def setup(store, browser, tmp_path):
+def setup(store, browser, tmp_path):  # noqa: F811 - the browser fixture
     with host_page() as (vendor, vendor_pages), host_page() as (stranger, stranger_pages):
         receiver = start_receiver(
             store,
@@ -164,7 +153,7 @@ def test_other_origin_cannot_frame_it(setup):
     assert refused, "Chromium reports the frame-ancestors refusal"
 
 
-def test_default_config_forbids_every_framing(store, browser):
+def test_default_config_forbids_every_framing(store, browser):  # noqa: F811 - the browser fixture
     with host_page() as (vendor, pages):
         receiver = start_receiver(store, admin_tokens=ADMIN_TOKENS, viewer={"secrets": [SECRET]})
         context = browser.new_context()
@@ -185,7 +174,7 @@ def test_default_config_forbids_every_framing(store, browser):
             receiver.stop_listeners()
 
 
-def test_vendor_example_embeds_the_signed_in_customers_log(store, browser):
+def test_vendor_example_embeds_the_signed_in_customers_log(store, browser):  # noqa: F811 - the browser fixture
     """examples/vendor_viewer: its FastAPI backend mints through POST /api/viewer-tokens, its page
     mounts the viewer with embed.js; the customer (cookie tenant=globex) sees globex's events."""
     import importlib.util
