@@ -161,6 +161,9 @@ class EventFilter:
     until: dt.datetime | None = None
     q: str | None = None
     tenants: tuple[str, ...] | None = None
+    #: fields the free-text ``q`` must not read: a viewer token's hidden fields (columns,
+    #: ``attributes.<key>``, ``attributes.<prefix>*``), so a search cannot reveal what is hidden
+    q_hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in MATCH_NAMES:

@@ -33,7 +33,7 @@ from receiver.retention.service import RetentionService
 from receiver.store.base import AuditStore, StoreUnavailable
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.errors import RetryLater
-from receiver.viewer.access import force_actor, shown, shown_stats
+from receiver.viewer.access import force_actor, hide_from_search, shown, shown_stats
 
 if TYPE_CHECKING:
     from receiver.alerts.evaluator import Evaluator
@@ -185,7 +185,7 @@ class AdminAPI:
     ) -> EventFilter:
         values = {k: v for k, v in params.items() if k not in extra}
         # a viewer token bound to one user gets that user forced (receiver/viewer/)
-        return force_actor(parse_filters(values).scoped(access.tenants), access)
+        return force_actor(hide_from_search(parse_filters(values).scoped(access.tenants), access), access)
 
     async def refuse_other_tenant(
         self, request: Request, access: Access, flt: EventFilter, action: str

@@ -116,13 +116,42 @@ def where_clause(flt: EventFilter) -> Statement:
         conds.append("created_at < {f_until:DateTime64(6, 'UTC')}")
         params["f_until"] = flt.until
     if flt.q is not None:
-        conds.append(
-            "(positionCaseInsensitiveUTF8(reason, {f_q:String}) > 0"
-            " OR positionCaseInsensitiveUTF8(changes, {f_q:String}) > 0"
-            " OR arrayExists(v -> positionCaseInsensitiveUTF8(v, {f_q:String}) > 0, mapValues(attributes)))"
-        )
+        conds.append(_free_text(flt.q_hidden, params))
         params["f_q"] = flt.q
     return Statement(" AND ".join(conds) if conds else "1", params)
+
+
+def _free_text(hidden: tuple[str, ...], params: dict[str, Any]) -> str:
+    """``q`` matched in the reason, the changes and the attribute values, less ``hidden`` ones."""
+    found = [
+        f"positionCaseInsensitiveUTF8({column}, {{f_q:String}}) > 0"
+        for column in ("reason", "changes")
+        if column not in hidden
+    ]
+    if "attributes" not in hidden:
+        keys = [
+            h[len("attributes.") :] for h in hidden if h.startswith("attributes.") and not h.endswith("*")
+        ]
+        prefixes = [
+            h[len("attributes.") : -1] for h in hidden if h.startswith("attributes.") and h.endswith("*")
+        ]
+        if not keys and not prefixes:
+            found.append(
+                "arrayExists(v -> positionCaseInsensitiveUTF8(v, {f_q:String}) > 0, mapValues(attributes))"
+            )
+        else:
+            shown = ""
+            if keys:
+                shown += " AND NOT has({f_q_hidden_keys:Array(String)}, k)"
+                params["f_q_hidden_keys"] = keys
+            if prefixes:
+                shown += " AND NOT arrayExists(p -> startsWith(k, p), {f_q_hidden_prefixes:Array(String)})"
+                params["f_q_hidden_prefixes"] = prefixes
+            found.append(
+                f"arrayExists((k, v) -> positionCaseInsensitiveUTF8(v, {{f_q:String}}) > 0{shown},"
+                " mapKeys(attributes), mapValues(attributes))"
+            )
+    return "(" + " OR ".join(found) + ")" if found else "0"
 
 
 def search(database: str, flt: EventFilter, limit: int, cursor: Cursor | None) -> Statement:

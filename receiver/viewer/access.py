@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 from receiver.admin.access import Access
-from receiver.filters import EventFilter, Match
+from receiver.filters import EventFilter, FilterError, Match
+from receiver.store.sql import MATCH_COLUMNS
 from receiver.viewer.config import Viewer
 from receiver.viewer.tokens import TokenError, ViewerClaims, ViewerTokens
 
@@ -58,6 +59,17 @@ def _admits(match: Match, actor: str) -> bool:
     if any(hit(t.kind, t.value) for t in match.excluded):
         return False
     return not match.included or any(hit(t.kind, t.value) for t in match.included)
+
+
+def hide_from_search(flt: EventFilter, access: Access) -> EventFilter:
+    """A viewer's filter may not read what it may not see: a match filter on a hidden column is
+    refused (its answer would reveal the values), and ``q`` skips the hidden fields."""
+    if not access.hidden_fields:
+        return flt
+    for name, column in MATCH_COLUMNS:
+        if getattr(flt, name) is not None and column in access.hidden_fields:
+            raise FilterError(f"{name}: {column} is hidden from viewer tokens, so it cannot be filtered on")
+    return replace(flt, q_hidden=access.hidden_fields)
 
 
 def force_actor(flt: EventFilter, access: Access) -> EventFilter:

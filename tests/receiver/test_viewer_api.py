@@ -379,3 +379,49 @@ def test_config_refuses_injection(viewer_config):
 
     with pytest.raises(ConfigError, match="viewer"):
         load_config(None, viewer=viewer_config)
+
+
+def test_search_cannot_reveal_hidden_fields(store):
+    """A viewer's free-text search skips hidden attributes (by key and by prefix) and a filter on
+    a hidden column is refused: neither may answer "which events hold this hidden value"."""
+    from otlp_builders import audit_attrs, export, log_record, request
+
+    receiver = start_receiver(
+        store,
+        admin_tokens=ADMIN_TOKENS,
+        viewer={
+            "secrets": [SECRET],
+            "hidden_fields": ["ip_address", "attributes.note", "attributes.internal.*"],
+        },
+    )
+    try:
+        attrs = audit_attrs(
+            client__address="203.0.113.77",
+            note="needle-note",
+            internal__flag="needle-internal",
+            ticket="needle-shown",
+        )
+        assert not export(f"127.0.0.1:{receiver.grpc_port}", request([log_record(attrs)])).HasField(
+            "partial_success"
+        )
+        base = f"http://127.0.0.1:{receiver.admin_port}"
+        token, _ = ViewerTokens([SECRET]).mint("acme", 600)
+        with (
+            viewer(base, token) as v,
+            httpx.Client(base_url=base, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30) as admin,
+        ):
+            deadline = time.monotonic() + 30
+            while not data_rows(admin, q="needle-note") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for hidden in ("needle-note", "needle-internal"):
+                assert len(data_rows(admin, q=hidden)) == 1
+                assert data_rows(v, q=hidden) == []
+                stats = v.get("/api/stats", params={"q": hidden, "event_name": "!audit.audit_log.*"})
+                assert stats.json()["total"] == 0
+            shown = data_rows(v, q="needle-shown")
+            assert len(shown) == 1 and shown[0]["attributes"] == {"ticket": "needle-shown"}
+            refused = v.get("/api/events", params={"ip": "203.0.113.77"})
+            assert refused.status_code == 400 and "hidden" in refused.json()["error"]
+            assert len(data_rows(admin, ip="203.0.113.77")) == 1
+    finally:
+        receiver.stop_listeners()
