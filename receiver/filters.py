@@ -161,9 +161,10 @@ class EventFilter:
     until: dt.datetime | None = None
     q: str | None = None
     tenants: tuple[str, ...] | None = None
-    #: fields the free-text ``q`` must not read: a viewer token's hidden fields (columns,
-    #: ``attributes.<key>``, ``attributes.<prefix>*``), so a search cannot reveal what is hidden
-    q_hidden: tuple[str, ...] = ()
+    #: fields the caller may not see (a viewer token's hidden fields: columns,
+    #: ``attributes.<key>``, ``attributes.<prefix>*``): ``q`` does not read them and exports
+    #: leave them out, so neither a search nor a download reveals what is hidden
+    hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in MATCH_NAMES:

@@ -116,9 +116,30 @@ def where_clause(flt: EventFilter) -> Statement:
         conds.append("created_at < {f_until:DateTime64(6, 'UTC')}")
         params["f_until"] = flt.until
     if flt.q is not None:
-        conds.append(_free_text(flt.q_hidden, params))
+        conds.append(_free_text(flt.hidden, params))
         params["f_q"] = flt.q
     return Statement(" AND ".join(conds) if conds else "1", params)
+
+
+def _hidden_key(hidden: tuple[str, ...], params: dict[str, Any]) -> str | None:
+    """SQL that is true for an attribute key ``k`` that ``hidden`` names (None: none is)."""
+    names = [h[len("attributes.") :] for h in hidden if h.startswith("attributes.")]
+    keys = [n for n in names if not n.endswith("*")]
+    prefixes = [n[:-1] for n in names if n.endswith("*")]
+    parts = []
+    if keys:
+        parts.append("has({h_keys:Array(String)}, k)")
+        params["h_keys"] = keys
+    if prefixes:
+        parts.append("arrayExists(p -> startsWith(k, p), {h_prefixes:Array(String)})")
+        params["h_prefixes"] = prefixes
+    return " OR ".join(parts) or None
+
+
+def _attributes(hidden: tuple[str, ...], params: dict[str, Any]) -> str:
+    """The events' attributes less the hidden keys."""
+    key = _hidden_key(hidden, params)
+    return "e.attributes" if key is None else f"mapFilter((k, v) -> NOT ({key}), e.attributes)"
 
 
 def _free_text(hidden: tuple[str, ...], params: dict[str, Any]) -> str:
@@ -129,26 +150,14 @@ def _free_text(hidden: tuple[str, ...], params: dict[str, Any]) -> str:
         if column not in hidden
     ]
     if "attributes" not in hidden:
-        keys = [
-            h[len("attributes.") :] for h in hidden if h.startswith("attributes.") and not h.endswith("*")
-        ]
-        prefixes = [
-            h[len("attributes.") : -1] for h in hidden if h.startswith("attributes.") and h.endswith("*")
-        ]
-        if not keys and not prefixes:
+        key = _hidden_key(hidden, params)
+        if key is None:
             found.append(
                 "arrayExists(v -> positionCaseInsensitiveUTF8(v, {f_q:String}) > 0, mapValues(attributes))"
             )
         else:
-            shown = ""
-            if keys:
-                shown += " AND NOT has({f_q_hidden_keys:Array(String)}, k)"
-                params["f_q_hidden_keys"] = keys
-            if prefixes:
-                shown += " AND NOT arrayExists(p -> startsWith(k, p), {f_q_hidden_prefixes:Array(String)})"
-                params["f_q_hidden_prefixes"] = prefixes
             found.append(
-                f"arrayExists((k, v) -> positionCaseInsensitiveUTF8(v, {{f_q:String}}) > 0{shown},"
+                f"arrayExists((k, v) -> positionCaseInsensitiveUTF8(v, {{f_q:String}}) > 0 AND NOT ({key}),"
                 " mapKeys(attributes), mapValues(attributes))"
             )
     return "(" + " OR ".join(found) + ")" if found else "0"
@@ -200,6 +209,9 @@ FORMULA_GUARD_SQL = (
 )
 
 
+_EMPTY = "''"
+
+
 def _csv_expression(column: str) -> str:
     if column in ("created_at", "received_at"):
         return f"formatDateTime(e.{column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')"
@@ -211,19 +223,31 @@ def _csv_expression(column: str) -> str:
 def export_rows(database: str, flt: EventFilter, columns: tuple[str, ...] = API_COLUMNS) -> Statement:
     """Every matching row in export order, ``id`` as text (JSON lines and Parquet exports)."""
     where = where_clause(flt)
-    select = ", ".join("toString(e.id) AS id" if c == "id" else f"e.{c} AS {c}" for c in columns)
+    params = dict(where.params)
+    shown = [c for c in columns if c not in flt.hidden]
+    select = ", ".join(
+        "toString(e.id) AS id"
+        if c == "id"
+        else f"{_attributes(flt.hidden, params)} AS attributes"
+        if c == "attributes"
+        else f"e.{c} AS {c}"
+        for c in shown
+    )
     sql = (
         f"SELECT {select} FROM {check_identifier(database)}.{EVENTS_TABLE} AS e"
         f" WHERE {where.sql} {_EXPORT_ORDER}"
     )
-    return Statement(sql, dict(where.params))
+    return Statement(sql, params)
 
 
 def export_csv(database: str, flt: EventFilter) -> Statement:
     """The CSV body of SPEC section 5, formatted by the engine: ISO timestamps and the formula
     guard are computed in SQL, so a CSV export builds no Python object per row."""
     where = where_clause(flt)
-    select = ", ".join(f"{_csv_expression(c)} AS csv_{c}" for c in CSV_COLUMNS)
+    # SPEC 5's columns stay; a hidden one is left empty
+    select = ", ".join(
+        f"{_csv_expression(c) if c not in flt.hidden else _EMPTY} AS csv_{c}" for c in CSV_COLUMNS
+    )
     sql = (
         f"SELECT {select} FROM {check_identifier(database)}.{EVENTS_TABLE} AS e"
         f" WHERE {where.sql} {_EXPORT_ORDER}"
@@ -231,8 +255,10 @@ def export_csv(database: str, flt: EventFilter) -> Statement:
     return Statement(sql, dict(where.params))
 
 
-def _json_member(column: str) -> str:
-    if column in ("created_at", "received_at"):
+def _json_member(column: str, attributes: str = "e.attributes") -> str:
+    if column == "attributes":
+        value = f"toJSONString({attributes})"
+    elif column in ("created_at", "received_at"):
         value = f"toJSONString(formatDateTime(e.{column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC'))"
     elif column == "id":
         value = "toJSONString(toString(e.id))"
@@ -250,12 +276,14 @@ def export_jsonl(database: str, flt: EventFilter) -> Statement:
     """One JSON object per line, shaped like the API's events (``row_to_api``), made by the
     engine; run with a one-column raw text format (``TSVRaw``)."""
     where = where_clause(flt)
-    members = ", ',', ".join(_json_member(c) for c in API_COLUMNS)
+    params = dict(where.params)
+    attributes = _attributes(flt.hidden, params) if "attributes" not in flt.hidden else ""
+    members = ", ',', ".join(_json_member(c, attributes) for c in API_COLUMNS if c not in flt.hidden)
     sql = (
         f"SELECT concat('{{', {members}, '}}') AS line"
         f" FROM {check_identifier(database)}.{EVENTS_TABLE} AS e WHERE {where.sql} {_EXPORT_ORDER}"
     )
-    return Statement(sql, dict(where.params))
+    return Statement(sql, params)
 
 
 def tenants(database: str, flt: EventFilter) -> Statement:

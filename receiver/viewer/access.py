@@ -63,13 +63,13 @@ def _admits(match: Match, actor: str) -> bool:
 
 def hide_from_search(flt: EventFilter, access: Access) -> EventFilter:
     """A viewer's filter may not read what it may not see: a match filter on a hidden column is
-    refused (its answer would reveal the values), and ``q`` skips the hidden fields."""
+    refused (its answer would reveal the values); ``q`` and the exports skip the hidden fields."""
     if not access.hidden_fields:
         return flt
     for name, column in MATCH_COLUMNS:
         if getattr(flt, name) is not None and column in access.hidden_fields:
             raise FilterError(f"{name}: {column} is hidden from viewer tokens, so it cannot be filtered on")
-    return replace(flt, q_hidden=access.hidden_fields)
+    return replace(flt, hidden=access.hidden_fields)
 
 
 def force_actor(flt: EventFilter, access: Access) -> EventFilter:

@@ -12,6 +12,7 @@ import json
 import time
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS, seed
 from conftest import start_receiver
@@ -405,7 +406,7 @@ def test_search_cannot_reveal_hidden_fields(store):
             "partial_success"
         )
         base = f"http://127.0.0.1:{receiver.admin_port}"
-        token, _ = ViewerTokens([SECRET]).mint("acme", 600)
+        token, _ = ViewerTokens([SECRET]).mint("acme", 600, can_export=True)
         with (
             viewer(base, token) as v,
             httpx.Client(base_url=base, headers={"authorization": f"Bearer {ADMIN}"}, timeout=30) as admin,
@@ -423,5 +424,16 @@ def test_search_cannot_reveal_hidden_fields(store):
             refused = v.get("/api/events", params={"ip": "203.0.113.77"})
             assert refused.status_code == 400 and "hidden" in refused.json()["error"]
             assert len(data_rows(admin, ip="203.0.113.77")) == 1
+            # exports: SPEC 5's CSV columns stay, a hidden one empty; JSON lines and Parquet leave it out
+            only = {"q": "needle-shown", "event_name": "!audit.audit_log.*"}
+            (line,) = csv.DictReader(io.StringIO(v.get("/api/export.csv", params=only).text))
+            assert line["ip_address"] == "" and line["user_id"] == "alice"
+            (admin_line,) = csv.DictReader(io.StringIO(admin.get("/api/export.csv", params=only).text))
+            assert admin_line["ip_address"] == "203.0.113.77"
+            (event,) = [json.loads(x) for x in v.get("/api/export.jsonl", params=only).text.splitlines()]
+            assert "ip_address" not in event and event["attributes"] == {"ticket": "needle-shown"}
+            table = pq.read_table(io.BytesIO(v.get("/api/export.parquet", params=only).content))
+            assert "ip_address" not in table.column_names
+            assert table.column("attributes").to_pylist() == [[("ticket", "needle-shown")]]
     finally:
         receiver.stop_listeners()
