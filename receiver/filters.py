@@ -328,7 +328,7 @@ def filter_to_params(flt: EventFilter) -> dict[str, str | list[str]]:
     out: dict[str, str | list[str]] = {}
     for f in fields(flt):
         value = getattr(flt, f.name)
-        if f.name == "tenants" or value is None:
+        if f.name in ("tenants", "hidden") or value is None:  # the server sets these from the caller
             continue
         if isinstance(value, Match):
             out[f.name] = value.values[0] if len(value.values) == 1 else list(value.values)
