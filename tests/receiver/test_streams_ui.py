@@ -4,16 +4,15 @@ state, deliveries, failures and last error; admin role only; secrets never on th
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 from admin_seed import ACME_AUDITOR, ADMIN, ADMIN_TOKENS
+from browser_support import browser, needs_chromium, sign_in  # noqa: F401 - the browser fixture
 from conftest import start_receiver
 from stream_support import HttpCollector, send_events, wait_for
-from test_admin_browser import CHROMIUM, browser  # noqa: F401 - the browser fixture
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no Debian chromium")
+pytestmark = needs_chromium
 
 SECRET = "hmac-secret-never-on-the-page"
 HEADER = "Bearer header-token-never-on-the-page"
@@ -55,19 +54,6 @@ def streaming(store):
     down.close()
 
 
-def sign_in(browser, receiver, token):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    base = f"http://127.0.0.1:{receiver.admin_port}"
-    page.goto(base + "/")
-    page.fill("#signin-token", token)
-    page.click("#signin-form button[type=submit]")
-    page.wait_for_selector("#nav:not([hidden])")
-    return context, page, base, errors
-
-
 def cells(page, name: str) -> dict[str, str]:
     row = page.locator(f"#streams-body tr[data-stream='{name}']")
     keys = [
@@ -86,7 +72,7 @@ def cells(page, name: str) -> dict[str, str]:
 
 
 def test_the_streams_page_shows_each_streams_state_to_an_admin(browser, streaming):  # noqa: F811
-    context, page, base, errors = sign_in(browser, streaming, ADMIN)
+    context, page, base, errors = sign_in(browser, streaming.admin_port, ADMIN)
     try:
         page.click("#nav-streams")
         page.wait_for_url(base + "/streams")
@@ -119,7 +105,7 @@ def test_the_streams_page_shows_each_streams_state_to_an_admin(browser, streamin
 
 
 def test_an_auditor_has_no_streams_page(browser, streaming):  # noqa: F811
-    context, page, base, errors = sign_in(browser, streaming, ACME_AUDITOR)
+    context, page, base, errors = sign_in(browser, streaming.admin_port, ACME_AUDITOR)
     try:
         assert page.locator("#nav-streams").is_hidden()
         page.goto(base + "/streams")
