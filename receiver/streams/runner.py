@@ -250,7 +250,10 @@ class Runner:
         except Exception:  # noqa: BLE001 - the ordinary read runs instead (and reports its own error)
             log.warning("stream %s: the read ahead failed", self.stream.name, exc_info=True)
             return None
-        return table if table.num_rows >= self.stream.batch_size else None
+        if table.num_rows < self.stream.batch_size:
+            self._current = None  # the log's window is not full: the general read decides, not it again
+            return None
+        return table
 
     def _drop_ahead(self) -> None:
         if self._ahead is not None:
