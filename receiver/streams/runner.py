@@ -125,6 +125,7 @@ class Runner:
         self._fetcher: ThreadPoolExecutor | None = None
         #: prefetched windows delivered (tests, bench)
         self.prefetched = 0
+        self._window_was_full = False
 
     # -- bookkeeping ---------------------------------------------------------------------
     def _state(self, kind: str, items: list[tuple[str, str]]) -> None:
@@ -188,8 +189,11 @@ class Runner:
             return self._send_table(ahead, version)
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
-            # is a batch ready? asked without the events' JSON, made only for a batch that goes
-            found = self._read(probe=True).num_rows
+            # is a batch ready? this receiver's commits tell (no query) when only its logs can
+            # hold new events; else asked without the events' JSON, made only for a batch that goes
+            found = self._committed_count()
+            if found is None:
+                found = self._read(probe=True).num_rows
             if found >= size:  # a backlog: counted (every LAG_EVERY_SECONDS); caught up: lag 0
                 self._update_lag(force=False)
             if not found:
@@ -214,11 +218,25 @@ class Runner:
     def _send_table(self, table: Any, version: int) -> int:
         batch = Batch.from_table(self.stream.name, table)
         full = len(batch) >= self.stream.batch_size
-        if full:  # catching up: the log's next window is read while this batch goes
+        if full and self._window_likely_full(
+            batch
+        ):  # catching up: the next window is read while this batch goes
             self._read_ahead(batch)
         if self._deliver(batch) and not full:
             self._idle(version)  # the read took every undelivered event committed before it
         return len(batch)
+
+    def _window_likely_full(self, batch: Batch) -> bool:
+        """Is the window after ``batch``'s last log worth reading ahead? A log this receiver
+        writes: only if its committed size already covers the window (a stream keeping up
+        would read a partial window, and read again); another log: when no filter thins it
+        out, or the batch itself was a full window of it."""
+        log_name = str(batch.table.column("log")[-1].as_py())
+        end = batch.ranges[log_name][1] + 1 + self.stream.batch_size
+        sizes = self.heads.snapshot() if self.heads is not None else {}
+        if log_name in sizes:
+            return sizes[log_name] >= end
+        return not self.stream.filter or self._window_was_full
 
     def _read_ahead(self, batch: Batch) -> None:
         """Start reading the window after ``batch``'s last log (where the next read goes once
@@ -253,6 +271,7 @@ class Runner:
         if table.num_rows < self.stream.batch_size:
             self._current = None  # the log's window is not full: the general read decides, not it again
             return None
+        self._window_was_full = True
         return table
 
     def _drop_ahead(self) -> None:
@@ -310,7 +329,9 @@ class Runner:
             )
             if table.num_rows >= size:
                 self._read_was_general = False
+                self._window_was_full = True
                 return table
+        self._window_was_full = False
         targets = self._targets()
         self._read_was_general = targets is None
         if targets is not None and not targets:  # committed to no log of this stream: nothing to ask
@@ -318,6 +339,18 @@ class Runner:
         return self._query(
             q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, only=targets)
         )
+
+    def _committed_count(self) -> int | None:
+        """How many events wait, from this receiver's commits (the logs' sizes past the
+        positions), when that is exact: no filter, and only the logs committed here can hold
+        new events (see :meth:`_targets`). None: ask the store."""
+        if self.stream.filter or self.heads is None:
+            return None
+        targets = self._targets()
+        if targets is None:
+            return None
+        sizes = self.heads.snapshot()
+        return sum(sizes[log_name] - start for log_name, start in targets.items())
 
     def _targets(self) -> dict[str, int] | None:
         """The logs this receiver committed to past the stream's positions, with their next
