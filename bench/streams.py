@@ -2,10 +2,11 @@
 events are generated in a fresh chDB store and given positions (one log per tenant, indexes from
 0); one stream then delivers all of them to a loopback HTTP server that counts NDJSON lines.
 
-    python -m bench.streams [--events 200000] [--batch 5000] [--deliver N] [--hook-process]
+    python -m bench.streams [--events 200000] [--batch 5000] [--deliver N] [--hook thread|process|both]
 
-``--hook-process`` runs the receiving hook in a process of its own (it then does not share the
-receiver's GIL and cores are counted apart: the receiver's CPU, and the hook's).
+``--hook process`` runs the receiving hook in a process of its own (it then does not share the
+receiver's GIL, and its CPU is counted apart from the receiver's); ``both`` delivers twice over
+the same store, a fresh stream each time.
 
 Target (issue 18): ≥ 100 k events/s per stream at 10 M stored events. The default size is small
 (a shared machine); pass --events 10000000 on a quiet one.
@@ -99,6 +100,45 @@ class _HookProcess:
         self.proc.join(10)
 
 
+def _deliver(store: ChdbStore, form: str, batch: int, goal: int) -> dict[str, Any]:
+    """One fresh stream (its own name: positions from the start) delivering ``goal`` events to a
+    hook in this process (``thread``) or in a process of its own (``process``)."""
+    hook = _HookProcess() if form == "process" else None
+    if hook is not None:
+        server, lines, port = None, hook, hook.port
+    else:
+        server, lines_list = _hook()
+        lines, port = lines_list, server.server_address[1]
+    url = f"http://127.0.0.1:{port}/"
+    stream = Stream(
+        name=f"bench-{form}", kind="webhook", url=url, secret="s", batch_size=batch, batch_seconds=0
+    )
+    runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "bench")
+    started = time.perf_counter()
+    cpu = time.process_time()
+    hook_cpu = hook.cpu_seconds() if hook is not None else 0.0
+    while lines[0] < goal:
+        if runner.step() == 0 and lines[0] < goal:
+            time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu
+    hook_cpu = hook.cpu_seconds() - hook_cpu if hook is not None else 0.0
+    runner.stop()
+    if server is not None:
+        server.shutdown()
+    if hook is not None:
+        hook.stop()
+    return {
+        "hook": form,
+        "delivered": lines[0],
+        "seconds": round(seconds, 2),
+        "events_per_s": round(lines[0] / seconds),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "hook_cpu_seconds": round(hook_cpu, 2),
+        "prefetched": getattr(runner, "prefetched", 0),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
@@ -110,10 +150,14 @@ def main() -> None:
         help="stop after this many delivered (0: all); the rate at --events stored",
     )
     parser.add_argument(
-        "--hook-process", action="store_true", help="the receiving hook in a process of its own"
+        "--hook",
+        choices=("thread", "process", "both"),
+        default="thread",
+        help="the receiving hook in this process, in a process of its own, or both one after the other "
+        "(each a fresh stream over the same store)",
     )
     args = parser.parse_args()
-    hook = _HookProcess() if args.hook_process else None
+    forms = ("process", "thread") if args.hook == "both" else (args.hook,)
     with tempfile.TemporaryDirectory() as tmp:
         store = ChdbStore(Path(tmp), database="bench")
         store.generate_synthetic(SyntheticSpec(rows=args.events, tenants=10))
@@ -129,58 +173,31 @@ def main() -> None:
                 {},
             )
         )
-        if hook is not None:
-            server, lines, port = None, hook, hook.port
-        else:
-            server, lines_list = _hook()
-            lines, port = lines_list, server.server_address[1]
-        url = f"http://127.0.0.1:{port}/"
-        stream = Stream(
-            name="bench", kind="webhook", url=url, secret="s", batch_size=args.batch, batch_seconds=0
-        )
-        runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "bench")
-        started = time.perf_counter()
-        cpu = time.process_time()
-        hook_cpu = hook.cpu_seconds() if hook is not None else 0.0
         goal = args.deliver or args.events
-        while lines[0] < goal:
-            if runner.step() == 0 and lines[0] < goal:
-                time.sleep(0.05)
-        seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu
-        hook_cpu = hook.cpu_seconds() - hook_cpu if hook is not None else 0.0
-        runner.stop()
-        if server is not None:
-            server.shutdown()
+        runs = [_deliver(store, form, args.batch, goal) for form in forms]
         store.close()
-    if hook is not None:
-        hook.stop()
-    delivered = lines[0]
-    rate = delivered / seconds
-    result = {
-        "events": args.events,
-        "delivered": delivered,
-        "batch": args.batch,
-        "seconds": round(seconds, 2),
-        "events_per_s": round(rate),
-        "cpu_seconds": round(cpu_seconds, 2),
-        "hook_process": args.hook_process,
-        "hook_cpu_seconds": round(hook_cpu, 2),
-        "prefetched": getattr(runner, "prefetched", 0),
-    }
-    report(
-        "streams",
-        [
-            ("delivery rate, one webhook stream", f"{rate:,.0f} events/s ({verdict(rate, TARGET)})"),
+    lines = []
+    for run in runs:
+        rate = run["events_per_s"]
+        where = "in this process" if run["hook"] == "thread" else "in its own process"
+        cpu = f"{run['seconds']:.2f} / {run['cpu_seconds']:.2f}"
+        if run["hook"] == "process":
+            cpu += f" (+ hook {run['hook_cpu_seconds']:.2f})"
+        lines += [
             (
-                "wall / CPU seconds " + ("(receiver; the hook apart)" if hook else "(receiver and hook)"),
-                f"{seconds:.2f} / {cpu_seconds:.2f}" + (f" (+ hook {hook_cpu:.2f})" if hook else ""),
+                f"delivery rate, one webhook stream, hook {where}",
+                f"{rate:,.0f} events/s ({verdict(rate, TARGET)})",
             ),
-            ("events per receiver CPU-second", f"{delivered / max(cpu_seconds, 1e-9):,.0f}"),
-            ("batches read ahead while the previous one went", str(getattr(runner, "prefetched", 0))),
-        ],
-        result,
-    )
+            (
+                "  wall / CPU seconds ("
+                + ("receiver" if run["hook"] == "process" else "receiver and hook")
+                + ")",
+                cpu,
+            ),
+            ("  events per CPU-second (same)", f"{run['delivered'] / max(run['cpu_seconds'], 1e-9):,.0f}"),
+            ("  batches read ahead while the previous one went", str(run["prefetched"])),
+        ]
+    report("streams", lines, {"events": args.events, "batch": args.batch, "runs": runs})
 
 
 if __name__ == "__main__":
