@@ -350,6 +350,7 @@ class Runner:
         if targets is None:
             return None
         sizes = self.heads.snapshot()
+        self._read_was_general = False  # as a read of these logs only: no full read happened
         return sum(sizes[log_name] - start for log_name, start in targets.items())
 
     def _targets(self) -> dict[str, int] | None:
