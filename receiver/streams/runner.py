@@ -218,10 +218,8 @@ class Runner:
     def _send_table(self, table: Any, version: int) -> int:
         batch = Batch.from_table(self.stream.name, table)
         full = len(batch) >= self.stream.batch_size
-        if full and self._window_likely_full(
-            batch
-        ):  # catching up: the next window is read while this batch goes
-            self._read_ahead(batch)
+        if full and self._window_likely_full(batch):
+            self._read_ahead(batch)  # catching up: the next window is read while this batch goes
         if self._deliver(batch) and not full:
             self._idle(version)  # the read took every undelivered event committed before it
         return len(batch)
