@@ -16,9 +16,19 @@ import orjson
 import pyarrow as pa
 from isal import igzip
 
+
+@dataclass
+class _Body:
+    table: pa.Table
+    #: held while the body is made: a sibling stream asking at the same moment (they wake
+    #: together on a shared read) waits for it instead of compressing the same lines again
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    gzipped: bytes | None = None
+
+
 #: gzip bodies of recent tables: streams sharing a read (receiver/streams/shared.py) get the
 #: same table object, so its body is compressed once (keyed by identity, the table held alive)
-_GZIPPED: dict[int, tuple[pa.Table, bytes]] = {}
+_GZIPPED: dict[int, _Body] = {}
 _GZIPPED_KEEP = 4
 _gzip_lock = threading.Lock()
 
@@ -58,30 +68,36 @@ class Batch:
     def ndjson(self) -> bytes:
         """One event per line, keyed like /api/events: the engine's lines as one buffer, no
         Python object per event."""
+        return self._lines().to_pybytes()
+
+    def _lines(self) -> pa.Buffer:
+        """The lines' bytes where the engine's result holds them (no copy)."""
         column = self.table.column("line").combine_chunks()
         if not len(column):
-            return b""
+            return pa.py_buffer(b"")
         large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
         _, offsets_buffer, data = column.buffers()
         offsets = pa.Array.from_buffers(
             pa.int64() if large else pa.int32(), len(column) + 1, [None, offsets_buffer], offset=column.offset
         )
         start, end = offsets[0].as_py(), offsets[-1].as_py()
-        return data.slice(start, end - start).to_pybytes()
+        return data.slice(start, end - start)
 
     def gzipped(self) -> bytes:
         """:meth:`ndjson` gzipped (ISA-L level 1), made once per table however many streams send it."""
         key = id(self.table)
         with _gzip_lock:
-            hit = _GZIPPED.get(key)
-            if hit is not None and hit[0] is self.table:
-                return hit[1]
-        body = igzip.compress(self.ndjson(), compresslevel=1, mtime=0)
-        with _gzip_lock:
-            while len(_GZIPPED) >= _GZIPPED_KEEP:
-                _GZIPPED.pop(next(iter(_GZIPPED)))
-            _GZIPPED[key] = (self.table, body)
-        return body
+            entry = _GZIPPED.get(key)
+            if entry is None or entry.table is not self.table:
+                while len(_GZIPPED) >= _GZIPPED_KEEP:
+                    _GZIPPED.pop(next(iter(_GZIPPED)))
+                entry = _GZIPPED[key] = _Body(self.table)
+        with entry.lock:
+            if entry.gzipped is None:
+                # straight from the Arrow buffer: a copy of a large batch's lines costs as much
+                # as a third of the compression
+                entry.gzipped = igzip.compress(memoryview(self._lines()), compresslevel=1, mtime=0)
+            return entry.gzipped
 
     @functools.cached_property
     def events(self) -> list[dict[str, Any]]:

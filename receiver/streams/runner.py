@@ -7,6 +7,11 @@ Leases: each receiver claims the current term (``lease_seconds``) of each stream
 ``stream_state``; the earliest claim not released leads. A receiver that stops releases its term,
 so a restart takes over at once; after a kill -9 the next term (at most ``lease_seconds``) does.
 A receiver that leads reloads the positions from the store, so nothing depends on who led before.
+
+Prefetch: while catching up on one log (full batches), the next window of that log is read on a
+second thread while the current batch is compressed and sent. It is used only once the batch
+before it was accepted and its position stored, and only if that position is where the window
+starts; a failure, a replay, a new lead or a restart leaves it unused (it is only memory).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +120,12 @@ class Runner:
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: catching up: the next window of one log read ahead, ((log, first index), its read)
+        self._ahead: tuple[tuple[str, int], Future[Any]] | None = None
+        self._fetcher: ThreadPoolExecutor | None = None
+        #: prefetched windows delivered (tests, bench)
+        self.prefetched = 0
+        self._window_was_full = False
 
     # -- bookkeeping ---------------------------------------------------------------------
     def _state(self, kind: str, items: list[tuple[str, str]]) -> None:
@@ -170,10 +182,18 @@ class Runner:
         version = self.heads.version if self.heads is not None else 0
         self._read_started = time.monotonic()
         size, linger = self.stream.batch_size, self.stream.batch_seconds
+        ahead = self._take_ahead()
+        if ahead is not None:  # a full window read while the last batch went: no probe, no read
+            self._waiting_since = self._idle_version = None
+            self.prefetched += 1
+            return self._send_table(ahead, version)
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
-            # is a batch ready? asked without the events' JSON, made only for a batch that goes
-            found = self._read(probe=True).num_rows
+            # is a batch ready? this receiver's commits tell (no query) when only its logs can
+            # hold new events; else asked without the events' JSON, made only for a batch that goes
+            found = self._committed_count()
+            if found is None:
+                found = self._read(probe=True).num_rows
             if found >= size:  # a backlog: counted (every LAG_EVERY_SECONDS); caught up: lag 0
                 self._update_lag(force=False)
             if not found:
@@ -193,10 +213,69 @@ class Runner:
             self._idle(version)
             return 0
         self._idle_version = None
+        return self._send_table(table, version)
+
+    def _send_table(self, table: Any, version: int) -> int:
         batch = Batch.from_table(self.stream.name, table)
-        if self._deliver(batch) and len(batch) < size:
+        full = len(batch) >= self.stream.batch_size
+        if full and self._window_likely_full(batch):
+            self._read_ahead(batch)  # catching up: the next window is read while this batch goes
+        if self._deliver(batch) and not full:
             self._idle(version)  # the read took every undelivered event committed before it
         return len(batch)
+
+    def _window_likely_full(self, batch: Batch) -> bool:
+        """Is the window after ``batch``'s last log worth reading ahead? A log this receiver
+        writes: only if its committed size already covers the window (a stream keeping up
+        would read a partial window, and read again); another log: when no filter thins it
+        out, or the batch itself was a full window of it."""
+        log_name = str(batch.table.column("log")[-1].as_py())
+        end = batch.ranges[log_name][1] + 1 + self.stream.batch_size
+        sizes = self.heads.snapshot() if self.heads is not None else {}
+        if log_name in sizes:
+            return sizes[log_name] >= end
+        return not self.stream.filter or self._window_was_full
+
+    def _read_ahead(self, batch: Batch) -> None:
+        """Start reading the window after ``batch``'s last log (where the next read goes once
+        this batch is accepted). Its result is used only if the position then is its start."""
+        self._drop_ahead()
+        log_name = str(batch.table.column("log")[-1].as_py())
+        start = batch.ranges[log_name][1] + 1
+        size = self.stream.batch_size
+        statement = q.next_batch(
+            self.store.database, self.cond, {log_name: start}, size, self.columns, window=(log_name, size)
+        )
+        if self._fetcher is None:
+            prefix = f"oa-fetch-{self.stream.name}"
+            self._fetcher = ThreadPoolExecutor(1, prefix, initializer=name_os_thread, initargs=(prefix,))
+        self._ahead = ((log_name, start), self._fetcher.submit(self._query, statement))
+
+    def _take_ahead(self) -> Any:
+        """The prefetched window if it starts at the log's stored position now (the batch
+        before it was accepted and saved) and is full; else None (it is dropped)."""
+        if self._ahead is None:
+            return None
+        (log_name, start), future = self._ahead
+        self._ahead = None
+        if self._current != log_name or self.positions.get(log_name, 0) != start:
+            future.cancel()
+            return None
+        try:
+            table = future.result()
+        except Exception:  # noqa: BLE001 - the ordinary read runs instead (and reports its own error)
+            log.warning("stream %s: the read ahead failed", self.stream.name, exc_info=True)
+            return None
+        if table.num_rows < self.stream.batch_size:
+            self._current = None  # the log's window is not full: the general read decides, not it again
+            return None
+        self._window_was_full = True
+        return table
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
 
     def _idle(self, version: int) -> None:
         self._idle_version, self._idle_at = version, time.monotonic()
@@ -227,6 +306,7 @@ class Runner:
             self._marker_at = time.monotonic()
             self.positions = self.load_positions()
             self._current = None
+            self._drop_ahead()
             self.replayed = False
             self._idle_version = None
             self._general_at = float("-inf")
@@ -247,7 +327,9 @@ class Runner:
             )
             if table.num_rows >= size:
                 self._read_was_general = False
+                self._window_was_full = True
                 return table
+        self._window_was_full = False
         targets = self._targets()
         self._read_was_general = targets is None
         if targets is not None and not targets:  # committed to no log of this stream: nothing to ask
@@ -255,6 +337,19 @@ class Runner:
         return self._query(
             q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, only=targets)
         )
+
+    def _committed_count(self) -> int | None:
+        """How many events wait, from this receiver's commits (the logs' sizes past the
+        positions), when that is exact: no filter, and only the logs committed here can hold
+        new events (see :meth:`_targets`). None: ask the store."""
+        if self.stream.filter or self.heads is None:
+            return None
+        targets = self._targets()
+        if targets is None:
+            return None
+        sizes = self.heads.snapshot()
+        self._read_was_general = False  # as a read of these logs only: no full read happened
+        return sum(sizes[log_name] - start for log_name, start in targets.items())
 
     def _targets(self) -> dict[str, int] | None:
         """The logs this receiver committed to past the stream's positions, with their next
@@ -409,6 +504,8 @@ class Runner:
             self.heads.kick()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        if self._fetcher is not None:  # a read ahead finishes before the store may close
+            self._fetcher.shutdown(wait=True, cancel_futures=True)
         if self.leading:
             try:  # let another receiver (or this one restarted) lead without waiting for the next term
                 self._state("release", [(str(self._claimed_term), self.holder)])

@@ -23,6 +23,8 @@ class HttpCollector:
     def __init__(self, status_when_down: int = 503) -> None:
         self.accepted: list[tuple[str, dict[str, str], bytes]] = []
         self.refused = 0
+        #: every request's X-Otel-Audit-Batch id and whether it was accepted, in arrival order
+        self.attempts: list[tuple[str, bool]] = []
         self.down = False
         self.delay = 0.0
         self.answer_body = b"{}"
@@ -34,6 +36,7 @@ class HttpCollector:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with collector._lock:
+                    collector.attempts.append((headers.get("x-otel-audit-batch", ""), not collector.down))
                     if collector.down:
                         collector.refused += 1
                         status = status_when_down

@@ -86,3 +86,39 @@ def test_a_probe_reads_positions_only_and_a_window_reads_one_log(store):
     assert probe.column_names == ["log", "idx"] and probe.column("idx").to_pylist() == [1, 2, 3]
     window = store.query_table(q.next_batch(db, cond, {"acme/test": 1}, 2, window=("acme/test", 2)))
     assert window.column("idx").to_pylist() == [1, 2]
+
+
+def test_streams_sharing_a_read_compress_its_body_once_even_when_they_ask_at_once(monkeypatch):
+    """Siblings wake on the same shared read and ask for the gzip body together: one compresses,
+    the other waits for that body (each compressing it was half the streams' send CPU)."""
+    import threading
+    import time
+
+    import pyarrow as pa
+    from isal import igzip
+
+    from receiver.streams import batch as batch_module
+
+    calls = []
+    real = igzip.compress
+
+    def counted(data, **kwargs):  # a spy on the real compressor, slowed so both threads overlap
+        calls.append(1)
+        time.sleep(0.2)
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(batch_module.igzip, "compress", counted)
+    table = pa.table({"line": ['{"id":"a"}\n', '{"id":"b"}\n'], "log": ["l", "l"], "idx": [0, 1]})
+    bodies: list[bytes] = []
+
+    def send(stream: str) -> None:
+        bodies.append(Batch.from_table(stream, table).gzipped())
+
+    threads = [threading.Thread(target=send, args=(name,)) for name in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert bodies[0] is bodies[1]
+    assert igzip.decompress(bodies[0]) == b'{"id":"a"}\n{"id":"b"}\n'

@@ -218,3 +218,60 @@ def test_a_replay_wakes_a_caught_up_stream(store, collectors, monkeypatch):
         assert ids(collector)[5:10] == sent
     finally:
         receiver.stop_listeners()
+
+
+def test_a_caught_up_stream_waiting_for_batch_seconds_counts_this_receivers_commits_not_the_store(
+    store, collectors, monkeypatch
+):
+    # only this receiver's commits can hold new events within the test (the full read is an hour away)
+    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 3600.0)
+    collector = collectors[0]
+    stream = hook("siem", collector.base, batch_size=100, batch_seconds=0.5)
+    receiver = start_receiver(store, streams=[stream])
+    try:
+        grpc = f"127.0.0.1:{receiver.grpc_port}"
+        first = send_events(grpc, "acme", 6)
+        wait_for(lambda: len(ids(collector)) >= 6, what="the first events")
+        runner = receiver.streams.runners["siem"]
+        spy = CountingStore(runner.store)
+        runner.store = spy
+        later = send_events(grpc, "acme", 3) + send_events(grpc, "globex", 2)
+        wait_for(lambda: len(ids(collector)) >= 11, timeout=30, what="the partial batch after batch_seconds")
+        assert ids(collector)[:6] == first
+        assert ids(collector)[6:] == [i for i in stored_order(store) if i in set(later)]
+        # no probe query (log and index only): the commits said how many wait; one read of the batch
+        assert not any(sql.startswith("SELECT log, idx FROM") for sql in spy.statements), spy.statements
+        assert 1 <= spy.reads <= 2, spy.statements  # two if the second export's commit came after the read
+    finally:
+        receiver.stop_listeners()
+
+
+def test_commits_to_no_log_of_the_stream_do_not_put_off_the_read_of_every_log(store, collectors, monkeypatch):
+    """A stream waiting for batch_seconds counts this receiver's commits; a commit to none of
+    its logs counts nothing, and must not count as a read of every log (another receiver's
+    events would then wait as long as this one commits elsewhere)."""
+    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 1.0)
+    collector = collectors[0]
+    receiver = start_receiver(store)
+    try:
+        grpc = f"127.0.0.1:{receiver.grpc_port}"
+        send_events(grpc, "acme", 3)
+        heads = Heads()
+        settings = {**FAST, "batch_seconds": 0.2}
+        stream = Stream(name="t", kind="webhook", url=collector.base, secret="s", batch_size=100, **settings)
+        runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "test", heads=heads)
+        deadline = time.monotonic() + 30
+        while len(ids(collector)) < 3 and time.monotonic() < deadline:
+            runner.step()
+            time.sleep(0.05)
+        assert len(ids(collector)) == 3  # the history, by a read of every log
+        other = send_events(grpc, "globex", 2)  # a log the heads are not told about
+        until = time.monotonic() + 4.0
+        while time.monotonic() < until and len(ids(collector)) < 5:
+            heads.kick()  # this receiver commits, to no log of the stream
+            runner.step()
+            time.sleep(0.1)
+        assert ids(collector)[3:] == other
+        runner.sink.close()
+    finally:
+        receiver.stop_listeners()
