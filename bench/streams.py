@@ -135,7 +135,7 @@ def _deliver(store: ChdbStore, form: str, batch: int, goal: int) -> dict[str, An
         "events_per_s": round(lines[0] / seconds),
         "cpu_seconds": round(cpu_seconds, 2),
         "hook_cpu_seconds": round(hook_cpu, 2),
-        "prefetched": getattr(runner, "prefetched", 0),
+        "prefetched": runner.ahead.used if hasattr(runner, "ahead") else 0,
     }
 
 

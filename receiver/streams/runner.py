@@ -22,7 +22,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ from receiver.streams.batch import Batch, DeliveryError
 from receiver.streams.config import Stream
 from receiver.streams.heads import Heads, tenant_of
 from receiver.streams.metrics import StreamMetrics
+from receiver.streams.readahead import ReadAhead
 from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
 from receiver.writer import name_os_thread
@@ -120,11 +120,8 @@ class Runner:
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: catching up: the next window of one log read ahead, ((log, first index), its read)
-        self._ahead: tuple[tuple[str, int], Future[Any]] | None = None
-        self._fetcher: ThreadPoolExecutor | None = None
-        #: prefetched windows delivered (tests, bench)
-        self.prefetched = 0
+        #: catching up: the next window of one log, read while the batch before it goes
+        self.ahead = ReadAhead(stream.name, self._query)
         self._window_was_full = False
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -185,7 +182,7 @@ class Runner:
         ahead = self._take_ahead()
         if ahead is not None:  # a full window read while the last batch went: no probe, no read
             self._waiting_since = self._idle_version = None
-            self.prefetched += 1
+            self.ahead.used += 1
             return self._send_table(ahead, version)
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
@@ -238,44 +235,25 @@ class Runner:
 
     def _read_ahead(self, batch: Batch) -> None:
         """Start reading the window after ``batch``'s last log (where the next read goes once
-        this batch is accepted). Its result is used only if the position then is its start."""
-        self._drop_ahead()
+        this batch is accepted)."""
         log_name = str(batch.table.column("log")[-1].as_py())
         start = batch.ranges[log_name][1] + 1
         size = self.stream.batch_size
         statement = q.next_batch(
             self.store.database, self.cond, {log_name: start}, size, self.columns, window=(log_name, size)
         )
-        if self._fetcher is None:
-            prefix = f"oa-fetch-{self.stream.name}"
-            self._fetcher = ThreadPoolExecutor(1, prefix, initializer=name_os_thread, initargs=(prefix,))
-        self._ahead = ((log_name, start), self._fetcher.submit(self._query, statement))
+        self.ahead.start(log_name, start, statement)
 
     def _take_ahead(self) -> Any:
-        """The prefetched window if it starts at the log's stored position now (the batch
-        before it was accepted and saved) and is full; else None (it is dropped)."""
-        if self._ahead is None:
-            return None
-        (log_name, start), future = self._ahead
-        self._ahead = None
-        if self._current != log_name or self.positions.get(log_name, 0) != start:
-            future.cancel()
-            return None
-        try:
-            table = future.result()
-        except Exception:  # noqa: BLE001 - the ordinary read runs instead (and reports its own error)
-            log.warning("stream %s: the read ahead failed", self.stream.name, exc_info=True)
+        """The window read ahead if it starts at the log's stored position now and is full."""
+        table = self.ahead.take(self._current, self.positions)
+        if table is None:
             return None
         if table.num_rows < self.stream.batch_size:
             self._current = None  # the log's window is not full: the general read decides, not it again
             return None
         self._window_was_full = True
         return table
-
-    def _drop_ahead(self) -> None:
-        if self._ahead is not None:
-            self._ahead[1].cancel()
-            self._ahead = None
 
     def _idle(self, version: int) -> None:
         self._idle_version, self._idle_at = version, time.monotonic()
@@ -306,7 +284,7 @@ class Runner:
             self._marker_at = time.monotonic()
             self.positions = self.load_positions()
             self._current = None
-            self._drop_ahead()
+            self.ahead.drop()
             self.replayed = False
             self._idle_version = None
             self._general_at = float("-inf")
@@ -504,8 +482,7 @@ class Runner:
             self.heads.kick()
         if self._thread is not None:
             self._thread.join(timeout=60)
-        if self._fetcher is not None:  # a read ahead finishes before the store may close
-            self._fetcher.shutdown(wait=True, cancel_futures=True)
+        self.ahead.close()  # a read ahead finishes before the store may close
         if self.leading:
             try:  # let another receiver (or this one restarted) lead without waiting for the next term
                 self._state("release", [(str(self._claimed_term), self.holder)])
