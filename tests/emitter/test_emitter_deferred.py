@@ -266,17 +266,11 @@ class BatchSizes(InMemoryLogRecordExporter):
 
 
 @pytest.mark.skipif(not gc.isenabled(), reason="the part size follows the collector's young generation")
-def test_a_bulk_statements_records_are_exported_before_the_young_generation_fills(engine, monkeypatch):
-    # each record waiting in the SDK's queue is ~6 objects the collector tracks: a part of the job
-    # that outgrew the young generation would be promoted to the old one, whose growth triggers
-    # the full collections that pause the application's threads
-    monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
-    monkeypatch.setattr(model_changes, "SLOW_FLUSH_S", 60.0)  # a stall on a loaded box: still small parts
-    exporter = BatchSizes()
-    otel_audit.configure(exporter=exporter, service_name="t")
+def bulk_update_tracked(engine: Any, exporter: BatchSizes, rows: int = 3_000) -> tuple[Any, int]:
+    """``rows`` items stored, the exporter cleared, then one tracked bulk ``update()`` of them all
+    (``synchronize_session="fetch"``: an event per row), flushed; (the tracker, ``rows``)."""
     factory = sessionmaker(engine)
     tracker = track(factory)
-    rows = 3_000
     try:
         with factory() as s:
             s.execute(insert(Item), [{"id": i, "name": "n"} for i in range(rows)])
@@ -288,6 +282,23 @@ def test_a_bulk_statements_records_are_exported_before_the_young_generation_fill
             s.execute(update(Item).values(qty=7), execution_options={"synchronize_session": "fetch"})
             s.commit()
         assert otel_audit.force_flush()
+    except BaseException:  # the test's own cleanup is not reached: leave no tracker or pipeline behind
+        tracker.untrack()
+        otel_audit.shutdown()
+        raise
+    return tracker, rows
+
+
+def test_a_bulk_statements_records_are_exported_before_the_young_generation_fills(engine, monkeypatch):
+    # each record waiting in the SDK's queue is ~6 objects the collector tracks: a part of the job
+    # that outgrew the young generation would be promoted to the old one, whose growth triggers
+    # the full collections that pause the application's threads
+    monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
+    monkeypatch.setattr(model_changes, "SLOW_FLUSH_S", 60.0)  # a stall on a loaded box: still small parts
+    exporter = BatchSizes()
+    otel_audit.configure(exporter=exporter, service_name="t")
+    tracker, rows = bulk_update_tracked(engine, exporter)
+    try:
         got = [r.log_record.attributes["audit.resource.id"] for r in exporter.get_finished_logs()]
         assert sorted(got, key=int) == [str(i) for i in range(rows)]
         assert sum(exporter.sizes) == rows
@@ -310,20 +321,8 @@ def test_a_slow_export_makes_the_rest_of_the_job_use_large_parts(engine, monkeyp
     monkeypatch.delenv("OTEL_BLRP_MAX_QUEUE_SIZE", raising=False)
     exporter = SlowExport()
     otel_audit.configure(exporter=exporter, service_name="t")
-    factory = sessionmaker(engine)
-    tracker = track(factory)
-    rows = 3_000
+    tracker, rows = bulk_update_tracked(engine, exporter)
     try:
-        with factory() as s:
-            s.execute(insert(Item), [{"id": i, "name": "n"} for i in range(rows)])
-            s.commit()
-        assert otel_audit.force_flush()
-        exporter.clear()
-        exporter.sizes.clear()
-        with factory() as s:
-            s.execute(update(Item).values(qty=7), execution_options={"synchronize_session": "fetch"})
-            s.commit()
-        assert otel_audit.force_flush()
         assert len(exporter.get_finished_logs()) == rows
         assert len(exporter.sizes) < 12, exporter.sizes  # parts of 87 would be 35 exports
     finally:
