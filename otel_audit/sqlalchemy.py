@@ -205,14 +205,12 @@ def inserted(state: Any, plan: ModelPlan, result: Any) -> tuple[str, dict[str, A
         row = dict(params[0]) if params else {}
     else:
         row = {**set_values(state.statement, plan), **dict(params or {})}
-    keyed = {plan.column_keys.get(str(k), str(k)): v for k, v in row.items()}
-    resource_id = join_id(keyed.get(k) for k in plan.pk_keys)
-    if not resource_id.strip(":"):
+    resource_id, new = inserted_row(plan, (tuple(row), tuple(row.values())))
+    if not resource_id:
         try:
             resource_id = join_id(result.inserted_primary_key)
         except Exception:  # not a single-row insert result: the id stays unknown
             resource_id = ""
-    new = {k: {"old": None, "new": v} for k, v in keyed.items() if k in plan.columns and v is not None}
     return ("" if not resource_id.strip(":") else resource_id), new
 
 
