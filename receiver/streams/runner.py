@@ -215,29 +215,28 @@ class Runner:
     def _send_table(self, table: Any, version: int) -> int:
         batch = Batch.from_table(self.stream.name, table)
         full = len(batch) >= self.stream.batch_size
-        if full and self._window_likely_full(batch):
-            self._read_ahead(batch)  # catching up: the next window is read while this batch goes
+        if full:
+            log_name = str(batch.table.column("log")[-1].as_py())
+            start = batch.ranges[log_name][1] + 1  # where the next read goes once this batch is accepted
+            if self._window_likely_full(log_name, start):
+                self._read_ahead(log_name, start)  # catching up: read while this batch goes
         if self._deliver(batch) and not full:
             self._idle(version)  # the read took every undelivered event committed before it
         return len(batch)
 
-    def _window_likely_full(self, batch: Batch) -> bool:
-        """Is the window after ``batch``'s last log worth reading ahead? A log this receiver
+    def _window_likely_full(self, log_name: str, start: int) -> bool:
+        """Is the window of ``log_name`` from ``start`` worth reading ahead? A log this receiver
         writes: only if its committed size already covers the window (a stream keeping up
         would read a partial window, and read again); another log: when no filter thins it
-        out, or the batch itself was a full window of it."""
-        log_name = str(batch.table.column("log")[-1].as_py())
-        end = batch.ranges[log_name][1] + 1 + self.stream.batch_size
+        out, or the batch before was a full window of it."""
+        end = start + self.stream.batch_size
         sizes = self.heads.snapshot() if self.heads is not None else {}
         if log_name in sizes:
             return sizes[log_name] >= end
         return not self.stream.filter or self._window_was_full
 
-    def _read_ahead(self, batch: Batch) -> None:
-        """Start reading the window after ``batch``'s last log (where the next read goes once
-        this batch is accepted)."""
-        log_name = str(batch.table.column("log")[-1].as_py())
-        start = batch.ranges[log_name][1] + 1
+    def _read_ahead(self, log_name: str, start: int) -> None:
+        """Start reading the window of ``log_name`` from index ``start``."""
         size = self.stream.batch_size
         statement = q.next_batch(
             self.store.database, self.cond, {log_name: start}, size, self.columns, window=(log_name, size)
