@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,3 +73,35 @@ def call(
             return await http.request(method, path, headers=dict(headers or {}), json=json)
 
     return asyncio.run(run())
+
+
+#: an app's start: an exporter that prints each exported event's resource id, otel_audit configured
+_EXIT_PRELUDE = """
+import sys
+from collections.abc import Sequence
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+import otel_audit
+
+class Out(LogRecordExporter):
+    def export(self, batch: Sequence) -> LogRecordExportResult:
+        for r in batch:
+            print("EXPORTED", r.log_record.attributes["audit.resource.id"], flush=True)
+        return LogRecordExportResult.SUCCESS
+    def shutdown(self) -> None:
+        pass
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+otel_audit.configure(exporter=Out(), service_name="exit")
+"""
+
+
+def exported_at_exit(tmp_path: Path, body: str) -> list[int]:
+    """Run an app (``body`` after a configured ``otel_audit`` that prints what it exports) in a
+    fresh interpreter that exits with ``sys.exit(0)``, no flush nor shutdown; the resource ids
+    exported, as ints, in export order."""
+    path = tmp_path / "app.py"
+    path.write_text(_EXIT_PRELUDE + textwrap.dedent(body) + "\nsys.exit(0)\n")
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("EXPORTED")]

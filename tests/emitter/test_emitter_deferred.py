@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from emitter_support import Captured, captured_fixture  # noqa: F401
+from emitter_support import Captured, captured_fixture, exported_at_exit  # noqa: F401
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace import TracerProvider
@@ -167,25 +164,11 @@ def test_the_event_keeps_the_commits_time_and_trace(engine, captured: Captured):
 
 
 def test_events_still_queued_at_interpreter_exit_are_exported(tmp_path):
-    script = textwrap.dedent(
-        """
-        import sys
-        from collections.abc import Sequence
-        from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+    # no flush, no shutdown: the exit hooks must emit and export the 50 events
+    body = """
         from sqlalchemy import create_engine
         from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
-        import otel_audit
         from otel_audit.sqlalchemy import track
-
-        class Out(LogRecordExporter):
-            def export(self, batch: Sequence) -> LogRecordExportResult:
-                for r in batch:
-                    print("EXPORTED", r.log_record.attributes["audit.resource.id"], flush=True)
-                return LogRecordExportResult.SUCCESS
-            def shutdown(self) -> None:
-                pass
-            def force_flush(self, timeout_millis: int = 30_000) -> bool:
-                return True
 
         class Base(DeclarativeBase):
             pass
@@ -194,7 +177,6 @@ def test_events_still_queued_at_interpreter_exit_are_exported(tmp_path):
             __tablename__ = "items"
             id: Mapped[int] = mapped_column(primary_key=True)
 
-        otel_audit.configure(exporter=Out(), service_name="exit")
         engine = create_engine("sqlite://")
         Base.metadata.create_all(engine)
         factory = sessionmaker(engine)
@@ -202,17 +184,8 @@ def test_events_still_queued_at_interpreter_exit_are_exported(tmp_path):
         with factory() as s:
             s.add_all([Item(id=i) for i in range(50)])
             s.commit()
-        sys.exit(0)  # no flush, no shutdown: the exit hooks must emit and export the 50 events
-        """
-    )
-    path = tmp_path / "app.py"
-    path.write_text(script)
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    exported = sorted(
-        int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("EXPORTED")
-    )
-    assert exported == list(range(50))
+    """
+    assert sorted(exported_at_exit(tmp_path, body)) == list(range(50))
 
 
 def test_a_bulk_statements_rows_do_not_overflow_the_sdk_queue(engine, monkeypatch):

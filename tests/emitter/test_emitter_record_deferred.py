@@ -3,14 +3,11 @@ the deferred worker, in call order with the ORM integrations' events; nothing lo
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from typing import Any
 
-from emitter_support import Captured, captured_fixture  # noqa: F401
+from emitter_support import Captured, captured_fixture, exported_at_exit  # noqa: F401
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import create_engine
@@ -122,32 +119,9 @@ def test_a_full_queue_makes_the_caller_emit_itself(captured: Captured, monkeypat
 
 
 def test_records_still_queued_at_interpreter_exit_are_exported(tmp_path) -> None:
-    script = textwrap.dedent(
-        """
-        import sys
-        from collections.abc import Sequence
-        from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-        import otel_audit
-
-        class Out(LogRecordExporter):
-            def export(self, batch: Sequence) -> LogRecordExportResult:
-                for r in batch:
-                    print("EXPORTED", r.log_record.attributes["audit.resource.id"], flush=True)
-                return LogRecordExportResult.SUCCESS
-            def shutdown(self) -> None:
-                pass
-            def force_flush(self, timeout_millis: int = 30_000) -> bool:
-                return True
-
-        otel_audit.configure(exporter=Out(), service_name="exit")
+    # no flush, no shutdown: the exit hooks must emit and export the 50 events, in order
+    body = """
         for i in range(50):
             otel_audit.record(action="read", resource_type="doc", resource_id=str(i))
-        sys.exit(0)  # no flush, no shutdown: the exit hooks must emit and export the 50 events
-        """
-    )
-    path = tmp_path / "app.py"
-    path.write_text(script)
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    exported = [int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("EXPORTED")]
-    assert exported == list(range(50))
+    """
+    assert exported_at_exit(tmp_path, body) == list(range(50))
