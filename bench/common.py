@@ -3,6 +3,7 @@ percentiles and the result report (printed, and appended as JSON for ``bench.all
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -10,9 +11,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +264,25 @@ def report(bench: str, rows: list[tuple[str, str]], result: dict[str, Any]) -> N
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     ok = value >= target if higher_is_better else value <= target
     return "MET" if ok else "NOT MET"
+
+
+def counting_hook() -> tuple[ThreadingHTTPServer, list[int]]:
+    """A loopback webhook in this process that gunzips each POST and counts its NDJSON lines
+    (``lines[0]``; stream benches' destination). Returns the running server and the counter."""
+    lines = [0]
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            with lock:
+                lines[0] += gzip.decompress(body).count(b"\n")
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, lines

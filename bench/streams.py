@@ -18,7 +18,6 @@ import argparse
 import gzip
 import multiprocessing as mp
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import psutil
 from prometheus_client import CollectorRegistry
 
-from bench.common import report, verdict
+from bench.common import counting_hook, report, verdict
 from receiver.store.chdb_store import ChdbStore
 from receiver.store.sql import Statement
 from receiver.store.synthetic import SyntheticSpec
@@ -36,24 +35,6 @@ from receiver.streams.metrics import StreamMetrics
 from receiver.streams.runner import Runner
 
 TARGET = 100_000.0
-
-
-def _hook() -> tuple[ThreadingHTTPServer, list[int]]:
-    lines = [0]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server interface
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            lines[0] += gzip.decompress(body).count(b"\n")
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, lines
 
 
 def _hook_main(port: Any, lines: Any) -> None:
@@ -107,7 +88,7 @@ def _deliver(store: ChdbStore, form: str, batch: int, goal: int) -> dict[str, An
     if hook is not None:
         server, lines, port = None, hook, hook.port
     else:
-        server, lines_list = _hook()
+        server, lines_list = counting_hook()
         lines, port = lines_list, server.server_address[1]
     url = f"http://127.0.0.1:{port}/"
     stream = Stream(

@@ -14,40 +14,17 @@ phase; the whole-process difference between the two phases is kept as the second
 from __future__ import annotations
 
 import argparse
-import gzip
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
-from bench.common import RECORDS_PER_REQUEST, Serve, report, verdict
+from bench.common import RECORDS_PER_REQUEST, Serve, counting_hook, report, verdict
 from bench.ingest import run_load
 
 TARGET_ADDED = 0.10
 #: the engine's query threads (chDB runs part of each query there)
 POOL = "ThreadPool"
-
-
-def _hook() -> tuple[ThreadingHTTPServer, list[int]]:
-    lines = [0]
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server interface
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            with lock:
-                lines[0] += gzip.decompress(body).count(b"\n")
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, lines
 
 
 def _reads(serve: Serve) -> dict[str, float]:
@@ -122,7 +99,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="each stream's batch_size")
     parser.add_argument("--batch-seconds", type=float, default=1.0, help="each stream's batch_seconds")
     args = parser.parse_args()
-    server, lines = _hook()
+    server, lines = counting_hook()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     streams = [
         {
