@@ -33,6 +33,7 @@ from receiver.store.synthetic import SyntheticSpec
 from receiver.streams.config import Stream
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.runner import Runner
+from receiver.streams.service import position_file
 
 TARGET = 100_000.0
 
@@ -94,7 +95,10 @@ def _deliver(store: ChdbStore, form: str, batch: int, goal: int) -> dict[str, An
     stream = Stream(
         name=f"bench-{form}", kind="webhook", url=url, secret="s", batch_size=batch, batch_seconds=0
     )
-    runner = Runner(store, stream, StreamMetrics(CollectorRegistry()), "bench")
+    # as `otel-audit serve` runs it on the embedded store: positions on disk after every batch
+    runner = Runner(
+        store, stream, StreamMetrics(CollectorRegistry()), "bench", position_file=position_file(store, stream)
+    )
     started = time.perf_counter()
     cpu = time.process_time()
     hook_cpu = hook.cpu_seconds() if hook is not None else 0.0

@@ -28,13 +28,18 @@ POOL = "ThreadPool"
 
 
 def _reads(serve: Serve) -> dict[str, float]:
-    """The streams' reads by result (queried, or shared from a sibling stream)."""
+    """The streams' reads by result (queried, or shared from a sibling stream), their accepted
+    batches and the inserts that stored their positions."""
     text = httpx.get(f"{serve.admin_url}/metrics", timeout=10).text
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("otel_audit_stream_reads_total{"):
             result = line.split('result="', 1)[1].split('"', 1)[0]
             out[result] = out.get(result, 0.0) + float(line.rsplit(" ", 1)[1])
+        elif line.startswith("otel_audit_stream_position_inserts_total"):
+            out["position inserts"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("otel_audit_stream_batches_total{") and 'result="accepted"' in line:
+            out["batches"] = out.get("batches", 0.0) + float(line.rsplit(" ", 1)[1])
     return out
 
 

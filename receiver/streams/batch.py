@@ -33,6 +33,26 @@ _GZIPPED_KEEP = 4
 _gzip_lock = threading.Lock()
 
 
+#: recent tables' slices (see :func:`pieces`), keyed by identity, the table held alive
+_PIECES: dict[tuple[int, int], tuple[pa.Table, list[pa.Table]]] = {}
+_pieces_lock = threading.Lock()
+
+
+def pieces(table: pa.Table, size: int) -> list[pa.Table]:
+    """``table`` in slices of ``size`` rows. Streams that got the same table (a sibling's shared
+    read) get the same slice objects, so each slice's gzip body is made once."""
+    if table.num_rows <= size:
+        return [table]
+    key = (id(table), size)
+    with _pieces_lock:
+        hit = _PIECES.get(key)
+        if hit is None or hit[0] is not table:
+            while len(_PIECES) >= _GZIPPED_KEEP:
+                _PIECES.pop(next(iter(_PIECES)))
+            hit = _PIECES[key] = (table, [table.slice(at, size) for at in range(0, table.num_rows, size)])
+        return hit[1]
+
+
 class DeliveryError(Exception):
     """The destination did not accept the batch (retried with backoff)."""
 

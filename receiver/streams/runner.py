@@ -28,10 +28,11 @@ from typing import Any
 import pyarrow as pa
 
 from receiver.store import streams_sql as q
-from receiver.streams.batch import Batch, DeliveryError
+from receiver.streams.batch import Batch, DeliveryError, pieces
 from receiver.streams.config import Stream
 from receiver.streams.heads import Heads, tenant_of
 from receiver.streams.metrics import StreamMetrics
+from receiver.streams.positions import PositionFile, merged
 from receiver.streams.readahead import ReadAhead
 from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
@@ -45,6 +46,12 @@ MARKER_EVERY_SECONDS = 2.0
 #: a caught-up runner with ``heads`` reads again when this receiver commits, and at least this
 #: often (events of logs other receivers on the same ClickHouse server write)
 FULL_READ_EVERY_SECONDS = 5.0
+#: with a position file (the embedded store: receiver/streams/positions.py), how often the
+#: positions also go to the store
+STORE_POSITIONS_EVERY_SECONDS = 5.0
+#: events one read takes at most when more wait (delivered in batch_size batches, each saved):
+#: a query costs milliseconds whatever it returns, so small batches are read several at a time
+READ_EVENTS = 10_000
 
 
 @dataclass
@@ -80,8 +87,14 @@ class Runner:
         on_backlog: Callable[[Runner], object] | None = None,
         heads: Heads | None = None,
         shared: SharedReads | None = None,
+        position_file: PositionFile | None = None,
     ) -> None:
         self.store = store
+        #: the positions on this receiver's disk after every batch, in the store every few seconds
+        self.position_file = position_file
+        #: positions in the file, not yet in the store
+        self._unstored: dict[str, int] = {}
+        self._stored_at = float("-inf")
         #: this receiver's commits (None: poll every poll_seconds, as without a writer)
         self.heads = heads
         #: the read shared with streams of the same tenants, filter and format
@@ -149,8 +162,17 @@ class Runner:
         return leads
 
     def load_positions(self) -> dict[str, int]:
+        """The stream's positions: the store's, or per log the later of the store's and the
+        position file's (when the file was written since the last replay)."""
+        return self._load()[1]
+
+    def _load(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The store's positions, and those merged with the position file's."""
         rows = self.store.query_table(q.positions(self.store.database, self.stream.name)).to_pylist()
-        return {r["log"]: int(r["next"]) for r in rows}
+        stored = {r["log"]: int(r["next"]) for r in rows}
+        if self.position_file is None:
+            return stored, stored
+        return stored, merged(stored, self.position_file.read(), _marker(self._reset_marker()))
 
     def _reset_marker(self) -> tuple[Any, int]:
         row = self.store.query_table(
@@ -160,13 +182,36 @@ class Runner:
 
     def _save(self, batch: Batch) -> None:
         moved = {log: last + 1 for log, (_, last) in batch.ranges.items()}
-        self._state("position", [(k, str(v)) for k, v in sorted(moved.items())])
-        self.positions.update(moved)
+        if self.position_file is None:
+            self._state("position", [(k, str(v)) for k, v in sorted(moved.items())])
+            self.positions.update(moved)
+            return
+        positions = {**self.positions, **moved}
+        self.position_file.write(positions, _marker(self._reset_seen))
+        self.positions = positions
+        self._unstored.update(moved)
+        if time.monotonic() - self._stored_at >= STORE_POSITIONS_EVERY_SECONDS:
+            try:
+                self.store_positions()
+            except Exception:  # noqa: BLE001 - the file holds them; the store gets them next time
+                log.warning("stream %s: positions not stored yet (kept on disk)", self.stream.name)
+
+    def store_positions(self) -> None:
+        """The positions only the file holds so far, into the store (every few seconds, when the
+        stream stops or loses its lease)."""
+        with self.lock:
+            if self._unstored:
+                self._state("position", [(k, str(v)) for k, v in sorted(self._unstored.items())])
+                self._unstored = {}
+            self._stored_at = time.monotonic()
 
     # -- one step ------------------------------------------------------------------------
     def step(self) -> int:
-        """Deliver at most one batch (retrying it until accepted or stopped); returns its size."""
+        """Deliver one read's events, a batch at a time (each retried until accepted or
+        stopped); returns how many went."""
         if not self._lead():
+            if self.leading and self._unstored:
+                self.store_positions()  # whoever leads next reads them from the store
             self.leading = False
             return 0
         if not self.leading:
@@ -212,24 +257,39 @@ class Runner:
         self._idle_version = None
         return self._send_table(table, version)
 
+    @property
+    def read_size(self) -> int:
+        """Events one read takes at most: whole batches, about READ_EVENTS."""
+        size = self.stream.batch_size
+        return size * max(1, READ_EVENTS // size)
+
     def _send_table(self, table: Any, version: int) -> int:
-        batch = Batch.from_table(self.stream.name, table)
-        full = len(batch) >= self.stream.batch_size
+        """Deliver a read's events in ``batch_size`` batches, in order, each saved once accepted;
+        a batch not accepted (a stop, a replay, a lost lease) leaves the rest to the next read."""
+        full = table.num_rows >= self.read_size
         if full:
-            log_name = str(batch.table.column("log")[-1].as_py())
-            start = batch.ranges[log_name][1] + 1  # where the next read goes once this batch is accepted
+            log_name = str(table.column("log")[-1].as_py())
+            start = int(table.column("idx")[-1].as_py()) + 1  # where the next read goes once all is accepted
             if self._window_likely_full(log_name, start):
-                self._read_ahead(log_name, start)  # catching up: read while this batch goes
-        if self._deliver(batch) and not full:
-            self._idle(version)  # the read took every undelivered event committed before it
-        return len(batch)
+                self._read_ahead(log_name, start)  # catching up: read while these batches go
+        sent = 0
+        for piece in pieces(table, self.stream.batch_size):
+            batch = Batch.from_table(self.stream.name, piece)
+            if not self._deliver(batch):
+                return sent
+            sent += len(batch)
+        if not full:  # the read took every undelivered event committed before it
+            self._current = None
+            self._caught_up()
+            self._idle(version)
+        return sent
 
     def _window_likely_full(self, log_name: str, start: int) -> bool:
         """Is the window of ``log_name`` from ``start`` worth reading ahead? A log this receiver
         writes: only if its committed size already covers the window (a stream keeping up
         would read a partial window, and read again); another log: when no filter thins it
         out, or the batch before was a full window of it."""
-        end = start + self.stream.batch_size
+        end = start + self.read_size
         sizes = self.heads.snapshot() if self.heads is not None else {}
         if log_name in sizes:
             return sizes[log_name] >= end
@@ -237,7 +297,7 @@ class Runner:
 
     def _read_ahead(self, log_name: str, start: int) -> None:
         """Start reading the window of ``log_name`` from index ``start``."""
-        size = self.stream.batch_size
+        size = self.read_size
         statement = q.next_batch(
             self.store.database, self.cond, {log_name: start}, size, self.columns, window=(log_name, size)
         )
@@ -248,7 +308,7 @@ class Runner:
         table = self.ahead.take(self._current, self.positions)
         if table is None:
             return None
-        if table.num_rows < self.stream.batch_size:
+        if table.num_rows < self.read_size:
             self._current = None  # the log's window is not full: the general read decides, not it again
             return None
         self._window_was_full = True
@@ -281,7 +341,9 @@ class Runner:
         with self.lock:
             self._reset_seen = self._reset_marker()
             self._marker_at = time.monotonic()
-            self.positions = self.load_positions()
+            stored, self.positions = self._load()
+            # from the file (a restart after kill -9): into the store at the next save
+            self._unstored = {k: v for k, v in self.positions.items() if v != stored.get(k)}
             self._current = None
             self.ahead.drop()
             self.replayed = False
@@ -293,7 +355,7 @@ class Runner:
         next ``batch_size`` indexes first: a read the seq index keeps to a few granules. When that
         window does not fill a batch, the general read (every log's undelivered events, which
         scans the logs' index columns) decides. ``probe``: only each row's log and index."""
-        db, size = self.store.database, self.stream.batch_size
+        db, size = self.store.database, self.read_size
         if self._current is not None:
             log_name = self._current
             start = self.positions.get(log_name, 0)
@@ -483,8 +545,18 @@ class Runner:
             self._thread.join(timeout=60)
         self.ahead.close()  # a read ahead finishes before the store may close
         if self.leading:
+            try:
+                self.store_positions()
+            except Exception:  # noqa: BLE001 - the store may be closing; the file holds them
+                log.warning("stream %s: positions not stored at stop (kept on disk)", self.stream.name)
             try:  # let another receiver (or this one restarted) lead without waiting for the next term
                 self._state("release", [(str(self._claimed_term), self.holder)])
             except Exception:  # noqa: BLE001 - the store may be closing; the term ends anyway
                 log.warning("stream %s: could not release the lease", self.stream.name)
         self.sink.close()
+
+
+def _marker(marker: tuple[Any, int]) -> list[Any]:
+    """A replay marker (last reset time, reset count) as the position file keeps it."""
+    at, count = marker
+    return [at.isoformat() if isinstance(at, dt.datetime) else at, count]

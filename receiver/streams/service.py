@@ -23,6 +23,7 @@ from receiver.store import streams_sql as q
 from receiver.streams.config import Stream
 from receiver.streams.heads import Heads
 from receiver.streams.metrics import StreamMetrics
+from receiver.streams.positions import PositionFile, local_directory
 from receiver.streams.runner import Runner
 from receiver.streams.shared import SharedReads
 
@@ -93,6 +94,7 @@ class Streams:
                 on_backlog=self._backlog_alert,
                 heads=self.heads,
                 shared=self._shared_for(s),
+                position_file=position_file(store, s),
             )
             for s in streams
             if s.enabled
@@ -161,7 +163,14 @@ class Streams:
         if stream is None:
             raise UnknownStream(name)
         runner = self.runners.get(name)
-        helper = runner or Runner(self.store, stream, self.metrics, "replay", sink=_NoSink())
+        helper = runner or Runner(
+            self.store,
+            stream,
+            self.metrics,
+            "replay",
+            sink=_NoSink(),
+            position_file=position_file(self.store, stream),
+        )
         rows = self.store.query_table(q.replay_positions(self.store.database, helper.cond, since)).to_pylist()
         lock = runner.lock if runner is not None else None
         if lock is not None:
@@ -173,8 +182,11 @@ class Streams:
             if tenants:  # recorded before it takes effect: no replay without its audit event
                 self.record(replayed_request(name, tenants, actor, since))
             now = dt.datetime.now(UTC)
-            if moved:
-                items = [(k, str(v)) for k, v in sorted(moved.items())]
+            # every log's position, not only the moved ones: positions newer in the position file
+            # than in the store no longer count once the replay's marker is stored
+            positions = {**current, **moved}
+            if positions:
+                items = [(k, str(v)) for k, v in sorted(positions.items())]
                 self.store.insert_into(q.STATE_TABLE, q.state_table(name, "position", items, now))
             self.store.insert_into(
                 q.STATE_TABLE, q.state_table(name, "reset", [("", iso_utc(since) or "")], now)
@@ -194,7 +206,9 @@ def stream_status(
 ) -> dict[str, Any]:
     """One stream's status from the store (positions, lag, the last stored position, the
     receiver holding its lease now) and, from ``runner``, this receiver's delivery counters."""
-    helper = runner or Runner(store, stream, metrics, "status", sink=_NoSink())
+    helper = runner or Runner(
+        store, stream, metrics, "status", sink=_NoSink(), position_file=position_file(store, stream)
+    )
     positions = helper.load_positions()
     events, seconds = helper.lag(positions)
     item: dict[str, Any] = {
@@ -238,6 +252,12 @@ def offline_status(store: Any, streams: tuple[Stream, ...]) -> list[dict[str, An
 
     metrics = StreamMetrics(CollectorRegistry())
     return [stream_status(store, stream, metrics) for stream in streams]
+
+
+def position_file(store: Any, stream: Stream) -> PositionFile | None:
+    """The stream's position file with the embedded store (receiver/streams/positions.py)."""
+    directory = local_directory(store)
+    return PositionFile(directory, stream.name) if directory is not None else None
 
 
 class _NoSink:

@@ -26,6 +26,8 @@ class HttpCollector:
         #: every request's X-Otel-Audit-Batch id and whether it was accepted, in arrival order
         self.attempts: list[tuple[str, bool]] = []
         self.down = False
+        #: goes down by itself once it has accepted this many batches
+        self.down_after: int | None = None
         self.delay = 0.0
         self.answer_body = b"{}"
         self._lock = threading.Lock()
@@ -36,6 +38,8 @@ class HttpCollector:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with collector._lock:
+                    if collector.down_after is not None and len(collector.accepted) >= collector.down_after:
+                        collector.down, collector.down_after = True, None
                     collector.attempts.append((headers.get("x-otel-audit-batch", ""), not collector.down))
                     if collector.down:
                         collector.refused += 1
