@@ -22,17 +22,18 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from receiver.store import streams_sql as q
 from receiver.streams.batch import Batch, DeliveryError, pieces
+from receiver.streams.bookkeeping import Bookkeeping
 from receiver.streams.config import Stream
 from receiver.streams.heads import Heads, tenant_of
+from receiver.streams.lag import Lag, Progress
 from receiver.streams.metrics import StreamMetrics
-from receiver.streams.positions import PositionFile, merged
+from receiver.streams.positions import PositionFile
 from receiver.streams.readahead import ReadAhead
 from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
@@ -40,33 +41,14 @@ from receiver.writer import name_os_thread
 
 log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
-LAG_EVERY_SECONDS = 5.0
 #: how often an idle or busy runner looks for a replay made by another receiver
 MARKER_EVERY_SECONDS = 2.0
 #: a caught-up runner with ``heads`` reads again when this receiver commits, and at least this
 #: often (events of logs other receivers on the same ClickHouse server write)
 FULL_READ_EVERY_SECONDS = 5.0
-#: with a position file (the embedded store: receiver/streams/positions.py), how often the
-#: positions also go to the store
-STORE_POSITIONS_EVERY_SECONDS = 5.0
 #: events one read takes at most when more wait (delivered in batch_size batches, each saved):
 #: a query costs milliseconds whatever it returns, so small batches are read several at a time
 READ_EVENTS = 10_000
-
-
-@dataclass
-class Progress:
-    delivered_events: int = 0
-    delivered_batches: int = 0
-    failures: int = 0
-    last_error: str = ""
-    last_error_at: dt.datetime | None = None
-    last_delivery_at: dt.datetime | None = None
-    lag_events: int = 0
-    lag_seconds: float = 0.0
-    backlog_exceeded: bool = False
-    #: the stream-backlog alert of this episode was raised
-    backlog_alerted: bool = False
 
 
 def backoff(stream: Stream, attempts: int) -> float:
@@ -90,11 +72,9 @@ class Runner:
         position_file: PositionFile | None = None,
     ) -> None:
         self.store = store
-        #: the positions on this receiver's disk after every batch, in the store every few seconds
+        #: the lease, the positions (the store's, and a position file's) and the replay marker
+        self.book = Bookkeeping(store, stream.name, stream.lease_seconds, holder, clock, position_file)
         self.position_file = position_file
-        #: positions in the file, not yet in the store
-        self._unstored: dict[str, int] = {}
-        self._stored_at = float("-inf")
         #: this receiver's commits (None: poll every poll_seconds, as without a writer)
         self.heads = heads
         #: the read shared with streams of the same tenants, filter and format
@@ -107,8 +87,6 @@ class Runner:
         self._general_at = float("-inf")
         self._read_was_general = False
         self._read_started = 0.0
-        #: called (on the stream's thread) when the undelivered events go over backlog_limit
-        self.on_backlog = on_backlog
         self.stream = stream
         self.metrics = metrics
         self.holder = holder
@@ -118,12 +96,20 @@ class Runner:
         #: the sink writes the stored columns (Parquet), not only the engine's JSON lines
         self.columns = bool(getattr(self.sink, "wants_columns", False))
         self.progress = Progress()
+        #: the lag and backlog; ``on_backlog`` is called (on the stream's thread) when the
+        #: undelivered events go over backlog_limit
+        self.lags = Lag(
+            store,
+            stream,
+            self.cond,
+            metrics,
+            self.progress,
+            clock,
+            (lambda: on_backlog(self)) if on_backlog is not None else None,
+        )
         self.positions: dict[str, int] = {}
         self.leading = False
-        self._claimed_term = -1
         self._reset_seen: tuple[Any, int] = (None, 0)
-        self._lag_at = 0.0
-        self._lead_until = 0.0
         self._marker_at = 0.0
         #: the log the last full batch ended in (read next through its index window)
         self._current: str | None = None
@@ -137,80 +123,30 @@ class Runner:
         self.ahead = ReadAhead(stream.name, self._query)
         self._window_was_full = False
 
-    # -- bookkeeping ---------------------------------------------------------------------
-    def _state(self, kind: str, items: list[tuple[str, str]]) -> None:
-        self.store.insert_into(q.STATE_TABLE, q.state_table(self.stream.name, kind, items, self.clock()))
-
-    def _lead(self) -> bool:
-        # a claim query per batch would cost more than the batch's delivery at full rate, and a
-        # hand-over waits for a new term anyway
-        if time.monotonic() < self._lead_until:
-            return self.leading
-        term = int(self.clock().timestamp() // self.stream.lease_seconds)
-        if term != self._claimed_term:
-            self._state("lease", [(str(term), self.holder)])
-            self._claimed_term = term
-        rows = self.store.query_table(q.lease_claims(self.store.database, self.stream.name, term)).to_pylist()
-        leads = bool(rows) and rows[0]["holder"] == self.holder
-        if leads:  # asked again within a tenth of a term (5 s at most), and as the term ends
-            term_left = (term + 1) * self.stream.lease_seconds - self.clock().timestamp()
-            self._lead_until = time.monotonic() + min(
-                5.0, self.stream.lease_seconds / 10, max(0.0, term_left)
-            )
-        else:
-            self._lead_until = 0.0
-        return leads
-
+    # -- bookkeeping (receiver/streams/bookkeeping.py) ------------------------------------
     def load_positions(self) -> dict[str, int]:
         """The stream's positions: the store's, or per log the later of the store's and the
         position file's (when the file was written since the last replay)."""
-        return self._load()[1]
-
-    def _load(self) -> tuple[dict[str, int], dict[str, int]]:
-        """The store's positions, and those merged with the position file's."""
-        rows = self.store.query_table(q.positions(self.store.database, self.stream.name)).to_pylist()
-        stored = {r["log"]: int(r["next"]) for r in rows}
-        if self.position_file is None:
-            return stored, stored
-        return stored, merged(stored, self.position_file.read(), _marker(self._reset_marker()))
-
-    def _reset_marker(self) -> tuple[Any, int]:
-        row = self.store.query_table(
-            q.last_state(self.store.database, self.stream.name, "reset")
-        ).to_pylist()[0]
-        return (row["at"], int(row["n"]))
+        return self.book.load()[1]
 
     def _save(self, batch: Batch) -> None:
         moved = {log: last + 1 for log, (_, last) in batch.ranges.items()}
-        if self.position_file is None:
-            self._state("position", [(k, str(v)) for k, v in sorted(moved.items())])
-            self.positions.update(moved)
-            return
         positions = {**self.positions, **moved}
-        self.position_file.write(positions, _marker(self._reset_seen))
+        self.book.save(positions, moved, self._reset_seen)
         self.positions = positions
-        self._unstored.update(moved)
-        if time.monotonic() - self._stored_at >= STORE_POSITIONS_EVERY_SECONDS:
-            try:
-                self.store_positions()
-            except Exception:  # noqa: BLE001 - the file holds them; the store gets them next time
-                log.warning("stream %s: positions not stored yet (kept on disk)", self.stream.name)
 
     def store_positions(self) -> None:
-        """The positions only the file holds so far, into the store (every few seconds, when the
-        stream stops or loses its lease)."""
+        """The positions only the position file holds so far, into the store (every few seconds,
+        when the stream stops or loses its lease)."""
         with self.lock:
-            if self._unstored:
-                self._state("position", [(k, str(v)) for k, v in sorted(self._unstored.items())])
-                self._unstored = {}
-            self._stored_at = time.monotonic()
+            self.book.store_unstored()
 
     # -- one step ------------------------------------------------------------------------
     def step(self) -> int:
         """Deliver one read's events, a batch at a time (each retried until accepted or
         stopped); returns how many went."""
-        if not self._lead():
-            if self.leading and self._unstored:
+        if not self.book.leads():
+            if self.leading and self.book.unstored:
                 self.store_positions()  # whoever leads next reads them from the store
             self.leading = False
             return 0
@@ -237,7 +173,7 @@ class Runner:
             if found is None:
                 found = self._read(probe=True).num_rows
             if found >= size:  # a backlog: counted (every LAG_EVERY_SECONDS); caught up: lag 0
-                self._update_lag(force=False)
+                self.lags.update(self.positions, force=False)
             if not found:
                 self._waiting_since = None
                 self._idle(version)
@@ -249,7 +185,7 @@ class Runner:
                     return 0
         table = self._read()
         if table.num_rows >= size:
-            self._update_lag(force=False)
+            self.lags.update(self.positions, force=False)
         self._waiting_since = None
         if not table.num_rows:
             self._idle(version)
@@ -280,7 +216,7 @@ class Runner:
             sent += len(batch)
         if not full:  # the read took every undelivered event committed before it
             self._current = None
-            self._caught_up()
+            self.lags.caught_up(self.positions)
             self._idle(version)
         return sent
 
@@ -334,16 +270,15 @@ class Runner:
         if time.monotonic() - self._marker_at < MARKER_EVERY_SECONDS:
             return False
         self._marker_at = time.monotonic()
-        return self._reset_marker() != self._reset_seen
+        return self.book.reset_marker() != self._reset_seen
 
     def _reload(self) -> None:
         """The positions as stored (taking over a stream, or after a replay)."""
         with self.lock:
-            self._reset_seen = self._reset_marker()
+            self._reset_seen = self.book.reset_marker()
             self._marker_at = time.monotonic()
-            stored, self.positions = self._load()
-            # from the file (a restart after kill -9): into the store at the next save
-            self._unstored = {k: v for k, v in self.positions.items() if v != stored.get(k)}
+            stored, self.positions = self.book.load()
+            self.book.reloaded(stored, self.positions)
             self._current = None
             self.ahead.drop()
             self.replayed = False
@@ -431,13 +366,15 @@ class Runner:
                 p.failures += 1
                 p.last_error, p.last_error_at = str(exc), self.clock()
                 self.metrics.batches.labels(name, "failed").inc()
-                self._update_lag(force=False)  # the backlog grows while the destination is away
+                self.lags.update(
+                    self.positions, force=False
+                )  # the backlog grows while the destination is away
                 delay = backoff(self.stream, attempts)
                 log.warning(
                     "stream %s: batch %s not accepted (%s); retry in %.1f s", name, batch.id, exc, delay
                 )
                 self._stop.wait(delay)
-                if not self._stop.is_set() and not self._lead():
+                if not self._stop.is_set() and not self.book.leads():
                     self.leading = False  # another receiver delivers the stream now
                     return False
                 continue
@@ -453,56 +390,11 @@ class Runner:
             self._current = batch.table.column("log")[-1].as_py() if full else None
             if full:
                 p.lag_events = max(0, p.lag_events - len(batch))
-                self._update_lag(force=False)
+                self.lags.update(self.positions, force=False)
             else:  # the read took every undelivered event: caught up (newer ones counted at the next lag update)
-                self._caught_up()
+                self.lags.caught_up(self.positions)
             return True
         return False
-
-    def lag(self, positions: dict[str, int]) -> tuple[int, float]:
-        row = self.store.query_table(q.lag(self.store.database, self.cond, positions)).to_pylist()[0]
-        events = int(row["events"])
-        if not events or row["oldest"] is None:
-            return events, 0.0
-        return events, max(0.0, (self.clock() - row["oldest"]).total_seconds())
-
-    def _caught_up(self) -> None:
-        p, name = self.progress, self.stream.name
-        p.lag_events, p.lag_seconds = 0, 0.0
-        self.metrics.lag_events.labels(name).set(0)
-        self.metrics.lag_seconds.labels(name).set(0)
-        if p.backlog_exceeded:
-            self._update_lag(force=True)  # clear the backlog state from a real count
-
-    def _update_lag(self, force: bool) -> None:
-        if not force and time.monotonic() - self._lag_at < LAG_EVERY_SECONDS:
-            return
-        self._lag_at = time.monotonic()
-        events, seconds = self.lag(self.positions)
-        p, name = self.progress, self.stream.name
-        p.lag_events, p.lag_seconds = events, seconds
-        self.metrics.lag_events.labels(name).set(events)
-        self.metrics.lag_seconds.labels(name).set(seconds)
-        exceeded = events > self.stream.backlog_limit
-        if exceeded and not p.backlog_alerted and self.on_backlog is not None:
-            try:
-                self.on_backlog(self)
-                p.backlog_alerted = True
-            except Exception:  # noqa: BLE001 - the alert is raised again at the next lag update
-                log.exception("stream %s: the backlog alert could not be raised", name)
-        if not exceeded:
-            p.backlog_alerted = False
-        if exceeded and not p.backlog_exceeded:
-            log.warning(
-                "stream %s: %d undelivered events exceed its backlog_limit %d (ingest goes on; the oldest "
-                "waits %.0f s)",
-                name,
-                events,
-                self.stream.backlog_limit,
-                seconds,
-            )
-        p.backlog_exceeded = exceeded
-        self.metrics.backlog_exceeded.labels(name).set(1 if exceeded else 0)
 
     # -- the thread ----------------------------------------------------------------------
     def start(self) -> None:
@@ -549,14 +441,8 @@ class Runner:
                 self.store_positions()
             except Exception:  # noqa: BLE001 - the store may be closing; the file holds them
                 log.warning("stream %s: positions not stored at stop (kept on disk)", self.stream.name)
-            try:  # let another receiver (or this one restarted) lead without waiting for the next term
-                self._state("release", [(str(self._claimed_term), self.holder)])
+            try:
+                self.book.release()
             except Exception:  # noqa: BLE001 - the store may be closing; the term ends anyway
                 log.warning("stream %s: could not release the lease", self.stream.name)
         self.sink.close()
-
-
-def _marker(marker: tuple[Any, int]) -> list[Any]:
-    """A replay marker (last reset time, reset count) as the position file keeps it."""
-    at, count = marker
-    return [at.isoformat() if isinstance(at, dt.datetime) else at, count]

@@ -210,7 +210,7 @@ def stream_status(
         store, stream, metrics, "status", sink=_NoSink(), position_file=position_file(store, stream)
     )
     positions = helper.load_positions()
-    events, seconds = helper.lag(positions)
+    events, seconds = helper.lags.count(positions)
     item: dict[str, Any] = {
         "name": stream.name,
         "kind": stream.kind,

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from stream_support import HttpCollector, send_events, stored_order, wait_for
 
 from receiver.store import streams_sql as q
-from receiver.streams import runner as runner_module
+from receiver.streams import bookkeeping
 from receiver.streams.config import Stream
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.positions import PositionFile, local_directory
@@ -80,7 +80,7 @@ def _fill(store, tenants: dict[str, int]) -> list[str]:
 
 
 def test_each_batch_goes_to_the_file_and_the_store_gets_them_every_few_seconds(store, collector, monkeypatch):
-    monkeypatch.setattr(runner_module, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
     _fill(store, {"acme": 10})
     spy = InsertSpy(store)
     runner = _runner(spy, collector.base)
@@ -101,7 +101,7 @@ def test_each_batch_goes_to_the_file_and_the_store_gets_them_every_few_seconds(s
 
 
 def test_a_restart_after_a_crash_resumes_from_the_file_without_resending(store, collector, monkeypatch):
-    monkeypatch.setattr(runner_module, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
     first = _fill(store, {"acme": 9})
     crashed = _runner(store, collector.base)
     while crashed.step():
@@ -124,7 +124,7 @@ def test_a_restart_after_a_crash_resumes_from_the_file_without_resending(store, 
 def test_without_the_file_the_store_decides_and_a_lost_file_costs_only_duplicates(
     store, collector, monkeypatch
 ):
-    monkeypatch.setattr(runner_module, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
     first = _fill(store, {"acme": 9})
     runner = _runner(store, collector.base)
     while runner.step():
@@ -142,7 +142,7 @@ def test_without_the_file_the_store_decides_and_a_lost_file_costs_only_duplicate
 
 
 def test_a_replay_counts_the_files_positions_and_then_makes_the_file_stale(store, collector, monkeypatch):
-    monkeypatch.setattr(runner_module, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
     acme = _fill(store, {"acme": 6})
     cut = dt.datetime.now(dt.timezone.utc)
     globex = _fill(store, {"globex": 6})
@@ -168,7 +168,7 @@ def test_a_replay_counts_the_files_positions_and_then_makes_the_file_stale(store
 
 
 def test_status_shows_the_files_positions_with_the_receiver_stopped(store, collector, monkeypatch):
-    monkeypatch.setattr(runner_module, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
     _fill(store, {"acme": 7})
     runner = _runner(store, collector.base)
     while runner.step():
