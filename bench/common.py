@@ -273,11 +273,15 @@ def counting_hook() -> tuple[ThreadingHTTPServer, list[int]]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        # keeps the connection open between batches, as a SIEM's endpoint does
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:  # noqa: N802 - the http.server interface
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             with lock:
                 lines[0] += gzip.decompress(body).count(b"\n")
             self.send_response(200)
+            self.send_header("content-length", "0")
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
