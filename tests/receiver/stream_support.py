@@ -1,6 +1,7 @@
 """Loopback destinations for the log stream tests: an HTTP collector (webhook, Splunk HEC,
 OTLP/HTTP) that can be taken down and brought back, and a syslog TCP collector that parses
-RFC 6587 octet-counted frames. Helpers send audit events and read the store's stored order."""
+RFC 6587 octet-counted frames. Helpers send audit events, read the store's stored order and spy
+on the statements a stream runs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,39 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from otlp_builders import audit_attrs, export, log_record, request
 
 from receiver.store.sql import Statement
+
+
+class StoreSpy:
+    """The real store; records the statements it reads with and the rows it inserts (a spy, not
+    a fake: everything goes on to the store)."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.statements: list[str] = []
+        self.inserted: list[tuple[str, object]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def query_table(self, statement):
+        self.statements.append(statement.sql)
+        return self._store.query_table(statement)
+
+    def insert_into(self, table_name, table):
+        self.inserted.append((table_name, table))
+        return self._store.insert_into(table_name, table)
+
+    def reads(self, marker: str = "audit_events") -> list[str]:
+        """The statements that read the events (``marker`` in their SQL)."""
+        return [sql for sql in self.statements if marker in sql]
+
+    def position_inserts(self) -> int:
+        """Inserts into the streams' bookkeeping that stored positions."""
+        return sum(
+            1
+            for name, table in self.inserted
+            if name == "stream_state" and "position" in table.column("kind").to_pylist()
+        )
 
 
 class HttpCollector:

@@ -12,7 +12,7 @@ import json
 import pytest
 from conftest import start_receiver
 from prometheus_client import CollectorRegistry
-from stream_support import HttpCollector, send_events, stored_order, wait_for
+from stream_support import HttpCollector, StoreSpy, send_events, stored_order, wait_for
 
 from receiver.store import streams_sql as q
 from receiver.streams import bookkeeping
@@ -23,22 +23,6 @@ from receiver.streams.runner import Runner
 from receiver.streams.service import Streams, offline_status
 
 FAST = {"poll_seconds": 0.05, "batch_seconds": 0, "retry_initial_seconds": 0.2, "retry_max_seconds": 1}
-
-
-class InsertSpy:
-    """The real store; counts the position rows inserted into the streams' bookkeeping."""
-
-    def __init__(self, store) -> None:
-        self._store = store
-        self.position_inserts = 0
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def insert_into(self, table_name, table):
-        if table_name == q.STATE_TABLE and "position" in table.column("kind").to_pylist():
-            self.position_inserts += 1
-        return self._store.insert_into(table_name, table)
 
 
 @pytest.fixture
@@ -82,7 +66,7 @@ def _fill(store, tenants: dict[str, int]) -> list[str]:
 def test_each_batch_goes_to_the_file_and_the_store_gets_them_every_few_seconds(store, collector, monkeypatch):
     monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
     _fill(store, {"acme": 10})
-    spy = InsertSpy(store)
+    spy = StoreSpy(store)
     runner = _runner(spy, collector.base)
     while runner.step():
         pass
@@ -90,7 +74,7 @@ def test_each_batch_goes_to_the_file_and_the_store_gets_them_every_few_seconds(s
     batches = len(collector.accepted)
     assert batches == 4  # 10 events, 3 a batch
     # one store insert (the first save); every batch's position is in the file
-    assert spy.position_inserts == 1
+    assert spy.position_inserts() == 1
     (log,) = runner.positions
     saved = runner.position_file.read()
     assert saved is not None and saved.positions == {log: runner.positions[log]}

@@ -10,7 +10,7 @@ import json
 import pytest
 from conftest import start_receiver
 from prometheus_client import CollectorRegistry
-from stream_support import HttpCollector, send_events, stored_order, wait_for
+from stream_support import HttpCollector, StoreSpy, send_events, stored_order, wait_for
 
 from receiver.streams import runner as runner_module
 from receiver.streams.config import Stream
@@ -19,22 +19,6 @@ from receiver.streams.positions import PositionFile, local_directory
 from receiver.streams.runner import Runner
 
 FAST = {"poll_seconds": 0.05, "batch_seconds": 0, "retry_initial_seconds": 0.2, "retry_max_seconds": 0.5}
-
-
-class ReadSpy:
-    """The real store; counts the reads of the events' JSON lines."""
-
-    def __init__(self, store) -> None:
-        self._store = store
-        self.reads = 0
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def query_table(self, statement):
-        if "AS line" in statement.sql:
-            self.reads += 1
-        return self._store.query_table(statement)
 
 
 @pytest.fixture
@@ -66,7 +50,7 @@ def _runner(store, url: str) -> Runner:
 
 def test_a_read_takes_several_batches_and_delivers_them_in_order(store, collector, filled, monkeypatch):
     monkeypatch.setattr(runner_module, "READ_EVENTS", 12)
-    spy = ReadSpy(store)
+    spy = StoreSpy(store)
     runner = _runner(spy, collector.base)
     assert runner.read_size == 12
     try:
@@ -76,7 +60,7 @@ def test_a_read_takes_several_batches_and_delivers_them_in_order(store, collecto
         sizes = [len(body.splitlines()) for body in collector.bodies()]
         assert max(sizes) == 3 and len(sizes) >= 9  # batches of batch_size, never the whole read
         # 25 events in reads of 12 (and windows read ahead), not a read per batch
-        assert spy.reads <= 6 < len(sizes)
+        assert len(spy.reads("AS line")) <= 6 < len(sizes)
         assert sum(runner.load_positions().values()) == sum(runner.positions.values())
     finally:
         runner.sink.close()

@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import start_receiver
 from prometheus_client import CollectorRegistry
-from stream_support import HttpCollector, send_events, stored_order, wait_for
+from stream_support import HttpCollector, StoreSpy, send_events, stored_order, wait_for
 
 from receiver.streams import runner as runner_module
 from receiver.streams.config import Stream
@@ -49,24 +49,6 @@ def hook(name: str, url: str, **extra: object) -> dict:
     }
 
 
-class CountingStore:
-    """The real store; counts the stream's reads of the events (a spy, not a fake)."""
-
-    def __init__(self, store) -> None:
-        self._store = store
-        self.reads = 0
-        self.statements: list[str] = []
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def query_table(self, statement):
-        if "audit_events" in statement.sql:
-            self.reads += 1
-            self.statements.append(statement.sql)
-        return self._store.query_table(statement)
-
-
 def test_a_caught_up_stream_reads_nothing_until_a_commit_wakes_it(store, collectors, monkeypatch):
     # only the commit can wake it within this test: the slow full read is an hour away
     monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 3600.0)
@@ -77,16 +59,16 @@ def test_a_caught_up_stream_reads_nothing_until_a_commit_wakes_it(store, collect
         first = send_events(grpc, "acme", 6)
         wait_for(lambda: len(ids(collector)) >= 6, what="the first events")
         runner = receiver.streams.runners["siem"]
-        spy = CountingStore(runner.store)
+        spy = StoreSpy(runner.store)
         runner.store = spy
         time.sleep(2.0)  # 20 polls of poll_seconds 0.1 before
-        assert spy.reads == 0
+        assert len(spy.reads()) == 0
         later = send_events(grpc, "acme", 3)
         wait_for(lambda: len(ids(collector)) >= 9, timeout=30, what="delivery woken by the commit")
         assert ids(collector) == first + later
-        assert spy.reads >= 1
+        assert len(spy.reads()) >= 1
         # the woken read asks only the logs committed to, from their positions (the seq index prunes)
-        assert all("{s_only:Array(String)}" in sql for sql in spy.statements), spy.statements
+        assert all("{s_only:Array(String)}" in sql for sql in spy.reads()), spy.statements
     finally:
         receiver.stop_listeners()
 
@@ -152,7 +134,7 @@ def test_shared_reads_run_one_query_for_concurrent_askers(store):
     send_events(f"127.0.0.1:{receiver.grpc_port}", "acme", 3)
     receiver.stop_listeners()
     shared = SharedReads(ttl=5.0)
-    spy = CountingStore(store)
+    spy = StoreSpy(store)
     from receiver.store import streams_sql as q
 
     statement = q.next_batch(store.database, q.condition({}, ("*",)), {}, 10)
@@ -165,11 +147,11 @@ def test_shared_reads_run_one_query_for_concurrent_askers(store):
         t.start()
     for t in threads:
         t.join()
-    assert spy.reads == 1 and shared.reused == 3
+    assert len(spy.reads()) == 1 and shared.reused == 3
     assert all(r is results[0] for r in results) and results[0].num_rows == 3
     # a runner asking again wants events newer than what it took: a new query, never its own result
     again, reused = shared.read(spy, statement, askers[0])
-    assert spy.reads == 2 and not reused and again is not results[0]
+    assert len(spy.reads()) == 2 and not reused and again is not results[0]
 
 
 def test_logs_this_receiver_did_not_commit_to_come_with_the_periodic_read_of_every_log(
@@ -233,7 +215,7 @@ def test_a_caught_up_stream_waiting_for_batch_seconds_counts_this_receivers_comm
         first = send_events(grpc, "acme", 6)
         wait_for(lambda: len(ids(collector)) >= 6, what="the first events")
         runner = receiver.streams.runners["siem"]
-        spy = CountingStore(runner.store)
+        spy = StoreSpy(runner.store)
         runner.store = spy
         later = send_events(grpc, "acme", 3) + send_events(grpc, "globex", 2)
         wait_for(lambda: len(ids(collector)) >= 11, timeout=30, what="the partial batch after batch_seconds")
@@ -241,7 +223,9 @@ def test_a_caught_up_stream_waiting_for_batch_seconds_counts_this_receivers_comm
         assert ids(collector)[6:] == [i for i in stored_order(store) if i in set(later)]
         # no probe query (log and index only): the commits said how many wait; one read of the batch
         assert not any(sql.startswith("SELECT log, idx FROM") for sql in spy.statements), spy.statements
-        assert 1 <= spy.reads <= 2, spy.statements  # two if the second export's commit came after the read
+        assert 1 <= len(spy.reads()) <= 2, (
+            spy.statements
+        )  # two if the second export's commit came after the read
     finally:
         receiver.stop_listeners()
 
