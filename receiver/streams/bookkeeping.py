@@ -98,8 +98,15 @@ class Bookkeeping:
         if self.position_file is None:
             self.insert("position", [(k, str(v)) for k, v in sorted(moved.items())])
             return
-        self.position_file.write(positions, marker_key(marker))
         self.unstored.update(moved)
+        try:
+            self.position_file.write(positions, marker_key(marker))
+        except OSError as exc:  # a full or read-only disk: the store keeps them instead
+            log.warning(
+                "stream %s: position file not written (%s); positions go to the store", self.stream, exc
+            )
+            self.store_unstored()
+            return
         if time.monotonic() - self._stored_at >= STORE_POSITIONS_EVERY_SECONDS:
             try:
                 self.store_unstored()

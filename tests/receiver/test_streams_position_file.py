@@ -179,3 +179,25 @@ def test_a_receivers_stream_writes_its_file_under_the_data_directory(store, coll
         wait_for(lambda: sum(runner.position_file.read().positions.values()) == len(sent), what="the file")
     finally:
         receiver.stop_listeners()
+
+
+def test_a_position_file_that_cannot_be_written_sends_the_positions_to_the_store(
+    store, collector, monkeypatch
+):
+    monkeypatch.setattr(bookkeeping, "STORE_POSITIONS_EVERY_SECONDS", 3600.0)
+    first = _fill(store, {"acme": 9})
+    runner = _runner(store, collector.base)
+    runner.position_file.path.mkdir(parents=True)  # a directory where the file goes: every write fails
+    try:
+        while runner.step():
+            pass
+        assert ids(collector) == first  # each batch once: its position reached the store instead
+        assert _store_positions(store) == runner.positions
+        later = _fill(store, {"acme": 2})
+        restarted = _runner(store, collector.base)
+        while restarted.step():
+            pass
+        assert ids(collector) == first + later
+        restarted.sink.close()
+    finally:
+        runner.sink.close()
