@@ -8,10 +8,12 @@ Leases: each receiver claims the current term (``lease_seconds``) of each stream
 so a restart takes over at once; after a kill -9 the next term (at most ``lease_seconds``) does.
 A receiver that leads reloads the positions from the store, so nothing depends on who led before.
 
-Prefetch: while catching up on one log (full batches), the next window of that log is read on a
-second thread while the current batch is compressed and sent. It is used only once the batch
-before it was accepted and its position stored, and only if that position is where the window
-starts; a failure, a replay, a new lead or a restart leaves it unused (it is only memory).
+What to read (a read takes several batches; the window of a log being caught up on, read ahead
+on a second thread; only the logs committed to once caught up) is receiver/streams/reads.py;
+the lease and the positions receiver/streams/bookkeeping.py; the lag and backlog lag.py. A window
+read ahead is used only once the batches before it were accepted and their positions stored, and
+only if that position is where the window starts; a failure, a replay, a new lead or a restart
+leaves it unused (it is only memory).
 """
 
 from __future__ import annotations
@@ -24,17 +26,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
-
 from receiver.store import streams_sql as q
+from receiver.streams import reads
 from receiver.streams.batch import Batch, DeliveryError, pieces
 from receiver.streams.bookkeeping import Bookkeeping
 from receiver.streams.config import Stream
-from receiver.streams.heads import Heads, tenant_of
+from receiver.streams.heads import Heads
 from receiver.streams.lag import Lag, Progress
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.positions import PositionFile
-from receiver.streams.readahead import ReadAhead
 from receiver.streams.shared import SharedReads
 from receiver.streams.sinks import Sink, build_sink
 from receiver.writer import name_os_thread
@@ -43,12 +43,6 @@ log = logging.getLogger("otel_audit.streams")
 UTC = dt.timezone.utc
 #: how often an idle or busy runner looks for a replay made by another receiver
 MARKER_EVERY_SECONDS = 2.0
-#: a caught-up runner with ``heads`` reads again when this receiver commits, and at least this
-#: often (events of logs other receivers on the same ClickHouse server write)
-FULL_READ_EVERY_SECONDS = 5.0
-#: events one read takes at most when more wait (delivered in batch_size batches, each saved):
-#: a query costs milliseconds whatever it returns, so small batches are read several at a time
-READ_EVENTS = 10_000
 
 
 def backoff(stream: Stream, attempts: int) -> float:
@@ -82,10 +76,6 @@ class Runner:
         #: heads' version at the last read that left nothing undelivered (None: not caught up)
         self._idle_version: int | None = None
         self._idle_at = 0.0
-        #: when a read of every log last left nothing undelivered: until FULL_READ_EVERY_SECONDS
-        #: later, only the logs this receiver committed to since then can hold new events
-        self._general_at = float("-inf")
-        self._read_was_general = False
         self._read_started = 0.0
         self.stream = stream
         self.metrics = metrics
@@ -111,17 +101,15 @@ class Runner:
         self.leading = False
         self._reset_seen: tuple[Any, int] = (None, 0)
         self._marker_at = 0.0
-        #: the log the last full batch ended in (read next through its index window)
-        self._current: str | None = None
         #: set (under ``lock``) by a replay through this receiver: reload the positions
         self.replayed = False
         self._waiting_since: float | None = None
         self.lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: catching up: the next window of one log, read while the batch before it goes
-        self.ahead = ReadAhead(stream.name, self._query)
-        self._window_was_full = False
+        #: what to read next, and the read ahead (receiver/streams/reads.py)
+        self.reader = reads.Reads(store, stream, self.cond, self.columns, metrics, heads, shared, asker=self)
+        self.ahead = self.reader.ahead
 
     # -- bookkeeping (receiver/streams/bookkeeping.py) ------------------------------------
     def load_positions(self) -> dict[str, int]:
@@ -160,18 +148,17 @@ class Runner:
         version = self.heads.version if self.heads is not None else 0
         self._read_started = time.monotonic()
         size, linger = self.stream.batch_size, self.stream.batch_seconds
-        ahead = self._take_ahead()
+        ahead = self.reader.take_ahead(self.positions)
         if ahead is not None:  # a full window read while the last batch went: no probe, no read
             self._waiting_since = self._idle_version = None
-            self.ahead.used += 1
             return self._send_table(ahead, version)
         due = self._waiting_since is not None and time.monotonic() - self._waiting_since >= linger
         if linger > 0 and not due:
             # is a batch ready? this receiver's commits tell (no query) when only its logs can
             # hold new events; else asked without the events' JSON, made only for a batch that goes
-            found = self._committed_count()
+            found = self.reader.committed_count(self.positions)
             if found is None:
-                found = self._read(probe=True).num_rows
+                found = self.reader.read(self.positions, probe=True).num_rows
             if found >= size:  # a backlog: counted (every LAG_EVERY_SECONDS); caught up: lag 0
                 self.lags.update(self.positions, force=False)
             if not found:
@@ -183,7 +170,7 @@ class Runner:
                 started = self._waiting_since = self._waiting_since or time.monotonic()
                 if time.monotonic() - started < linger:
                     return 0
-        table = self._read()
+        table = self.reader.read(self.positions)
         if table.num_rows >= size:
             self.lags.update(self.positions, force=False)
         self._waiting_since = None
@@ -195,19 +182,15 @@ class Runner:
 
     @property
     def read_size(self) -> int:
-        """Events one read takes at most: whole batches, about READ_EVENTS."""
-        size = self.stream.batch_size
-        return size * max(1, READ_EVENTS // size)
+        """Events one read takes at most (receiver/streams/reads.py)."""
+        return self.reader.size
 
     def _send_table(self, table: Any, version: int) -> int:
         """Deliver a read's events in ``batch_size`` batches, in order, each saved once accepted;
         a batch not accepted (a stop, a replay, a lost lease) leaves the rest to the next read."""
         full = table.num_rows >= self.read_size
-        if full:
-            log_name = str(table.column("log")[-1].as_py())
-            start = int(table.column("idx")[-1].as_py()) + 1  # where the next read goes once all is accepted
-            if self._window_likely_full(log_name, start):
-                self._read_ahead(log_name, start)  # catching up: read while these batches go
+        if full:  # catching up: the window after it is read while these batches go
+            self.reader.read_ahead_after(table)
         sent = 0
         for piece in pieces(table, self.stream.batch_size):
             batch = Batch.from_table(self.stream.name, piece)
@@ -215,45 +198,15 @@ class Runner:
                 return sent
             sent += len(batch)
         if not full:  # the read took every undelivered event committed before it
-            self._current = None
+            self.reader.current = None
             self.lags.caught_up(self.positions)
             self._idle(version)
         return sent
 
-    def _window_likely_full(self, log_name: str, start: int) -> bool:
-        """Is the window of ``log_name`` from ``start`` worth reading ahead? A log this receiver
-        writes: only if its committed size already covers the window (a stream keeping up
-        would read a partial window, and read again); another log: when no filter thins it
-        out, or the batch before was a full window of it."""
-        end = start + self.read_size
-        sizes = self.heads.snapshot() if self.heads is not None else {}
-        if log_name in sizes:
-            return sizes[log_name] >= end
-        return not self.stream.filter or self._window_was_full
-
-    def _read_ahead(self, log_name: str, start: int) -> None:
-        """Start reading the window of ``log_name`` from index ``start``."""
-        size = self.read_size
-        statement = q.next_batch(
-            self.store.database, self.cond, {log_name: start}, size, self.columns, window=(log_name, size)
-        )
-        self.ahead.start(log_name, start, statement)
-
-    def _take_ahead(self) -> Any:
-        """The window read ahead if it starts at the log's stored position now and is full."""
-        table = self.ahead.take(self._current, self.positions)
-        if table is None:
-            return None
-        if table.num_rows < self.read_size:
-            self._current = None  # the log's window is not full: the general read decides, not it again
-            return None
-        self._window_was_full = True
-        return table
-
     def _idle(self, version: int) -> None:
         self._idle_version, self._idle_at = version, time.monotonic()
-        if self._read_was_general:
-            self._general_at = self._read_started
+        if self.reader.was_general:
+            self.reader.general_at = self._read_started
 
     def _nothing_committed(self) -> bool:
         """Caught up, and this receiver committed nothing since (the full read still runs every
@@ -262,7 +215,7 @@ class Runner:
             return False
         if self.heads.version != self._idle_version:
             return False
-        return time.monotonic() - self._idle_at < FULL_READ_EVERY_SECONDS
+        return time.monotonic() - self._idle_at < reads.FULL_READ_EVERY_SECONDS
 
     def _marker_changed(self) -> bool:
         """Did another receiver replay the stream? Asked at most every MARKER_EVERY_SECONDS (a
@@ -279,74 +232,9 @@ class Runner:
             self._marker_at = time.monotonic()
             stored, self.positions = self.book.load()
             self.book.reloaded(stored, self.positions)
-            self._current = None
-            self.ahead.drop()
+            self.reader.reset()
             self.replayed = False
             self._idle_version = None
-            self._general_at = float("-inf")
-
-    def _read(self, probe: bool = False) -> Any:
-        """The next batch's rows. While catching up on one log (the last batch was full), its
-        next ``batch_size`` indexes first: a read the seq index keeps to a few granules. When that
-        window does not fill a batch, the general read (every log's undelivered events, which
-        scans the logs' index columns) decides. ``probe``: only each row's log and index."""
-        db, size = self.store.database, self.read_size
-        if self._current is not None:
-            log_name = self._current
-            start = self.positions.get(log_name, 0)
-            table = self._query(
-                q.next_batch(
-                    db, self.cond, {log_name: start}, size, self.columns, window=(log_name, size), probe=probe
-                )
-            )
-            if table.num_rows >= size:
-                self._read_was_general = False
-                self._window_was_full = True
-                return table
-        self._window_was_full = False
-        targets = self._targets()
-        self._read_was_general = targets is None
-        if targets is not None and not targets:  # committed to no log of this stream: nothing to ask
-            return pa.table({"log": pa.array([], pa.string()), "idx": pa.array([], pa.uint64())})
-        return self._query(
-            q.next_batch(db, self.cond, self.positions, size, self.columns, probe=probe, only=targets)
-        )
-
-    def _committed_count(self) -> int | None:
-        """How many events wait, from this receiver's commits (the logs' sizes past the
-        positions), when that is exact: no filter, and only the logs committed here can hold
-        new events (see :meth:`_targets`). None: ask the store."""
-        if self.stream.filter or self.heads is None:
-            return None
-        targets = self._targets()
-        if targets is None:
-            return None
-        sizes = self.heads.snapshot()
-        self._read_was_general = False  # as a read of these logs only: no full read happened
-        return sum(sizes[log_name] - start for log_name, start in targets.items())
-
-    def _targets(self) -> dict[str, int] | None:
-        """The logs this receiver committed to past the stream's positions, with their next
-        index, when nothing else can be undelivered (a read of every log left nothing within
-        FULL_READ_EVERY_SECONDS); None: read every log."""
-        if self.heads is None or time.monotonic() - self._general_at >= FULL_READ_EVERY_SECONDS:
-            return None
-        every = "*" in self.stream.tenants
-        targets: dict[str, int] = {}
-        for log_name, size in self.heads.snapshot().items():
-            start = self.positions.get(log_name, 0)
-            tenant = tenant_of(log_name)
-            if size > start and (every or tenant is None or tenant in self.stream.tenants):
-                targets[log_name] = start
-        return targets
-
-    def _query(self, statement: Any) -> Any:
-        if self.shared is not None:
-            table, reused = self.shared.read(self.store, statement, self)
-        else:
-            table, reused = self.store.query_table(statement), False
-        self.metrics.reads.labels(self.stream.name, "shared" if reused else "queried").inc()
-        return table
 
     def _deliver(self, batch: Batch) -> bool:
         """Send until accepted (True), or give up on a stop, a replay or a lost lease."""
@@ -387,7 +275,7 @@ class Runner:
             # the lag is a count over every undelivered event: while full batches flow (catching
             # up) it is estimated between reads (every LAG_EVERY_SECONDS), not counted per batch
             full = len(batch) >= self.stream.batch_size
-            self._current = batch.table.column("log")[-1].as_py() if full else None
+            self.reader.current = batch.table.column("log")[-1].as_py() if full else None
             if full:
                 p.lag_events = max(0, p.lag_events - len(batch))
                 self.lags.update(self.positions, force=False)
@@ -421,7 +309,7 @@ class Runner:
                     self._stop.wait(wait)
                 elif self.heads is not None and self._idle_version is not None:
                     # caught up: sleep until this receiver commits (or the full-read interval)
-                    left = FULL_READ_EVERY_SECONDS - (time.monotonic() - self._idle_at)
+                    left = reads.FULL_READ_EVERY_SECONDS - (time.monotonic() - self._idle_at)
                     if self.heads.wait(self._idle_version, max(0.0, left)) != self._idle_version:
                         # woken by a commit: still at most one read per poll_seconds (a commit
                         # comes every few ms under load)

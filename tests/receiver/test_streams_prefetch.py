@@ -15,13 +15,13 @@ from conftest import start_receiver
 from stream_support import HttpCollector, send_events, stored_order, wait_for
 
 from receiver.store.sql import Statement
-from receiver.streams import runner as runner_module
+from receiver.streams import reads
 
 
 @pytest.fixture(autouse=True)
 def one_batch_a_read(monkeypatch):
     """A read takes one batch (these tests read ahead windows of a few events)."""
-    monkeypatch.setattr(runner_module, "READ_EVENTS", 1)
+    monkeypatch.setattr(reads, "READ_EVENTS", 1)
 
 
 FAST = {"poll_seconds": 0.1, "batch_seconds": 0, "retry_initial_seconds": 0.2, "retry_max_seconds": 0.5}

@@ -12,7 +12,7 @@ from conftest import start_receiver
 from prometheus_client import CollectorRegistry
 from stream_support import HttpCollector, StoreSpy, send_events, stored_order, wait_for
 
-from receiver.streams import runner as runner_module
+from receiver.streams import reads
 from receiver.streams.config import Stream
 from receiver.streams.metrics import StreamMetrics
 from receiver.streams.positions import PositionFile, local_directory
@@ -49,7 +49,7 @@ def _runner(store, url: str) -> Runner:
 
 
 def test_a_read_takes_several_batches_and_delivers_them_in_order(store, collector, filled, monkeypatch):
-    monkeypatch.setattr(runner_module, "READ_EVENTS", 12)
+    monkeypatch.setattr(reads, "READ_EVENTS", 12)
     spy = StoreSpy(store)
     runner = _runner(spy, collector.base)
     assert runner.read_size == 12
@@ -67,7 +67,7 @@ def test_a_read_takes_several_batches_and_delivers_them_in_order(store, collecto
 
 
 def test_a_refused_batch_holds_back_the_rest_of_its_read(store, collector, filled, monkeypatch):
-    monkeypatch.setattr(runner_module, "READ_EVENTS", 12)
+    monkeypatch.setattr(reads, "READ_EVENTS", 12)
     collector.down_after = 2  # the third batch of the first read is refused
     runner = _runner(store, collector.base)
     runner.start()

@@ -15,6 +15,7 @@ from conftest import start_receiver
 from prometheus_client import CollectorRegistry
 from stream_support import HttpCollector, StoreSpy, send_events, stored_order, wait_for
 
+from receiver.streams import reads
 from receiver.streams import runner as runner_module
 from receiver.streams.config import Stream
 from receiver.streams.heads import Heads
@@ -51,7 +52,7 @@ def hook(name: str, url: str, **extra: object) -> dict:
 
 def test_a_caught_up_stream_reads_nothing_until_a_commit_wakes_it(store, collectors, monkeypatch):
     # only the commit can wake it within this test: the slow full read is an hour away
-    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(reads, "FULL_READ_EVERY_SECONDS", 3600.0)
     collector = collectors[0]
     receiver = start_receiver(store, streams=[hook("siem", collector.base)])
     try:
@@ -59,8 +60,8 @@ def test_a_caught_up_stream_reads_nothing_until_a_commit_wakes_it(store, collect
         first = send_events(grpc, "acme", 6)
         wait_for(lambda: len(ids(collector)) >= 6, what="the first events")
         runner = receiver.streams.runners["siem"]
-        spy = StoreSpy(runner.store)
-        runner.store = spy
+        spy = StoreSpy(runner.reader.store)
+        runner.reader.store = spy
         time.sleep(2.0)  # 20 polls of poll_seconds 0.1 before
         assert len(spy.reads()) == 0
         later = send_events(grpc, "acme", 3)
@@ -177,7 +178,7 @@ def test_logs_this_receiver_did_not_commit_to_come_with_the_periodic_read_of_eve
         heads.advanced({acme_log: runner.positions[acme_log] + 2})  # only acme's commit is reported
         assert runner.step() == 2
         assert ids(collector)[6:] == acme_new  # the reported log only
-        monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 0.0)
+        monkeypatch.setattr(reads, "FULL_READ_EVERY_SECONDS", 0.0)
         assert runner.step() == 2  # the read of every log
         assert ids(collector)[8:] == globex_new
         assert sorted(ids(collector)) == sorted(stored_order(store))
@@ -187,7 +188,7 @@ def test_logs_this_receiver_did_not_commit_to_come_with_the_periodic_read_of_eve
 
 
 def test_a_replay_wakes_a_caught_up_stream(store, collectors, monkeypatch):
-    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(reads, "FULL_READ_EVERY_SECONDS", 3600.0)
     monkeypatch.setattr(runner_module, "MARKER_EVERY_SECONDS", 3600.0)
     collector = collectors[0]
     receiver = start_receiver(store, streams=[hook("siem", collector.base, tenants=["acme"])])
@@ -206,7 +207,7 @@ def test_a_caught_up_stream_waiting_for_batch_seconds_counts_this_receivers_comm
     store, collectors, monkeypatch
 ):
     # only this receiver's commits can hold new events within the test (the full read is an hour away)
-    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(reads, "FULL_READ_EVERY_SECONDS", 3600.0)
     collector = collectors[0]
     stream = hook("siem", collector.base, batch_size=100, batch_seconds=0.5)
     receiver = start_receiver(store, streams=[stream])
@@ -215,8 +216,8 @@ def test_a_caught_up_stream_waiting_for_batch_seconds_counts_this_receivers_comm
         first = send_events(grpc, "acme", 6)
         wait_for(lambda: len(ids(collector)) >= 6, what="the first events")
         runner = receiver.streams.runners["siem"]
-        spy = StoreSpy(runner.store)
-        runner.store = spy
+        spy = StoreSpy(runner.reader.store)
+        runner.reader.store = spy
         later = send_events(grpc, "acme", 3) + send_events(grpc, "globex", 2)
         wait_for(lambda: len(ids(collector)) >= 11, timeout=30, what="the partial batch after batch_seconds")
         assert ids(collector)[:6] == first
@@ -234,7 +235,7 @@ def test_commits_to_no_log_of_the_stream_do_not_put_off_the_read_of_every_log(st
     """A stream waiting for batch_seconds counts this receiver's commits; a commit to none of
     its logs counts nothing, and must not count as a read of every log (another receiver's
     events would then wait as long as this one commits elsewhere)."""
-    monkeypatch.setattr(runner_module, "FULL_READ_EVERY_SECONDS", 1.0)
+    monkeypatch.setattr(reads, "FULL_READ_EVERY_SECONDS", 1.0)
     collector = collectors[0]
     receiver = start_receiver(store)
     try:
