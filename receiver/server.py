@@ -37,8 +37,7 @@ from receiver.journal.committer import JournalWriter
 from receiver.journal.record import report_at_start
 from receiver.retention.scheduler import RetentionScheduler, build_retention
 from receiver.retention.service import RetentionService
-from receiver.store import AuditStore, open_store
-from receiver.store.sql import DEFAULT_DATABASE
+from receiver.store import AuditStore, data_subdirectory, open_store
 from receiver.streams.service import Streams, build_streams
 from receiver.telemetry import ReceiverMetrics
 from receiver.transport.fairness import FairSlots
@@ -299,12 +298,7 @@ def journal_dir(config: Config, store: AuditStore) -> Path:
     for a database other than the default), else ``./otel-audit-journal``."""
     if config.ingest.journal_dir:
         return Path(config.ingest.journal_dir)
-    path = getattr(store, "path", None)
-    if not path:
-        return Path.cwd() / "otel-audit-journal"
-    database = getattr(store, "database", DEFAULT_DATABASE)
-    base = Path(path) / "journal"
-    return base if database == DEFAULT_DATABASE else base / database
+    return data_subdirectory(store, "journal") or Path.cwd() / "otel-audit-journal"
 
 
 def _serve_asgi(

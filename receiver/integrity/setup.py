@@ -21,6 +21,7 @@ from receiver.integrity.checkpoints import (
     private_dir,
 )
 from receiver.integrity.note import Verifier
+from receiver.store import data_subdirectory
 from receiver.store.sql import DEFAULT_DATABASE
 
 log = logging.getLogger("otel_audit.integrity")
@@ -42,12 +43,8 @@ def data_dir(store: Any) -> Path | None:
 
 def state_dir(store: Any) -> Path | None:
     """``<data dir>/integrity`` (instance id; not secret) for an embedded store, per database."""
-    data = data_dir(store)
-    if data is None:
-        return None
-    database = getattr(store, "database", DEFAULT_DATABASE)
-    base = data / "integrity"
-    return base if database == DEFAULT_DATABASE else base / database
+    path = data_subdirectory(store, "integrity")
+    return path.resolve() if path is not None else None
 
 
 def beside_dir(store: Any) -> Path | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from receiver.store.sql import DEFAULT_DATABASE
+from receiver.store import data_subdirectory
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,7 @@ def local_directory(store: Any) -> Path | None:
     """Where an embedded store's streams keep their position files (``<data dir>/streams``,
     ``…/streams/<database>`` for another database); None for a ClickHouse server store, whose
     streams another receiver may take over (positions go to the store after every batch)."""
-    path = getattr(store, "path", None)
-    if not path:
-        return None
-    database = getattr(store, "database", DEFAULT_DATABASE)
-    base = Path(path) / "streams"
-    return base if database == DEFAULT_DATABASE else base / database
+    return data_subdirectory(store, "streams")
 
 
 def merged(stored: dict[str, int], saved: SavedPositions | None, marker: list[Any]) -> dict[str, int]:
