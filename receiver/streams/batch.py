@@ -9,6 +9,7 @@ import functools
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,23 +22,32 @@ from isal import igzip
 
 @dataclass
 class _Body:
-    table: pa.Table
     #: held while the body is made: a sibling stream asking at the same moment (they wake
     #: together on a shared read) waits for it instead of compressing the same lines again
     lock: threading.Lock = field(default_factory=threading.Lock)
     gzipped: bytes | None = None
 
 
-#: gzip bodies of recent tables: streams sharing a read (receiver/streams/shared.py) get the
-#: same table object, so its body is compressed once (keyed by identity, the table held alive)
-_GZIPPED: dict[int, _Body] = {}
-_GZIPPED_KEEP = 4
-_gzip_lock = threading.Lock()
-
-
-#: recent tables' slices (see :func:`pieces`), keyed by identity, the table held alive
+#: per recent table (streams sharing a read, receiver/streams/shared.py, get the same table
+#: object): its gzip body, made once, and its slices (:func:`pieces`)
+_GZIPPED: dict[int, tuple[pa.Table, _Body]] = {}
 _PIECES: dict[tuple[int, int], tuple[pa.Table, list[pa.Table]]] = {}
-_pieces_lock = threading.Lock()
+_RECENT_KEEP = 4
+_recent_lock = threading.Lock()
+
+
+def _recent(
+    cache: dict[Any, tuple[pa.Table, Any]], key: Any, table: pa.Table, make: Callable[[], Any]
+) -> Any:
+    """The cache's value for ``table``, made by ``make`` the first time. Keyed by identity, each
+    entry holds its table alive (an id is not reused while it is cached); the oldest go first."""
+    with _recent_lock:
+        entry = cache.get(key)
+        if entry is None or entry[0] is not table:
+            while len(cache) >= _RECENT_KEEP:
+                cache.pop(next(iter(cache)))
+            entry = cache[key] = (table, make())
+        return entry[1]
 
 
 def pieces(table: pa.Table, size: int) -> list[pa.Table]:
@@ -45,14 +55,12 @@ def pieces(table: pa.Table, size: int) -> list[pa.Table]:
     read) get the same slice objects, so each slice's gzip body is made once."""
     if table.num_rows <= size:
         return [table]
-    key = (id(table), size)
-    with _pieces_lock:
-        hit = _PIECES.get(key)
-        if hit is None or hit[0] is not table:
-            while len(_PIECES) >= _GZIPPED_KEEP:
-                _PIECES.pop(next(iter(_PIECES)))
-            hit = _PIECES[key] = (table, [table.slice(at, size) for at in range(0, table.num_rows, size)])
-        return hit[1]
+    return _recent(
+        _PIECES,
+        (id(table), size),
+        table,
+        lambda: [table.slice(at, size) for at in range(0, table.num_rows, size)],
+    )
 
 
 class DeliveryError(Exception):
@@ -118,13 +126,7 @@ class Batch:
 
     def gzipped(self) -> bytes:
         """:meth:`ndjson` gzipped (ISA-L level 1), made once per table however many streams send it."""
-        key = id(self.table)
-        with _gzip_lock:
-            entry = _GZIPPED.get(key)
-            if entry is None or entry.table is not self.table:
-                while len(_GZIPPED) >= _GZIPPED_KEEP:
-                    _GZIPPED.pop(next(iter(_GZIPPED)))
-                entry = _GZIPPED[key] = _Body(self.table)
+        entry = _recent(_GZIPPED, id(self.table), self.table, _Body)
         with entry.lock:
             if entry.gzipped is None:
                 # straight from the Arrow buffer: a copy of a large batch's lines costs as much
