@@ -68,7 +68,6 @@ class Runner:
         self.store = store
         #: the lease, the positions (the store's, and a position file's) and the replay marker
         self.book = Bookkeeping(store, stream.name, stream.lease_seconds, holder, clock, position_file)
-        self.position_file = position_file
         #: this receiver's commits (None: poll every poll_seconds, as without a writer)
         self.heads = heads
         #: the read shared with streams of the same tenants, filter and format
@@ -112,6 +111,10 @@ class Runner:
         self.ahead = self.reader.ahead
 
     # -- bookkeeping (receiver/streams/bookkeeping.py) ------------------------------------
+    @property
+    def position_file(self) -> PositionFile | None:
+        return self.book.position_file
+
     def load_positions(self) -> dict[str, int]:
         """The stream's positions: the store's, or per log the later of the store's and the
         position file's (when the file was written since the last replay)."""
@@ -197,7 +200,12 @@ class Runner:
             if not self._deliver(batch):
                 return sent
             sent += len(batch)
-        if not full:  # the read took every undelivered event committed before it
+        if full:
+            # more wait: the next read starts with this log's window; the lag is a count over
+            # every undelivered event, estimated between counts (every LAG_EVERY_SECONDS)
+            self.reader.current = str(table.column("log")[-1].as_py())
+            self.lags.update(self.positions, force=False)
+        else:  # the read took every undelivered event committed before it: caught up
             self.reader.current = None
             self.lags.caught_up(self.positions)
             self._idle(version)
@@ -254,9 +262,8 @@ class Runner:
                 p.failures += 1
                 p.last_error, p.last_error_at = str(exc), self.clock()
                 self.metrics.batches.labels(name, "failed").inc()
-                self.lags.update(
-                    self.positions, force=False
-                )  # the backlog grows while the destination is away
+                # the backlog grows while the destination is away
+                self.lags.update(self.positions, force=False)
                 delay = backoff(self.stream, attempts)
                 log.warning(
                     "stream %s: batch %s not accepted (%s); retry in %.1f s", name, batch.id, exc, delay
@@ -272,15 +279,7 @@ class Runner:
             p.last_delivery_at = self.clock()
             self.metrics.batches.labels(name, "accepted").inc()
             self.metrics.delivered.labels(name).inc(len(batch))
-            # the lag is a count over every undelivered event: while full batches flow (catching
-            # up) it is estimated between reads (every LAG_EVERY_SECONDS), not counted per batch
-            full = len(batch) >= self.stream.batch_size
-            self.reader.current = batch.table.column("log")[-1].as_py() if full else None
-            if full:
-                p.lag_events = max(0, p.lag_events - len(batch))
-                self.lags.update(self.positions, force=False)
-            else:  # the read took every undelivered event: caught up (newer ones counted at the next lag update)
-                self.lags.caught_up(self.positions)
+            p.lag_events = max(0, p.lag_events - len(batch))
             return True
         return False
 
