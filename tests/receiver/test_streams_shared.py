@@ -224,9 +224,8 @@ def test_a_caught_up_stream_waiting_for_batch_seconds_counts_this_receivers_comm
         assert ids(collector)[6:] == [i for i in stored_order(store) if i in set(later)]
         # no probe query (log and index only): the commits said how many wait; one read of the batch
         assert not any(sql.startswith("SELECT log, idx FROM") for sql in spy.statements), spy.statements
-        assert 1 <= len(spy.reads()) <= 2, (
-            spy.statements
-        )  # two if the second export's commit came after the read
+        # two if the second export's commit came after the read
+        assert 1 <= len(spy.reads()) <= 2, spy.statements
     finally:
         receiver.stop_listeners()
 
