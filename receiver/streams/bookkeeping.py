@@ -80,14 +80,15 @@ class Bookkeeping:
         row = self.store.query_table(q.last_state(self.store.database, self.stream, "reset")).to_pylist()[0]
         return (row["at"], int(row["n"]))
 
-    def load(self) -> tuple[dict[str, int], dict[str, int]]:
+    def load(self, marker: tuple[Any, int] | None = None) -> tuple[dict[str, int], dict[str, int]]:
         """The store's positions, and per log the later of those and the position file's (when
-        the file was written since the last replay)."""
+        the file was written under the replay ``marker``: the current one, asked if not given)."""
         rows = self.store.query_table(q.positions(self.store.database, self.stream)).to_pylist()
         stored = {r["log"]: int(r["next"]) for r in rows}
         if self.position_file is None:
             return stored, stored
-        return stored, merged(stored, self.position_file.read(), marker_key(self.reset_marker()))
+        current = marker if marker is not None else self.reset_marker()
+        return stored, merged(stored, self.position_file.read(), marker_key(current))
 
     def reloaded(self, stored: dict[str, int], positions: dict[str, int]) -> None:
         """Positions taken from the file (a restart after kill -9) go to the store at the next save."""

@@ -238,7 +238,7 @@ class Runner:
         with self.lock:
             self._reset_seen = self.book.reset_marker()
             self._marker_at = time.monotonic()
-            stored, self.positions = self.book.load()
+            stored, self.positions = self.book.load(self._reset_seen)
             self.book.reloaded(stored, self.positions)
             self.reader.reset()
             self.replayed = False
