@@ -106,6 +106,42 @@ def _floor(base: dict[str, Any]) -> float:
     return 1 / (1 / base["native_decode_per_cpu_s"] + 1 / base["engine_insert_per_cpu_s"])
 
 
+def bounds(run: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
+    """What bounds the two CPU targets, from this run's measurements, µs per event: the receiver,
+    the stack floor (native decode + chDB insert alone), the engine's background merges of the
+    inserted parts and all its threads (insert, lookups, merges) in the receiver, the budgets."""
+    threads = run["cpu_us_per_event_by_thread"]
+    merges = threads.get("MergeMutate", 0.0)
+    return {
+        "receiver": 1e6 / run["events_per_cpu_s"] if run["events_per_cpu_s"] else float("inf"),
+        "floor": 1e6 / _floor(base),
+        "merges": merges,
+        "engine": merges + threads.get("ThreadPool", 0.0),
+        "decode": 1e6 / base["native_decode_per_cpu_s"],
+        "target_budget": 1e6 / TARGET_PER_CPU_S,
+        "half_floor_budget": 2e6 / _floor(base),
+    }
+
+
+def _bound_rows(b: dict[str, float]) -> list[tuple[str, str]]:
+    floor_and_merges = b["floor"] + b["merges"]
+    return [
+        (
+            f"bound: {TARGET_PER_CPU_S // 1000} k/CPU-s allows",
+            f"{b['target_budget']:.2f} µs/event; the stack floor {b['floor']:.2f} + the engine's merges "
+            f"{b['merges']:.2f} (this run) = {floor_and_merges:.2f}: "
+            + ("out of reach with this engine" if floor_and_merges > b["target_budget"] else "within reach"),
+        ),
+        (
+            "bound: 0.5 of the floor allows",
+            f"{b['half_floor_budget']:.2f} µs/event; less the engine's threads {b['engine']:.2f} (this run) "
+            f"and native decode {b['decode']:.2f} leaves {b['half_floor_budget'] - b['engine'] - b['decode']:.2f} "
+            f"for the checks, journal, dedupe, chain and transport (they took "
+            f"{b['receiver'] - b['engine'] - b['decode']:.2f}; bench.ingest_budget has each alone)",
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=1_000_000)
@@ -137,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target_per_cpu_s": TARGET_PER_CPU_S,
         "baseline": base,
         "by_ack": runs,
+        "bounds_us_per_event": bounds(first, base),
     }
     rows: list[tuple[str, str]] = []
     for ack, r in runs.items():
@@ -220,6 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{base['engine_insert_per_cpu_s']:,.0f}/CPU-s (ratio {per_cpu / base['engine_insert_per_cpu_s']:.2f})",
         ),
     ]
+    rows += _bound_rows(result["bounds_us_per_event"])
     report("ingest", rows, result)
     return result
 
