@@ -36,6 +36,14 @@ BUDGET = (
     "events insert",
     "tiles insert",
 )
+#: what an event costs beside the floor however cheap the checks: SHA-256 at its own speed
+REQUIRED = (
+    "journal append (framing + write + fsync)",
+    "dedupe (lookup + mask)",
+    "  leaf encoding (canonical_column)",
+    "  SHA-256 alone (the leaves' bytes, one call)",
+    "tiles insert",
+)
 
 
 def _cpu_per_event(fn: Callable[[], Any], events: int, rounds: int = 3) -> float:
@@ -80,12 +88,7 @@ def run(events: int, per_batch: int, commit_rows: int) -> dict[str, Any]:
     stages.update({k: v for k, v in commit.items() if k in BUDGET or k.startswith("  ")})
     total = sum(stages[k] for k in BUDGET)
     floor_us = stages["native decode"] + commit["chDB insert alone (no log columns)"]
-    # what the design needs whatever the checks cost: every stage but the checks, the leaves
-    # hashed at SHA-256's own speed (no call per leaf) and the tree's inner nodes for free
-    required = sum(stages[k] for k in BUDGET if k not in ("column checks and rows", "chain assign (all)"))
-    required += (
-        stages["  leaf encoding (canonical_column)"] + stages["  SHA-256 alone (the leaves' bytes, one call)"]
-    )
+    required = sum(stages[k] for k in REQUIRED)
     return {
         "events": events,
         "requests_per_batch": per_batch,
@@ -95,8 +98,7 @@ def run(events: int, per_batch: int, commit_rows: int) -> dict[str, Any]:
         "design_ceiling_per_cpu_s": 1e6 / total,
         "floor_per_cpu_s": 1e6 / floor_us,
         "ceiling_over_floor": floor_us / total,
-        "required_us_per_event": required,
-        "required_over_floor": floor_us / required,
+        "required_beyond_floor_us_per_event": required,
     }
 
 
@@ -123,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{out['floor_per_cpu_s']:,.0f}; ceiling = {out['ceiling_over_floor']:.2f} of the floor (target 0.5)"
     )
     print(
-        f"  without the checks, SHA-256 at its own speed: {out['required_us_per_event']:.2f} µs/event = "
-        f"{out['required_over_floor']:.2f} of the floor, before the engine's merges and the transport"
+        f"  beside the floor, without the checks, SHA-256 at its own speed: "
+        f"{out['required_beyond_floor_us_per_event']:.2f} µs/event (journal, dedupe, leaf encoding, "
+        f"SHA-256, tiles insert; no merges, no transport)"
     )
     return 0
 
