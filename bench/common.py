@@ -192,6 +192,13 @@ class Serve:
     def rss_mb(self) -> float:
         return self.ps.memory_info().rss / 2**20
 
+    def peak_rss_mb(self) -> float:
+        """The most RSS the receiver has held so far (VmHWM in /proc/<pid>/status)."""
+        for line in Path(f"/proc/{self.ps.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024  # kB
+        return float("nan")
+
     def rss_split_mb(self) -> dict[str, float]:
         """RSS, its anonymous part (what the process allocated) and the rest (file-backed: mostly
         chDB's library code pages, clean and reclaimable), from /proc/<pid>/smaps_rollup."""

@@ -73,6 +73,7 @@ def measure(
         accepted = serve.metric("otel_audit_accepted_events_total") - warm
         commits = serve.metric("otel_audit_store_insert_rows_count")
         rss = serve.rss_mb()
+        rss_peak = serve.peak_rss_mb()
         rss_split = serve.rss_split_mb()
         page = httpx.get(f"{serve.admin_url}/api/events", params={"limit": 1}, timeout=30).json()
         queryable = bool(page.get("events"))
@@ -92,6 +93,7 @@ def measure(
         "events_per_cpu_s": events / cpu if cpu else 0.0,
         "store_commits": commits,
         "receiver_rss_mb": rss,
+        "receiver_rss_peak_mb": rss_peak,
         "receiver_rss_anonymous_mb": rss_split["anonymous"],
         "receiver_rss_file_backed_mb": rss_split["file_backed"],
         "receiver_rss_idle_mb": idle_split["rss"],
@@ -196,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             (
                 f"[ack={ack}] receiver RSS after",
                 f"{r['receiver_rss_mb']:.0f} MB: anonymous {r['receiver_rss_anonymous_mb']:.0f} MB, "
-                f"file-backed {r['receiver_rss_file_backed_mb']:.0f} MB (library code pages)",
+                f"file-backed {r['receiver_rss_file_backed_mb']:.0f} MB (library code pages); "
+                f"peak {r['receiver_rss_peak_mb']:.0f} MB (VmHWM)",
             ),
             (
                 f"[ack={ack}] receiver RSS before the load",
